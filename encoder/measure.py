@@ -1,0 +1,102 @@
+"""Parse quality logs (libvmaf JSON, xpsnr stats) and pool per-frame scores.
+
+Scores always come from libvmaf's JSON log, never from scraping stderr.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import MeasurementError
+
+# PSNR of identical frames is infinite; libvmaf caps it (60 dB at 8 bit). Keep the cap.
+
+
+@dataclass(frozen=True)
+class Scores:
+    frames: int
+    vmaf_mean: float
+    vmaf_hmean: float
+    vmaf_p5: float
+    vmaf_min: float
+    psnr_y: float | None = None
+    psnr_avg: float | None = None
+    ssim: float | None = None
+    xpsnr_y: float | None = None
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def pool(values: np.ndarray) -> dict[str, float]:
+    """Pooled VMAF: mean, harmonic mean (libvmaf's definition, offset by 1), 5th percentile, min."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        raise MeasurementError("no frames were scored")
+    return {
+        "vmaf_mean": float(np.mean(v)),
+        "vmaf_hmean": float(1.0 / np.mean(1.0 / (v + 1.0)) - 1.0),
+        "vmaf_p5": float(np.percentile(v, 5)),
+        "vmaf_min": float(np.min(v)),
+    }
+
+
+def parse_vmaf_log(path: str, expected_frames: int | None = None) -> Scores:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except FileNotFoundError:
+        raise MeasurementError(f"libvmaf wrote no log ({os.path.basename(path)})") from None
+    except json.JSONDecodeError as exc:
+        raise MeasurementError(f"libvmaf log is not valid JSON: {exc}") from None
+    frames = doc.get("frames") or []
+    vm = [f["metrics"]["vmaf"] for f in frames if "vmaf" in f.get("metrics", {})]
+    if not vm:
+        raise MeasurementError("libvmaf log holds no VMAF scores")
+    pooled = pool(np.array(vm))
+    psnr_y = _mean_metric(frames, "psnr_y")
+    psnr_cb = _mean_metric(frames, "psnr_cb")
+    psnr_cr = _mean_metric(frames, "psnr_cr")
+    psnr_avg = None
+    if psnr_y is not None and psnr_cb is not None and psnr_cr is not None:
+        psnr_avg = (6 * psnr_y + psnr_cb + psnr_cr) / 8  # the usual 6:1:1 weighting for 4:2:0
+    return Scores(frames=len(vm), psnr_y=psnr_y, psnr_avg=psnr_avg,
+                  ssim=_mean_metric(frames, "float_ssim"), **pooled)
+
+
+def _mean_metric(frames: list[dict], name: str) -> float | None:
+    vals = [f["metrics"][name] for f in frames if name in f.get("metrics", {})]
+    if not vals:
+        return None
+    vals = [v for v in vals if v is not None and math.isfinite(v)]
+    return float(np.mean(vals)) if vals else None
+
+
+_XPSNR_FRAME = re.compile(r"XPSNR y:\s*([0-9.]+|inf)", re.IGNORECASE)
+_XPSNR_AVERAGE = re.compile(r"XPSNR average.*?\by:\s*([0-9.]+|inf)", re.IGNORECASE)
+
+
+def parse_xpsnr_log(path: str) -> float | None:
+    """XPSNR-Y from FFmpeg's xpsnr stats file: the filter's own average line when present
+    (it pools in the error domain), else the mean of the per-frame values."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        return None
+    m = _XPSNR_AVERAGE.search(text)
+    if m and m.group(1).lower() != "inf":
+        return float(m.group(1))
+    vals = [float(v.group(1)) for v in _XPSNR_FRAME.finditer(text) if v.group(1).lower() != "inf"]
+    return float(np.mean(vals)) if vals else None
+
+
+def with_xpsnr(scores: Scores, xpsnr_y: float | None) -> Scores:
+    from dataclasses import replace
+
+    return replace(scores, xpsnr_y=xpsnr_y)

@@ -1,0 +1,298 @@
+"""Probe a source with PyAV (the imageio-ffmpeg wheel has no ffprobe).
+
+Validates the input and turns every way it can be bad into a typed, one-line error; describes
+what has to be normalised before analysis (odd size, variable frame rate, full range, 10-bit,
+rotation, non-square pixels, interlacing) so the reference preparation can do it once.
+"""
+from __future__ import annotations
+
+import math
+import os
+import stat
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+
+from .errors import (InputEmpty, InputNotFound, NotAVideo, NoVideoStream, TruncatedInput,
+                     UnsupportedInput)
+
+MIN_DIMENSION = 32
+MAX_DIMENSION = 8192
+MAX_PIXELS = 8192 * 4320
+MIN_FRAMES = 2
+
+
+@dataclass(frozen=True)
+class Source:
+    path: str
+    size_bytes: int
+    container: str
+    codec: str
+    width: int                 # coded (storage) size, before rotation
+    height: int
+    sar: Fraction              # sample aspect ratio (1 = square pixels)
+    rotation: int              # display rotation in degrees (0, 90, 180, 270); FFmpeg applies it
+    fps: Fraction              # the constant rate the reference will have
+    nominal_fps: Fraction      # the rate most frames are spaced at
+    vfr: bool                  # timestamps are irregular: the reference is made constant-rate
+    duration_s: float
+    frames: int                # video packets in the file
+    pix_fmt: str
+    bit_depth: int
+    full_range: bool
+    interlaced: bool
+    video_kbps: float          # the source's own video bitrate
+    has_audio: bool
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    # --- derived geometry -----------------------------------------------------------------
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        """Storage size after rotation (what FFmpeg's autorotate produces)."""
+        if self.rotation in (90, 270):
+            return self.height, self.width
+        return self.width, self.height
+
+    @property
+    def upright_sar(self) -> Fraction:
+        return 1 / self.sar if self.rotation in (90, 270) and self.sar else self.sar
+
+    @property
+    def reference_size(self) -> tuple[int, int]:
+        """Upright storage size cropped to even numbers: the VMAF reference size."""
+        w, h = self.upright_size
+        return w - (w % 2), h - (h % 2)
+
+    @property
+    def display_aspect(self) -> float:
+        w, h = self.reference_size
+        return w * float(self.upright_sar) / h
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """Square-pixel display size (even), height kept."""
+        w, h = self.reference_size
+        return even(h * self.display_aspect), h
+
+    @property
+    def bits_per_pixel(self) -> float:
+        w, h = self.upright_size
+        return self.video_kbps * 1000.0 / (w * h * float(self.fps)) if self.fps else 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["sar"] = f"{self.sar.numerator}:{self.sar.denominator}"
+        d["fps"] = float(self.fps)
+        d["fps_rational"] = f"{self.fps.numerator}/{self.fps.denominator}"
+        d["nominal_fps"] = float(self.nominal_fps)
+        d["warnings"] = list(self.warnings)
+        d["display_width"], d["display_height"] = self.display_size
+        return d
+
+
+def even(x: float) -> int:
+    """Nearest even integer >= 2."""
+    return max(2, int(round(x / 2.0)) * 2)
+
+
+def check_path(path: str) -> int:
+    """The checks that need no decoding. Returns the size in bytes."""
+    if not os.path.lexists(path):
+        raise InputNotFound("no such file", path)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise InputNotFound(f"cannot access: {exc.strerror}", path) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputNotFound("is a directory, not a video file (use `pertitle batch` for folders)", path)
+    if not stat.S_ISREG(st.st_mode):
+        raise InputNotFound("not a regular file", path)
+    if st.st_size == 0:
+        raise InputEmpty("file is empty (0 bytes)", path)
+    if not os.access(path, os.R_OK):
+        raise InputNotFound("not readable (permission denied)", path)
+    return st.st_size
+
+
+def _open(path: str):
+    import av
+
+    try:
+        return av.open(path, metadata_errors="ignore")
+    except av.error.FileNotFoundError:
+        raise InputNotFound("no such file", path) from None
+    except (av.error.InvalidDataError, av.error.EOFError) as exc:
+        msg = str(exc)
+        if "moov atom not found" in msg:
+            raise TruncatedInput("truncated MP4/MOV (no moov atom: the file was cut short "
+                                 "or never finalised)", path) from None
+        raise NotAVideo("not a recognised video file", path) from None
+    except av.error.FFmpegError as exc:
+        raise NotAVideo(f"cannot open as media: {exc.strerror or exc}", path) from None
+    except UnicodeDecodeError:
+        raise NotAVideo("cannot open as media (undecodable metadata)", path) from None
+
+
+def probe(path: str) -> Source:
+    """Validate and describe ``path``. Raises a :class:`PertitleError` subclass when unusable."""
+    import av
+    import numpy as np
+
+    size = check_path(path)
+    container = _open(path)
+    try:
+        videos = [s for s in container.streams.video
+                  if not (s.disposition & av.stream.Disposition.attached_pic)]
+        if not videos:
+            kinds = sorted({s.type for s in container.streams})
+            what = "audio only" if "audio" in kinds else ("no streams" if not kinds else ", ".join(kinds))
+            raise NoVideoStream(f"no video stream ({what})", path)
+        vs = videos[0]
+        cc = vs.codec_context
+        width, height = int(cc.width or 0), int(cc.height or 0)
+        if width <= 0 or height <= 0:
+            raise NotAVideo("video stream has no dimensions (corrupt header?)", path)
+        if (min(width, height) < MIN_DIMENSION or max(width, height) > MAX_DIMENSION
+                or width * height > MAX_PIXELS):
+            raise UnsupportedInput(
+                f"dimensions {width}x{height} are outside what a bitrate ladder is made for "
+                f"({MIN_DIMENSION}..{MAX_DIMENSION} px a side, at most {MAX_PIXELS} pixels)", path)
+        tb = vs.time_base or Fraction(1, 90000)
+        has_audio = bool(container.streams.audio)
+
+        # Decode the first frames: proves the stream decodes, gives rotation, interlacing,
+        # pixel format and range as the decoder sees them.
+        first = []
+        try:
+            for frame in container.decode(vs):
+                first.append(frame)
+                if len(first) >= 3:
+                    break
+        except av.error.FFmpegError as exc:
+            if not first:
+                raise NotAVideo(f"video stream does not decode: {exc.strerror or exc}", path) from None
+        if not first:
+            raise NotAVideo("no decodable video frames", path)
+
+        # Demux every video packet: cheap, and it gives the frame count, the timestamps (VFR?),
+        # the span actually present (truncated?) and the source's own bitrate. A second
+        # opening rather than a seek back, which some containers refuse.
+        index = vs.index
+        container.close()
+        container = _open(path)
+        vs = next(s for s in container.streams if s.index == index)
+        pts: list[int] = []
+        total_bytes = 0
+        n_packets = 0
+        try:
+            for pkt in container.demux(vs):
+                if pkt.size == 0:
+                    continue
+                n_packets += 1
+                total_bytes += pkt.size
+                ts = pkt.pts if pkt.pts is not None else pkt.dts
+                if ts is not None:
+                    pts.append(ts)
+        except av.error.FFmpegError:
+            pass  # a damaged tail: judged below from what was read
+        if n_packets < MIN_FRAMES:
+            raise NotAVideo(f"only {n_packets} video packet(s): nothing to analyse", path)
+
+        f0 = first[0]
+        rotation = int(round(getattr(f0, "rotation", 0) or 0)) % 360
+        # PyAV reports the display-matrix angle counter-clockwise; only the axis swap matters.
+        rotation = min((0, 90, 180, 270), key=lambda r: min(abs(r - rotation), 360 - abs(r - rotation)))
+        interlaced = any(getattr(f, "interlaced_frame", False) for f in first)
+        fmt = f0.format
+        pix_fmt = fmt.name
+        bit_depth = max((c.bits for c in fmt.components), default=8) if fmt.components else 8
+        full_range = pix_fmt.startswith("yuvj") or int(getattr(f0, "color_range", 0) or 0) == 2
+        sar = vs.sample_aspect_ratio or vs.codec_context.sample_aspect_ratio or Fraction(1)
+        if sar <= 0:
+            sar = Fraction(1)
+        sar = Fraction(sar)
+
+        warnings: list[str] = []
+        # --- timing --------------------------------------------------------------------------
+        pts_arr = np.unique(np.asarray(pts, dtype=np.int64))
+        declared = container.duration / 1e6 if container.duration else None
+        guessed = vs.guessed_rate or vs.average_rate or vs.base_rate
+        if len(pts_arr) >= 2:
+            d = np.diff(pts_arr).astype(float) * float(tb)
+            median = float(np.median(d))
+            span = float(pts_arr[-1] - pts_arr[0]) * float(tb) + median
+            tol = max(1.5 * float(tb), 0.02 * median)
+            regular = np.abs(d - median) <= tol
+            irregular = float(np.mean(~regular))
+            # The mean over regular frames undoes coarse time bases (24 fps in 1 ms ticks).
+            measured = 1.0 / float(np.mean(d[regular])) if regular.any() else 1.0 / median
+            if guessed and abs(1.0 / float(guessed) - 1.0 / measured) <= float(tb) + 1e-4 / measured:
+                nominal = Fraction(guessed)
+            else:
+                nominal = _nice_rate(measured)
+            mean_rate = n_packets / span if span > 0 else float(nominal)
+        else:
+            span = n_packets / float(guessed or 25)
+            irregular = 0.0
+            nominal = Fraction(guessed or 25)
+            mean_rate = float(nominal)
+        vfr = irregular > 0.01
+        if vfr:
+            # Mostly regular with gaps (dropped frames): keep the nominal rate, fill the gaps
+            # with repeats as a player would. Truly variable (screen capture): the mean rate.
+            fps = nominal if mean_rate >= 0.85 * float(nominal) else _nice_rate(mean_rate)
+            warnings.append(f"variable frame rate ({irregular:.0%} of frame durations irregular): "
+                            f"made constant at {float(fps):.3f} fps")
+        else:
+            fps = nominal
+        if not (1 <= float(fps) <= 240):
+            raise UnsupportedInput(f"frame rate {float(fps):.3f} fps is outside 1..240", path)
+        duration = span
+        if declared and declared > 1.0 and span < 0.9 * declared and declared - span > 0.5:
+            raise TruncatedInput(f"truncated: the header says {declared:.2f} s but only "
+                                 f"{span:.2f} s of video is present", path)
+        if duration * float(fps) < MIN_FRAMES:
+            raise UnsupportedInput("too short to analyse", path)
+
+        w_up, h_up = (height, width) if rotation in (90, 270) else (width, height)
+        if w_up % 2 or h_up % 2:
+            warnings.append(f"odd dimensions {w_up}x{h_up}: cropped to {w_up - w_up % 2}x"
+                            f"{h_up - h_up % 2} (4:2:0 needs even sizes)")
+        if rotation:
+            warnings.append(f"rotated {rotation} degrees: analysed upright ({w_up}x{h_up})")
+        if sar != 1 and abs(float(sar) - 1) > 0.01:
+            warnings.append(f"non-square pixels (SAR {sar.numerator}:{sar.denominator}): rungs "
+                            f"use square pixels at the display aspect ratio")
+        if interlaced:
+            warnings.append("interlaced: deinterlaced (bwdif, one frame per frame) before analysis")
+        if full_range:
+            warnings.append("full-range (JPEG) levels: converted to limited range for encoding")
+        if bit_depth > 8:
+            warnings.append(f"{bit_depth}-bit source: analysed as 8-bit 4:2:0 (the ladder's format)")
+
+        video_kbps = total_bytes * 8 / 1000.0 / duration if duration > 0 else 0.0
+        return Source(
+            path=os.path.abspath(path), size_bytes=size,
+            container=container.format.name, codec=vs.codec_context.name,
+            width=width, height=height, sar=sar, rotation=rotation,
+            fps=fps, nominal_fps=nominal, vfr=vfr, duration_s=round(duration, 6),
+            frames=n_packets, pix_fmt=pix_fmt, bit_depth=bit_depth, full_range=full_range,
+            interlaced=interlaced, video_kbps=round(video_kbps, 3), has_audio=has_audio,
+            warnings=tuple(warnings))
+    finally:
+        container.close()
+
+
+_COMMON_RATES = [Fraction(24000, 1001), Fraction(30000, 1001), Fraction(60000, 1001),
+                 Fraction(120000, 1001)]
+
+
+def _nice_rate(rate: float) -> Fraction:
+    """A rational frame rate near ``rate``: NTSC rates and integers when close, else 3 decimals."""
+    if rate <= 0 or not math.isfinite(rate):
+        return Fraction(25)
+    for r in _COMMON_RATES:
+        if abs(rate - float(r)) < 0.0004 * float(r):
+            return r
+    if abs(rate - round(rate)) < 0.0004 * rate:
+        return Fraction(int(round(rate)))
+    return Fraction(round(rate * 1000), 1000)

@@ -1,0 +1,345 @@
+"""Plan and run a sweep: the trial encodes of one title and their quality measurements.
+
+The source is decoded once into a normalised reference (constant rate, even size, limited
+range, 8-bit 4:2:0); every trial encode reads that reference and is scored against it. Each
+measured point is cached under a content-addressed key, so a rerun or a resumed batch redoes
+nothing, and a killed run loses at most the points in flight.
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+
+from . import commands as C
+from .cache import Cache, fingerprint, make_key
+from .errors import MeasurementError, PertitleError
+from .ffmpeg import FFmpeg
+from .measure import parse_vmaf_log, parse_xpsnr_log, with_xpsnr
+from .probe import Source, even
+from .runner import run
+
+STANDARD_HEIGHTS = (2160, 1440, 1080, 720, 540, 432, 360, 270, 234)
+Y4M_LIMIT_BYTES = 4 << 30   # above this the reference is lossless H.264 instead of raw Y4M
+
+# ------------------------------------------------------------------------------------------
+# The RD table: one row per trial encode. The columns, documented once.
+# ------------------------------------------------------------------------------------------
+RD_COLUMNS = {
+    "title": "source file stem",
+    "codec": "FFmpeg encoder",
+    "preset": "encoder preset",
+    "width": "encoded width (square pixels)",
+    "height": "encoded height",
+    "crf": "constant-quality value (CRF); empty for bitrate-mode encodes",
+    "target_kbps": "target average bitrate of bitrate-mode (2-pass) encodes; empty for CRF",
+    "kbps": "measured video bitrate: packet bytes * 8 / (frames / fps) / 1000",
+    "bytes": "video packet bytes",
+    "frames": "frames encoded",
+    "vmaf_mean": "VMAF, arithmetic mean over frames",
+    "vmaf_hmean": "VMAF, harmonic mean (libvmaf's definition)",
+    "vmaf_p5": "VMAF, 5th percentile over frames",
+    "vmaf_min": "VMAF, worst frame",
+    "psnr_y": "PSNR of luma, mean over frames (dB; 60 = identical at 8 bit)",
+    "psnr_avg": "PSNR (6*Y + Cb + Cr) / 8",
+    "ssim": "SSIM (libvmaf float_ssim), mean over frames",
+    "xpsnr_y": "XPSNR of luma (FFmpeg xpsnr filter)",
+    "vmaf_model": "libvmaf model used",
+    "subsample": "libvmaf n_subsample (1 = every frame)",
+    "encode_s": "wall seconds of the encode",
+    "measure_s": "wall seconds of the measurement",
+    "cached": "true when the point came from the cache",
+    "key": "cache key of the point",
+}
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    source: Source
+    reference: C.ReferenceSpec
+    encodes: tuple[C.EncodeSpec, ...]
+    measure: C.MeasureSpec
+
+    @property
+    def ref_size(self) -> tuple[int, int]:
+        return self.reference.width, self.reference.height
+
+    @property
+    def frames(self) -> int:
+        dur = self.reference.duration_s or (self.source.duration_s - self.reference.start_s)
+        return max(1, int(round(dur * float(self.reference.fps))))
+
+
+def candidate_sizes(source: Source, heights: Sequence[int] | None = None) -> list[tuple[int, int]]:
+    """Rung sizes to try: standard heights not above the source (and the source's own height
+    when the default list is used), width from the display aspect ratio, both even. For
+    portrait sources the "height" is the short side."""
+    dw, dh = source.display_size
+    portrait = dh > dw
+    short, long_ = (dw, dh) if portrait else (dh, dw)
+    chosen = set(h for h in (heights or STANDARD_HEIGHTS) if h <= short)
+    if heights is None:
+        chosen.add(short - short % 2)
+    if not chosen:
+        raise ValueError(f"none of the heights {list(heights or [])} fits a {dw}x{dh} source")
+    sizes = []
+    for s in sorted(chosen):
+        other = min(even(s * long_ / short), long_ - long_ % 2) if s < short else long_ - long_ % 2
+        sizes.append((s, other) if portrait else (other, s))
+    return sizes
+
+
+def auto_model(ref_height: int, ref_width: int) -> str:
+    """vmaf_v0.6.1 is trained for 1080p viewing; above 1080p use the 4K model."""
+    return "vmaf_4k_v0.6.1" if min(ref_width, ref_height) > 1080 else "vmaf_v0.6.1"
+
+
+def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] | None = None,
+               heights: Sequence[int] | None = None, preset: str | None = None,
+               gop_seconds: float = 2.0, start_s: float = 0.0, duration_s: float | None = None,
+               measure: C.MeasureSpec | None = None, model: str = "auto") -> SweepPlan:
+    c = C.codec(codec)
+    rw, rh = source.reference_size
+    if start_s >= source.duration_s:
+        raise ValueError(f"--start {start_s} is beyond the end ({source.duration_s:.2f} s)")
+    if duration_s is not None and start_s + duration_s > source.duration_s:
+        duration_s = None  # to the end
+    ref = C.ReferenceSpec(
+        source=source.path, fps=source.fps, width=rw, height=rh, start_s=start_s,
+        duration_s=duration_s, make_cfr=source.vfr, deinterlace=source.interlaced,
+        full_range=source.full_range)
+    frames = int(((duration_s or (source.duration_s - start_s)) * float(source.fps)) + 1)
+    if rw * rh * 1.5 * frames > Y4M_LIMIT_BYTES:
+        ref = replace(ref, lossless_container=True)
+    gop = int(round(gop_seconds * float(source.fps))) if gop_seconds > 0 else 0
+    grid = tuple(crfs) if crfs else c.default_grid
+    encodes = tuple(
+        C.EncodeSpec(codec=codec, width=w, height=h, crf=q, preset=preset, gop=gop, threads=1)
+        for (w, h) in candidate_sizes(source, heights) for q in grid)
+    m = measure or C.MeasureSpec()
+    if model == "auto":
+        m = replace(m, model=auto_model(rh, rw))
+    elif model:
+        m = replace(m, model=model)
+    return SweepPlan(source, ref, encodes, m)
+
+
+# ------------------------------------------------------------------------------------------
+# Events (the CLI renders them; the core never prints)
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SweepStarted:
+    total: int
+    cached: int
+
+
+@dataclass(frozen=True)
+class PointDone:
+    row: dict
+    cached: bool
+
+
+@dataclass(frozen=True)
+class PointFailed:
+    spec: C.EncodeSpec
+    error: str
+
+
+Event = Stage | SweepStarted | PointDone | PointFailed
+EventSink = Callable[[Event], None]
+
+
+def _ignore(_: Event) -> None:
+    pass
+
+
+# ------------------------------------------------------------------------------------------
+# Running
+# ------------------------------------------------------------------------------------------
+
+
+def point_key(plan: SweepPlan, source_sha: str, enc: C.EncodeSpec, ffmpeg_version: str) -> str:
+    ref = {k: getattr(plan.reference, k) for k in plan.reference.__dataclass_fields__}
+    ref.pop("source")
+    ref.pop("lossless_container")  # lossless either way: the frames are identical
+    return make_key(source=source_sha, reference=ref, encode=enc.key(),
+                    measure=plan.measure.key(), ffmpeg=ffmpeg_version)
+
+
+def prepare_reference(ff: FFmpeg, plan: SweepPlan, workdir: str) -> str:
+    out = os.path.join(workdir, "reference" + plan.reference.suffix)
+    run(C.reference_command(ff.path, plan.reference, out), what="reference decode",
+        path=plan.source.path)
+    if not os.path.exists(out) or os.path.getsize(out) == 0:
+        raise MeasurementError("the reference decode produced no frames", plan.source.path)
+    return out
+
+
+def packet_stats(path: str) -> tuple[int, int]:
+    """(video packet bytes, packet count) of an encode."""
+    import av
+
+    with av.open(path) as c:
+        vs = c.streams.video[0]
+        total = n = 0
+        for pkt in c.demux(vs):
+            if pkt.size:
+                total += pkt.size
+                n += 1
+    return total, n
+
+
+def encode_one(ff: FFmpeg, ref_path: str, fps: Fraction, enc: C.EncodeSpec, workdir: str,
+               name: str) -> tuple[str, float]:
+    out = os.path.join(workdir, name + ".mkv")
+    t0 = time.monotonic()
+    for cmd in C.encode_commands(ff.path, ref_path, fps, enc, out,
+                                 passlog=os.path.join(workdir, name + "-pass")):
+        run(cmd, what=f"{enc.codec} encode {enc.width}x{enc.height}")
+    return out, time.monotonic() - t0
+
+
+def measure_many(ff: FFmpeg, ref_path: str, ref_size: tuple[int, int], fps: Fraction,
+                 encodes: Sequence[str], spec: C.MeasureSpec, workdir: str) -> list[dict]:
+    """Score encodes against one decoded reference in one FFmpeg process."""
+    dists = []
+    for i, path in enumerate(encodes):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        dists.append(C.Distorted(path, f"{stem}-vmaf{i}.json",
+                                 f"{stem}-xpsnr{i}.log" if spec.xpsnr else None))
+    cmd = C.measure_command(ff.path, ref_path, ref_size, fps, dists, spec)
+    # Log names in the filter options are relative to cwd: no filtergraph escaping needed.
+    run(cmd, what="quality measurement", cwd=workdir)
+    out = []
+    for d in dists:
+        s = parse_vmaf_log(os.path.join(workdir, d.vmaf_log))
+        if d.xpsnr_log:
+            s = with_xpsnr(s, parse_xpsnr_log(os.path.join(workdir, d.xpsnr_log)))
+        out.append(s.to_dict())
+        for log in (d.vmaf_log, d.xpsnr_log):
+            if log:
+                _unlink(os.path.join(workdir, log))
+    return out
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def run_point(ff: FFmpeg, plan: SweepPlan, ref_path: str, enc: C.EncodeSpec, key: str,
+              workdir: str, title: str) -> dict:
+    name = f"e{key[:12]}"
+    out, enc_s = encode_one(ff, ref_path, plan.reference.fps, enc, workdir, name)
+    try:
+        nbytes, nframes = packet_stats(out)
+        t0 = time.monotonic()
+        scores = measure_many(ff, ref_path, plan.ref_size, plan.reference.fps, [out],
+                              plan.measure, workdir)[0]
+        meas_s = time.monotonic() - t0
+    finally:
+        _unlink(out)
+        for suffix in ("-pass-0.log", "-pass-0.log.mbtree", "-pass.log", "-pass.log.cutree"):
+            _unlink(os.path.join(workdir, name + suffix))
+    if nframes == 0:
+        raise MeasurementError(f"encode {enc.width}x{enc.height} produced no frames")
+    duration = nframes / float(plan.reference.fps)
+    return {
+        "title": title, "codec": enc.codec, "preset": enc.effective_preset,
+        "width": enc.width, "height": enc.height, "crf": enc.crf,
+        "target_kbps": enc.bitrate_kbps,
+        "kbps": round(nbytes * 8 / duration / 1000.0, 3), "bytes": nbytes, "frames": nframes,
+        **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in scores.items()
+           if k != "frames"},
+        "vmaf_model": plan.measure.model, "subsample": plan.measure.subsample,
+        "encode_s": round(enc_s, 3), "measure_s": round(meas_s, 3), "cached": False, "key": key,
+    }
+
+
+@dataclass
+class SweepResult:
+    rows: list[dict]
+    failures: list[tuple[C.EncodeSpec, str]] = field(default_factory=list)
+    wall_s: float = 0.0
+    reference_s: float = 0.0
+
+    def frame(self):
+        import pandas as pd
+
+        df = pd.DataFrame(self.rows, columns=list(RD_COLUMNS))
+        return df.sort_values(["height", "width", "crf", "target_kbps"]).reset_index(drop=True)
+
+
+def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
+              workdir: str | None = None, on_event: EventSink = _ignore,
+              title: str | None = None) -> SweepResult:
+    from joblib import Parallel, delayed
+
+    t_start = time.monotonic()
+    ff.require_filter("libvmaf")
+    ff.require_encoder(plan.encodes[0].codec if plan.encodes else "libx264")
+    if plan.measure.xpsnr:
+        ff.require_filter("xpsnr")
+    title = title or os.path.splitext(os.path.basename(plan.source.path))[0]
+    sha = fingerprint(plan.source.path)
+    keyed = [(enc, point_key(plan, sha, enc, ff.version)) for enc in plan.encodes]
+    rows: list[dict] = []
+    todo: list[tuple[C.EncodeSpec, str]] = []
+    for enc, key in keyed:
+        hit = cache.get(key)
+        if hit is not None:
+            hit = {**hit, "title": title, "cached": True}
+            rows.append(hit)
+        else:
+            todo.append((enc, key))
+    on_event(SweepStarted(total=len(keyed), cached=len(rows)))
+    for r in rows:
+        on_event(PointDone(r, cached=True))
+    result = SweepResult(rows)
+    if not todo:
+        result.wall_s = time.monotonic() - t_start
+        return result
+
+    tmp = tempfile.mkdtemp(prefix="pertitle-", dir=workdir)
+    try:
+        on_event(Stage("reference", "decoding the source once"))
+        t0 = time.monotonic()
+        ref_path = prepare_reference(ff, plan, tmp)
+        result.reference_s = time.monotonic() - t0
+        on_event(Stage("sweep", f"{len(todo)} encodes, {jobs} at a time"))
+
+        def task(enc: C.EncodeSpec, key: str):
+            try:
+                row = run_point(ff, plan, ref_path, enc, key, tmp, title)
+            except PertitleError as exc:
+                return enc, None, str(exc)
+            cache.put(key, row)
+            return enc, row, None
+
+        par = Parallel(n_jobs=max(1, jobs), prefer="threads", return_as="generator_unordered")
+        for enc, row, err in par(delayed(task)(e, k) for e, k in todo):
+            if row is not None:
+                rows.append(row)
+                on_event(PointDone(row, cached=False))
+            else:
+                result.failures.append((enc, err))
+                on_event(PointFailed(enc, err))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result.wall_s = time.monotonic() - t_start
+    return result

@@ -1,0 +1,81 @@
+"""Fixed reference ladders, and how a per-title ladder compares with one (pure).
+
+A fixed ladder is evaluated on the title's own measured curves: each fixed rung's quality is
+read off the curve of its resolution at its bitrate. Outside a curve's measured range the value
+is extrapolated linearly in log-rate (capped at 100) and flagged, so the comparison never
+silently favours either side.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .bdrate import BDRateError, bd_rate
+from .curves import Curve, Envelope
+
+# Apple HLS Authoring Specification for Apple Devices, H.264 16:9 ladder (kbps).
+APPLE_HLS_H264 = (
+    (416, 234, 145), (640, 360, 365), (768, 432, 730), (768, 432, 1100), (960, 540, 2000),
+    (1280, 720, 3000), (1280, 720, 4500), (1920, 1080, 6000), (1920, 1080, 7800),
+)
+
+FIXED_LADDERS = {"apple-hls-h264": APPLE_HLS_H264}
+
+
+@dataclass(frozen=True)
+class FixedRungEval:
+    width: int            # as the fixed ladder names it (16:9)
+    height: int
+    kbps: float
+    quality: float
+    measured_height: int  # the curve it was read from
+    extrapolated: bool
+
+
+def clip_to_source(ladder, source_height: int):
+    """The fixed rungs a player would get for this source: heights up to the source's."""
+    rungs = [r for r in ladder if r[1] <= source_height]
+    return rungs or [min(ladder, key=lambda r: r[1])]
+
+
+def evaluate_fixed(curves: list[Curve], ladder, source_height: int) -> list[FixedRungEval]:
+    by_h = sorted(curves, key=lambda c: c.height)
+    out = []
+    for w, h, kbps in clip_to_source(ladder, source_height):
+        # The measured curve at that height, else the nearest height below (or the lowest).
+        cands = [c for c in by_h if c.height <= h] or by_h[:1]
+        c = min(cands, key=lambda c: abs(c.height - h))
+        q = c.quality_at(kbps, extrapolate="linear")
+        extrap = not (c.min_kbps <= kbps <= c.max_kbps)
+        out.append(FixedRungEval(w, h, float(kbps), float(q), c.height, extrap))
+    return out
+
+
+def compare(curves: list[Curve], rungs: list[tuple[float, float]], ladder, source_height: int,
+            name: str = "apple-hls-h264") -> dict:
+    """Savings of a per-title ladder (``rungs``: (kbps, quality)) against a fixed ladder."""
+    fixed = evaluate_fixed(curves, ladder, source_height)
+    env = Envelope(curves)
+    result: dict = {
+        "name": name,
+        "rungs": [{"width": f.width, "height": f.height, "bitrate_kbps": f.kbps,
+                   "quality": round(f.quality, 3), "measured_height": f.measured_height,
+                   "extrapolated": f.extrapolated} for f in fixed],
+    }
+    fixed_pts = [(f.kbps, f.quality) for f in fixed if not math.isnan(f.quality)]
+    try:
+        result["bd_rate_pct"] = round(bd_rate(fixed_pts, rungs, min_overlap=1.0), 3)
+    except BDRateError as exc:
+        result["bd_rate_pct"] = None
+        result["bd_rate_note"] = str(exc)
+    # Same quality as the fixed ladder's top rung, for how many bits?
+    top = max(fixed, key=lambda f: f.kbps)
+    need = env.kbps_for_quality(top.quality)
+    result["top_rung"] = {
+        "fixed_kbps": top.kbps, "fixed_quality": round(top.quality, 3),
+        "per_title_kbps_same_quality": round(need, 1) if need else None,
+        "saving_pct": round(100 * (1 - need / top.kbps), 2) if need else None,
+    }
+    result["total_kbps"] = {"fixed": round(sum(f.kbps for f in fixed), 1),
+                            "per_title": round(sum(k for k, _ in rungs), 1)}
+    return result

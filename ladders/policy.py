@@ -1,0 +1,159 @@
+"""Ladder policy: choose rungs from the per-resolution curves (pure).
+
+Top rung: the cheapest bitrate whose best resolution reaches the target quality (VMAF 95),
+never above ``max_kbps``, and never chasing the last fraction of a point where the curves
+saturate (most sources are already lossy). Going down, each rung sits about one JND
+(``step_quality``) below the previous one, but the bitrate ratio between neighbours is kept
+between ``min_step_ratio`` and ``max_step_ratio`` (on steep curves — text, credits — pure
+quality spacing would put rungs a few kbps apart; on flat ones too far). Each rung uses the
+resolution that is best at its bitrate, with resolutions non-decreasing up the ladder. When the
+whole curve sits below ``min_kbps`` the ladder is legitimately short; ``notes`` says so.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from encoder.errors import LadderError
+
+from .curves import Curve, Envelope
+
+POOLINGS = {"mean": "vmaf_mean", "hmean": "vmaf_hmean", "p5": "vmaf_p5"}
+
+
+@dataclass(frozen=True)
+class LadderPolicy:
+    top_quality: float = 95.0
+    step_quality: float = 6.0
+    min_step_ratio: float = 1.5
+    max_step_ratio: float = 2.0
+    max_rungs: int = 8
+    min_kbps: float = 145.0
+    max_kbps: float = 8000.0
+    min_quality: float = 0.0
+    saturation_margin: float = 0.5   # top rung: stop this close to the best reachable quality
+    heights: tuple[int, ...] | None = None
+    pooling: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}")
+        if not (0 < self.min_kbps < self.max_kbps):
+            raise ValueError("need 0 < min_kbps < max_kbps")
+        if not (1.0 < self.min_step_ratio <= self.max_step_ratio):
+            raise ValueError("need 1 < min_step_ratio <= max_step_ratio")
+        if self.max_rungs < 1:
+            raise ValueError("max_rungs must be >= 1")
+        if self.step_quality <= 0:
+            raise ValueError("step_quality must be > 0")
+
+    @property
+    def quality_column(self) -> str:
+        return POOLINGS[self.pooling]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["heights"] = list(self.heights) if self.heights else None
+        return d
+
+
+@dataclass(frozen=True)
+class Rung:
+    width: int
+    height: int
+    kbps: float
+    quality: float
+    values: dict = field(default_factory=dict)   # other metrics / CRF at this bitrate
+
+
+@dataclass
+class LadderChoice:
+    rungs: list[Rung]
+    notes: list[str]
+
+
+def _allowed(curves: list[Curve], policy: LadderPolicy) -> list[Curve]:
+    if not policy.heights:
+        return curves
+    allowed = [c for c in curves if c.height in set(policy.heights)]
+    if not allowed:
+        raise LadderError(f"none of the allowed heights {list(policy.heights)} was measured")
+    return allowed
+
+
+def _greedy(env: Envelope, b_top: float, floor: float, policy: LadderPolicy,
+            step: float, max_ratio: float) -> tuple[list[float], bool]:
+    rates = [b_top]
+    while True:
+        b = rates[-1]
+        q = env.quality_at(b)
+        if b / floor < policy.min_step_ratio * (1 - 1e-9) or q <= policy.min_quality:
+            return rates, True  # no room for another rung above the floor
+        target = env.kbps_for_quality(q - step)
+        b_next = target if target is not None else floor
+        b_next = min(max(b_next, b / max_ratio), b / policy.min_step_ratio)
+        b_next = max(b_next, floor)
+        if env.quality_at(b_next) < policy.min_quality:
+            return rates, True
+        if len(rates) == policy.max_rungs:
+            return rates, False
+        rates.append(b_next)
+
+
+def choose_ladder(curves: list[Curve], policy: LadderPolicy) -> LadderChoice:
+    """Pick the rungs. ``curves`` hold one codec's per-resolution curves in the policy's metric."""
+    curves = _allowed(list(curves), policy)
+    env = Envelope(curves)
+    notes: list[str] = []
+    floor = max(policy.min_kbps, env.min_kbps)
+    ceiling = min(policy.max_kbps, env.max_kbps)
+    if floor > policy.max_kbps:
+        raise LadderError(f"every measured encode needs more than max_kbps={policy.max_kbps:g}")
+    if env.max_kbps < policy.min_kbps:
+        # The whole curve sits below the floor: screen content, motion graphics.
+        floor = ceiling = env.max_kbps
+        notes.append(f"the whole rate-quality curve lies below min_kbps={policy.min_kbps:g}: "
+                     "a one-rung ladder")
+    best_q = env.quality_at(ceiling)
+    target = min(policy.top_quality, best_q - policy.saturation_margin)
+    b_top = env.kbps_for_quality(target)
+    if b_top is None:
+        b_top = ceiling
+    b_top = min(max(b_top, floor), ceiling)
+    if policy.top_quality > best_q:
+        notes.append(f"VMAF {policy.top_quality:g} is not reached within {ceiling:.0f} kbps "
+                     f"(best {best_q:.1f}): top rung at the saturation point")
+    if b_top == floor and floor > env.min_kbps and env.quality_at(floor) >= policy.top_quality:
+        notes.append(f"the target quality is reached below min_kbps={policy.min_kbps:g}")
+
+    step, max_ratio = policy.step_quality, policy.max_step_ratio
+    for _ in range(30):
+        rates, complete = _greedy(env, b_top, floor, policy, step, max_ratio)
+        if complete:
+            break
+        # Out of rungs before reaching the floor: widen the spacing and try again.
+        step *= 1.1
+        max_ratio = max(max_ratio * 1.05, policy.min_step_ratio)
+    else:
+        notes.append(f"max_rungs={policy.max_rungs} reached before min_kbps: the bottom rung "
+                     f"is at {rates[-1]:.0f} kbps")
+    if step > policy.step_quality * 1.001:
+        notes.append(f"rungs spaced by {step:.1f} quality points (not {policy.step_quality:g}) "
+                     f"to fit max_rungs={policy.max_rungs}")
+
+    # Resolution per rung, from the top: best at that bitrate, never above the rung above.
+    rungs: list[Rung] = []
+    max_h: int | None = None
+    for b in sorted(rates, reverse=True):
+        c, q = env.best(b, max_height=max_h)
+        if c is None:
+            c, q = env.best(b)
+        if c is None or math.isnan(q):
+            continue
+        max_h = c.height
+        vals = {k: c.value_at(k, b) for k in c.columns}
+        rungs.append(Rung(c.width, c.height, float(b), float(q), vals))
+    rungs.reverse()
+    if not rungs:
+        raise LadderError("no rung could be placed")
+    return LadderChoice(rungs, notes)
