@@ -26,6 +26,13 @@ class PertitleError(Exception):
         return {"kind": self.kind, "exit_code": self.exit_code, "message": str(self)}
 
 
+class InvalidOptions(PertitleError):
+    """Options that cannot work together or with this source (same code as a usage error)."""
+
+    exit_code = 2
+    kind = "invalid_options"
+
+
 # --- input problems (10-19) -------------------------------------------------------------
 class InputNotFound(PertitleError):
     exit_code = 10

@@ -120,16 +120,25 @@ def _open(path: str):
         return av.open(path, metadata_errors="ignore")
     except av.error.FileNotFoundError:
         raise InputNotFound("no such file", path) from None
-    except (av.error.InvalidDataError, av.error.EOFError) as exc:
-        msg = str(exc)
-        if "moov atom not found" in msg:
-            raise TruncatedInput("truncated MP4/MOV (no moov atom: the file was cut short "
-                                 "or never finalised)", path) from None
+    except (av.error.InvalidDataError, av.error.EOFError):
+        if _is_isobmff(path):
+            # An MP4/MOV that does not open has lost its index (moov), which is written last.
+            raise TruncatedInput("truncated MP4/MOV (no usable moov index: the file was cut "
+                                 "short or never finalised)", path) from None
         raise NotAVideo("not a recognised video file", path) from None
     except av.error.FFmpegError as exc:
         raise NotAVideo(f"cannot open as media: {exc.strerror or exc}", path) from None
     except UnicodeDecodeError:
         raise NotAVideo("cannot open as media (undecodable metadata)", path) from None
+
+
+def _is_isobmff(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    return len(head) >= 8 and head[4:8] in (b"ftyp", b"mdat", b"moov", b"wide", b"free")
 
 
 def probe(path: str) -> Source:

@@ -68,11 +68,14 @@ def compare(curves: list[Curve], rungs: list[tuple[float, float]], ladder, sourc
     except BDRateError as exc:
         result["bd_rate_pct"] = None
         result["bd_rate_note"] = str(exc)
-    # Same quality as the fixed ladder's top rung, for how many bits?
+    # The fixed ladder's top-rung quality (capped at the best our curves reach: above that
+    # the difference is extrapolation, not measurement), for how many bits?
     top = max(fixed, key=lambda f: f.kbps)
-    need = env.kbps_for_quality(top.quality)
+    q_ref = min(top.quality, env.max_quality())
+    need = env.kbps_for_quality(q_ref)
     result["top_rung"] = {
         "fixed_kbps": top.kbps, "fixed_quality": round(top.quality, 3),
+        "compared_at_quality": round(q_ref, 3),
         "per_title_kbps_same_quality": round(need, 1) if need else None,
         "saving_pct": round(100 * (1 - need / top.kbps), 2) if need else None,
     }

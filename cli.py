@@ -1,0 +1,450 @@
+"""pertitle command line: parse arguments, call the core, render results.
+
+Progress and messages go to stderr; machine output (``--json``) to stdout. Every known failure
+is one line on stderr and a distinct exit code (``pertitle exit-codes`` lists them).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+
+import click
+
+from encoder import errors as E
+
+# ------------------------------------------------------------------------------------------
+# Rendering helpers
+# ------------------------------------------------------------------------------------------
+
+
+def _err(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+class Progress:
+    """Renders sweep events: a tqdm bar on a terminal, a few plain lines otherwise."""
+
+    def __init__(self, quiet: bool = False, label: str = ""):
+        self.quiet = quiet
+        self.label = label
+        self.bar = None
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, ev) -> None:
+        from encoder.sweep import PointDone, PointFailed, Stage, SweepStarted
+
+        if self.quiet:
+            return
+        if isinstance(ev, SweepStarted):
+            if self.tty:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=ev.total, initial=0, desc=self.label or "encodes",
+                                unit="enc", file=sys.stderr, leave=False, dynamic_ncols=True)
+            elif ev.cached:
+                _err(f"{self.label}: {ev.cached} of {ev.total} points cached")
+        elif isinstance(ev, Stage):
+            if self.bar is not None:
+                self.bar.set_postfix_str(ev.name)
+            else:
+                _err(f"{self.label}: {ev.name}: {ev.detail}" if self.label else f"{ev.name}: {ev.detail}")
+        elif isinstance(ev, PointDone):
+            if self.bar is not None:
+                self.bar.update(1)
+        elif isinstance(ev, PointFailed):
+            msg = f"trial {ev.spec.width}x{ev.spec.height} failed: {ev.error}"
+            if self.bar is not None:
+                self.bar.write(msg, file=sys.stderr)
+            else:
+                _err(msg)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """Known errors: one line + their exit code. Anything else: one line + exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except E.PertitleError as exc:
+            _err(f"pertitle: error: {exc}")
+            if os.environ.get("PERTITLE_DEBUG") and isinstance(exc, E.FFmpegError):
+                _err(exc.details())
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            _err("pertitle: interrupted (finished points are cached; rerun to resume)")
+            sys.exit(130)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+            if os.environ.get("PERTITLE_DEBUG"):
+                raise
+            _err(f"pertitle: internal error: {type(exc).__name__}: {exc} "
+                 "(set PERTITLE_DEBUG=1 for a traceback)")
+            sys.exit(1)
+
+    return wrapper
+
+
+def _float_list(value: str | None) -> tuple[float, ...] | None:
+    if not value:
+        return None
+    try:
+        return tuple(float(v) for v in value.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
+
+
+def _int_list(value: str | None) -> tuple[int, ...] | None:
+    vals = _float_list(value)
+    return tuple(int(v) for v in vals) if vals else None
+
+
+# ------------------------------------------------------------------------------------------
+# Shared options
+# ------------------------------------------------------------------------------------------
+
+
+def ffmpeg_option(f):
+    return click.option("--ffmpeg", "ffmpeg_path", envvar="PERTITLE_FFMPEG", default=None,
+                        metavar="PATH",
+                        help="FFmpeg binary (default: the one imageio-ffmpeg ships; env PERTITLE_FFMPEG).")(f)
+
+
+def cache_options(f):
+    f = click.option("--cache", "cache_dir", envvar="PERTITLE_CACHE", default=None, metavar="DIR",
+                     help="Cache of measured points (default ~/.cache/pertitle; env PERTITLE_CACHE).")(f)
+    f = click.option("--no-cache", is_flag=True, help="Measure everything again, store nothing.")(f)
+    f = click.option("--workdir", default=None, metavar="DIR",
+                     help="Where temporary references and encodes go (default: system temp).")(f)
+    return f
+
+
+def policy_options(f):
+    opts = [
+        click.option("--top-vmaf", default=95.0, show_default=True, help="Quality target of the top rung."),
+        click.option("--step", "step_vmaf", default=6.0, show_default=True, help="VMAF spacing between rungs (about one JND)."),
+        click.option("--max-rungs", default=8, show_default=True),
+        click.option("--min-kbps", default=145.0, show_default=True, help="Lowest rung bitrate."),
+        click.option("--max-kbps", default=8000.0, show_default=True, help="Highest rung bitrate."),
+        click.option("--min-step-ratio", default=1.5, show_default=True, help="Minimum bitrate ratio between neighbouring rungs."),
+        click.option("--max-step-ratio", default=2.0, show_default=True, help="Maximum bitrate ratio between neighbouring rungs."),
+        click.option("--ladder-heights", default=None, metavar="H,H,...", help="Heights allowed in the ladder (default: all measured)."),
+        click.option("--pooling", type=click.Choice(["mean", "hmean", "p5"]), default="mean", show_default=True,
+                     help="VMAF pooling that drives the choice."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def sweep_options(f):
+    from encoder.commands import CODECS, VMAF_MODELS
+
+    opts = [
+        click.option("--codec", type=click.Choice(sorted(CODECS)), default="libx264", show_default=True),
+        click.option("--crf", "crfs", default=None, metavar="Q,Q,...", help="Constant-quality grid (default: the codec's)."),
+        click.option("--heights", default=None, metavar="H,H,...",
+                     help="Candidate heights (default 2160,1440,1080,720,540,432,360,270,234 up to the source, plus its own)."),
+        click.option("--preset", default=None, help="Encoder preset (default: the codec's, e.g. medium)."),
+        click.option("--gop", "gop_seconds", default=2.0, show_default=True, help="Keyframe interval in seconds (0: encoder default)."),
+        click.option("--start", "start_s", default=0.0, show_default=True, help="Analyse from this time (s)."),
+        click.option("--duration", "duration_s", default=None, type=float, help="Analyse this many seconds (default: to the end)."),
+        click.option("--vmaf-model", type=click.Choice(["auto", *VMAF_MODELS]), default="auto", show_default=True,
+                     help="auto: vmaf_v0.6.1, the 4K model above 1080p."),
+        click.option("--metrics", default="psnr", show_default=True, metavar="LIST",
+                     help="Extra metrics besides VMAF: any of psnr,ssim,xpsnr (or 'none')."),
+        click.option("--subsample", default=1, show_default=True, help="Score every Nth frame (odd N)."),
+        click.option("-j", "--jobs", default=None, type=int, help="Parallel encodes (default: CPU count)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def build_options(kw: dict):
+    from encoder.analysis import AnalysisOptions
+    from ladders.policy import LadderPolicy
+
+    metrics = {m.strip() for m in (kw.pop("metrics") or "").split(",") if m.strip() and m.strip() != "none"}
+    unknown = metrics - {"psnr", "ssim", "xpsnr"}
+    if unknown:
+        raise click.BadParameter(f"unknown metric(s): {', '.join(sorted(unknown))}", param_hint="--metrics")
+    if kw["subsample"] < 1:
+        raise click.BadParameter("must be >= 1", param_hint="--subsample")
+    if kw["subsample"] > 1 and kw["subsample"] % 2 == 0:
+        _err(f"warning: even --subsample {kw['subsample']} can bias libvmaf's pooled score; odd steps are safer")
+    try:
+        policy = LadderPolicy(
+            top_quality=kw.pop("top_vmaf"), step_quality=kw.pop("step_vmaf"),
+            max_rungs=kw.pop("max_rungs"), min_kbps=kw.pop("min_kbps"), max_kbps=kw.pop("max_kbps"),
+            min_step_ratio=kw.pop("min_step_ratio"), max_step_ratio=kw.pop("max_step_ratio"),
+            heights=_int_list(kw.pop("ladder_heights")), pooling=kw.pop("pooling"))
+        return AnalysisOptions(
+            codec=kw.pop("codec"), crfs=_float_list(kw.pop("crfs")), heights=_int_list(kw.pop("heights")),
+            preset=kw.pop("preset"), gop_seconds=kw.pop("gop_seconds"), start_s=kw.pop("start_s"),
+            duration_s=kw.pop("duration_s"), vmaf_model=kw.pop("vmaf_model"),
+            psnr="psnr" in metrics, ssim="ssim" in metrics, xpsnr="xpsnr" in metrics,
+            subsample=kw.pop("subsample"), jobs=kw.pop("jobs") or (os.cpu_count() or 1), policy=policy)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def make_cache(no_cache: bool, cache_dir: str | None):
+    from encoder.cache import Cache, default_root
+
+    return Cache(None if no_cache else (cache_dir or default_root()))
+
+
+def _default_output(input_path: str) -> str:
+    return os.path.basename(input_path.rstrip("/")) + ".ladder.json"
+
+
+def rd_path_for(ladder_path: str) -> str:
+    base = ladder_path[:-len(".ladder.json")] if ladder_path.endswith(".ladder.json") else os.path.splitext(ladder_path)[0]
+    return base + ".rd.csv"
+
+
+# ------------------------------------------------------------------------------------------
+# Commands
+# ------------------------------------------------------------------------------------------
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option("0.1.0", prog_name="pertitle")
+def cli():
+    """Per-title encoding optimizer: find (or predict) the bitrate ladder a title needs."""
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=True, path_type=str))
+@click.option("-o", "--output", default=None, metavar="LADDER.json",
+              help="Ladder JSON (default: ./<input name>.ladder.json). The RD table goes beside it as .rd.csv.")
+@click.option("--rd-csv", default=None, metavar="PATH", help="Where to write the table of every RD point.")
+@click.option("--json", "as_json", is_flag=True, help="Print the ladder JSON on stdout (summary to stderr).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@sweep_options
+@policy_options
+@cache_options
+@ffmpeg_option
+@handle_errors
+def analyze(input_path, output, rd_csv, as_json, quiet, ffmpeg_path, no_cache, cache_dir, workdir, **kw):
+    """Trial-encode INPUT at several sizes and rates, measure VMAF, and choose its ladder."""
+    from encoder.analysis import analyze as run_analysis
+    from encoder.batch import write_outputs
+    from encoder.ffmpeg import locate
+    from encoder.probe import probe
+
+    opts = build_options(kw)
+    source = probe(input_path)
+    ff = locate(ffmpeg_path)
+    output = output or _default_output(input_path)
+    rd_csv = rd_csv or rd_path_for(output)
+    prog = Progress(quiet, os.path.basename(input_path))
+    for w in source.warnings:
+        if not quiet:
+            _err(f"note: {w}")
+    try:
+        a = run_analysis(input_path, opts, ff, make_cache(no_cache, cache_dir), on_event=prog,
+                         workdir=workdir, source=source)
+    finally:
+        prog.close()
+    write_outputs(a, output, rd_csv)
+    summary = render_summary(a.document, output, rd_csv)
+    if as_json:
+        click.echo(json.dumps(a.document, indent=2))
+        if not quiet:
+            _err(summary)
+    else:
+        click.echo(summary)
+
+
+def render_summary(doc: dict, ladder_path: str | None = None, rd_path: str | None = None) -> str:
+    src = doc["source"]
+    lines = [f"{os.path.basename(src['path'])}: {src.get('display_width', src['width'])}x"
+             f"{src.get('display_height', src['height'])} {src['fps']:.3f} fps, {src['duration_s']:.2f} s"
+             f"  [{doc['kind']}, {doc['codec']}, {doc['vmaf_model']} {doc['pooling']}]"]
+    lines.append(f"{'rung':>4}  {'size':>10}  {'kbps':>6}  {'VMAF':>5}  {'CRF~':>5}")
+    for r in doc["rungs"]:
+        crf = r["encoder"].get("crf_equivalent")
+        lines.append(f"{r['index']:>4}  {r['width']:>4}x{r['height']:<5}  {r['bitrate_kbps']:>6}  "
+                     f"{r['vmaf']:>5.1f}  {crf if crf is not None else '':>5}")
+    comp = doc.get("comparison")
+    if comp:
+        bd = comp.get("bd_rate_pct")
+        top = comp.get("top_rung", {})
+        lines.append(f"vs {comp['name']} ({len(comp['rungs'])} rungs, {comp['total_kbps']['fixed']:.0f} kbps in all): "
+                     + (f"BD-rate {bd:+.1f}%" if bd is not None else f"BD-rate n/a ({comp.get('bd_rate_note', '')})"))
+        if top.get("saving_pct") is not None:
+            lines.append(f"  top rung: VMAF {top['compared_at_quality']:.1f} for {top['per_title_kbps_same_quality']:.0f} kbps "
+                         f"instead of {top['fixed_kbps']:.0f} ({top['saving_pct']:+.1f}% saved)")
+    sw = doc.get("sweep")
+    if sw:
+        lines.append(f"{sw['encodes']} trial encodes ({sw['cached']} cached, {sw['failed']} failed) in {sw['wall_s']:.1f} s")
+    pred = doc.get("prediction")
+    if pred:
+        lines.append(f"predicted by {pred.get('model', 'model')} in {pred.get('wall_s', 0):.2f} s"
+                     + (f", verified with {pred['verify_encodes']} encodes" if pred.get("verify_encodes") else ""))
+    for n in doc.get("notes", []):
+        lines.append(f"note: {n}")
+    if ladder_path:
+        lines.append(f"wrote {ladder_path}" + (f" and {rd_path}" if rd_path else ""))
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=str))
+@click.option("-o", "--output", "outdir", required=True, metavar="OUTDIR", help="Where ladders, RD tables and the summary go.")
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT", help="Run titles on this Dask scheduler.")
+@click.option("--cluster", type=click.Choice(["local"]), default=None, help="Start a local Dask cluster for the batch.")
+@click.option("--workers", default=None, type=int, help="With --cluster local: number of workers.")
+@sweep_options
+@policy_options
+@cache_options
+@ffmpeg_option
+@handle_errors
+def batch(folder, outdir, quiet, scheduler, cluster, workers, ffmpeg_path, no_cache, cache_dir, workdir, **kw):
+    """Analyse every video under FOLDER (recursively). Rerun to resume after an interruption."""
+    from encoder.batch import BatchResult, discover, process_title, write_summary
+    from encoder.ffmpeg import locate
+
+    opts = build_options(kw)
+    ff = locate(ffmpeg_path)
+    ff.require_filter("libvmaf")
+    ff.require_encoder(opts.codec)
+    os.makedirs(outdir, exist_ok=True)
+    paths = discover(folder, exclude=[outdir])
+    if not paths:
+        _err(f"pertitle: no video files under {folder}")
+        sys.exit(E.InputNotFound.exit_code)
+    cache = make_cache(no_cache, cache_dir)
+    result = BatchResult()
+    if scheduler or cluster:
+        from encoder.distributed import run_batch_dask
+
+        result = run_batch_dask(paths, folder, outdir, opts, ff, cache, scheduler=scheduler,
+                                local=cluster == "local", workers=workers, workdir=workdir,
+                                log=None if quiet else _err)
+    else:
+        for i, p in enumerate(paths, 1):
+            prog = Progress(quiet, f"[{i}/{len(paths)}] {os.path.relpath(p, folder)}")
+            try:
+                t = process_title(p, folder, outdir, opts, ff, cache, on_event=prog, workdir=workdir)
+            finally:
+                prog.close()
+            result.titles.append(t)
+            if not quiet:
+                _err(f"[{i}/{len(paths)}] {os.path.relpath(p, folder)}: {t.status}"
+                     + (f": {t.error}" if t.error else f"  {t.rungs}"))
+    csv_path, json_path = write_summary(result, outdir)
+    click.echo(render_batch(result, folder))
+    click.echo(f"wrote {csv_path} and {json_path}")
+    if result.failed:
+        sys.exit(E.BATCH_PARTIAL_FAILURE)
+
+
+def render_batch(result, folder: str) -> str:
+    lines = [f"{'status':8} {'BD vs fixed':>11}  title / rungs or error"]
+    for t in result.titles:
+        bd = f"{t.bd_rate_vs_fixed_pct:+.1f}%" if t.bd_rate_vs_fixed_pct is not None else ""
+        lines.append(f"{t.status:8} {bd:>11}  {os.path.relpath(t.path, folder)}: {t.rungs or t.error}")
+    ok = sum(t.status in ("ok", "skipped") for t in result.titles)
+    lines.append(f"{ok} of {len(result.titles)} titles have a ladder; {len(result.failed)} failed")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("ladder", type=click.Path(path_type=str))
+@click.option("-f", "--format", "fmt", type=click.Choice(["json", "csv", "ffmpeg", "hls", "dash"]), default="json",
+              show_default=True)
+@click.option("-o", "--output", default=None, metavar="PATH", help="Write here (default: stdout).")
+@handle_errors
+def export(ladder, fmt, output):
+    """Re-export a ladder: JSON (validated), CSV (one row per rung), ffmpeg (a packaging
+    command), HLS multivariant playlist or DASH MPD skeleton."""
+    from encoder.fsutil import atomic_write_text
+    from ladders import export as X
+    from ladders.document import load
+
+    doc = load(ladder)
+    text = X.render(doc, fmt)
+    if output:
+        atomic_write_text(output, text)
+        _err(f"wrote {output}")
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=str))
+@handle_errors
+def probe(input_path):
+    """Print what pertitle sees in INPUT (size, rate, range, warnings) as JSON."""
+    from encoder.probe import probe as run_probe
+
+    click.echo(json.dumps(run_probe(input_path).to_dict(), indent=2))
+
+
+@cli.command("info")
+@ffmpeg_option
+@handle_errors
+def info(ffmpeg_path):
+    """Which FFmpeg is used and what it can do."""
+    from encoder.commands import CODECS
+    from encoder.ffmpeg import locate
+
+    ff = locate(ffmpeg_path)
+    out = {"ffmpeg": ff.path, "version": ff.version,
+           "libvmaf": ff.has_filter("libvmaf"), "xpsnr": ff.has_filter("xpsnr"),
+           "encoders": {c: ff.has_encoder(c) for c in CODECS}}
+    click.echo(json.dumps(out, indent=2))
+
+
+@cli.command()
+@click.argument("output", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--kind", default="demo", show_default=True,
+              help="What the clip shows: demo, flat, gradient, detail, zoom, life, grain, cuts.")
+@click.option("--size", default="960x540", show_default=True, metavar="WxH")
+@click.option("--rate", default=24, show_default=True, help="Frames per second.")
+@click.option("--seconds", default=4.0, show_default=True)
+@ffmpeg_option
+@handle_errors
+def sample(output, kind, size, rate, seconds, ffmpeg_path):
+    """Generate a synthetic test clip with FFmpeg (deterministic, no download)."""
+    from encoder.ffmpeg import locate
+    from samples.generate import KINDS, generate
+
+    if kind not in KINDS:
+        raise click.BadParameter(f"choose one of {', '.join(KINDS)}", param_hint="--kind")
+    try:
+        w, h = (int(v) for v in size.lower().split("x"))
+        generate(locate(ffmpeg_path).path, output, kind=kind, width=w, height=h, rate=rate, seconds=seconds)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--size") from None
+    _err(f"wrote {output} ({kind}, {size}, {rate} fps, {seconds:g} s)")
+
+
+@cli.command("exit-codes")
+def exit_codes():
+    """List the exit codes."""
+    for code, what in sorted(E.EXIT_CODES.items()):
+        click.echo(f"{code:>3}  {what}")
+
+
+def main() -> None:
+    cli(prog_name="pertitle")
+
+
+if __name__ == "__main__":
+    main()

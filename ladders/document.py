@@ -1,0 +1,187 @@
+"""Turn RD points into the ladder JSON document, and validate documents (pure).
+
+Both ``analyze`` (measured points) and ``predict`` (predicted points) end here, so a policy
+change needs no re-measurement and no retraining.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from importlib import resources
+
+from encoder import commands as C
+from encoder.errors import InvalidLadderFile, LadderError
+
+from .curves import Curve
+from .fixed import FIXED_LADDERS, compare
+from .hull import upper_hull, RDPoint
+from .policy import LadderPolicy, choose_ladder
+
+SCHEMA_VERSION = 1
+TOOL_VERSION = "0.1.0"
+
+# Delivery VBV: peak at most 1.5x the average, buffer of two peak-seconds. Apple asks for a
+# measured peak under 200 % of the average.
+PEAK_FACTOR = 1.5
+BUFSIZE_FACTOR = 2.0
+
+CARRIED_COLUMNS = ("crf", "vmaf_mean", "vmaf_hmean", "vmaf_p5", "vmaf_min", "psnr_y", "ssim",
+                   "xpsnr_y")
+
+
+def curves_from_rows(rows: Iterable[Mapping], quality_column: str) -> list[Curve]:
+    """One curve per (width, height) from RD rows (dicts or DataFrame records)."""
+    groups: dict[tuple[int, int], list[Mapping]] = {}
+    for r in rows:
+        k, q = r.get("kbps"), r.get(quality_column)
+        if k is None or q is None or _nan(k) or _nan(q):
+            continue
+        groups.setdefault((int(r["width"]), int(r["height"])), []).append(r)
+    if not groups:
+        raise LadderError("no usable RD points")
+    curves = []
+    for (w, h), rs in sorted(groups.items(), key=lambda kv: kv[0][1]):
+        cols = {c: [_num(r.get(c)) for r in rs] for c in CARRIED_COLUMNS if any(
+            not _nan(_num(r.get(c))) for r in rs)}
+        curves.append(Curve.from_points(w, h, [float(r["kbps"]) for r in rs],
+                                        [float(r[quality_column]) for r in rs], cols))
+    return curves
+
+
+def _num(v) -> float:
+    try:
+        return float(v) if v is not None else float("nan")
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _nan(v) -> bool:
+    try:
+        return v is None or math.isnan(float(v))
+    except (TypeError, ValueError):
+        return True
+
+
+def rung_encoder_settings(codec: str, preset: str, width: int, height: int, kbps: float,
+                          gop: int, crf_equivalent: float | None) -> dict:
+    c = C.codec(codec)
+    maxrate = kbps * PEAK_FACTOR
+    bufsize = maxrate * BUFSIZE_FACTOR
+    spec = C.EncodeSpec(codec=codec, width=width, height=height, bitrate_kbps=round(kbps),
+                        maxrate_kbps=round(maxrate), bufsize_kbits=round(bufsize),
+                        preset=preset, gop=gop, passes=2 if c.two_pass else 1)
+    return {
+        "codec": codec,
+        "preset": spec.effective_preset,
+        "rate_control": "2pass" if c.two_pass else "vbr",
+        "bitrate_kbps": int(round(kbps)),
+        "maxrate_kbps": int(round(maxrate)),
+        "bufsize_kbits": int(round(bufsize)),
+        "gop_frames": gop,
+        "crf_equivalent": round(crf_equivalent, 2) if crf_equivalent is not None else None,
+        "scale": f"scale={width}:{height}:flags=lanczos,setsar=1",
+        "ffmpeg_args": ["-vf", C.scale_filter(width, height, "lanczos"), *spec.codec_args()],
+    }
+
+
+def build_document(*, kind: str, source: Mapping, analysed: Mapping, rows: list[Mapping],
+                   codec: str, preset: str, gop: int, vmaf_model: str, policy: LadderPolicy,
+                   ffmpeg_version: str, fixed_ladder: str | None = "apple-hls-h264",
+                   extra: Mapping | None = None) -> dict:
+    """The ladder document for one title and one codec."""
+    qcol = policy.quality_column
+    rows = [r for r in rows if r.get("codec", codec) == codec]
+    curves = curves_from_rows(rows, qcol)
+    choice = choose_ladder(curves, policy)
+    rungs = []
+    for i, r in enumerate(choice.rungs):
+        crf_eq = r.values.get("crf")
+        rung = {
+            "index": i, "width": r.width, "height": r.height,
+            "bitrate_kbps": int(round(r.kbps)),
+            "vmaf": round(r.quality, 3),
+        }
+        for col in ("vmaf_mean", "vmaf_hmean", "vmaf_p5", "psnr_y", "ssim", "xpsnr_y"):
+            v = r.values.get(col)
+            if v is not None and not _nan(v):
+                rung[col] = round(v, 4 if col == "ssim" else 3)
+        rung["encoder"] = rung_encoder_settings(codec, preset, r.width, r.height, r.kbps, gop, crf_eq)
+        rungs.append(rung)
+
+    hull = upper_hull(RDPoint(float(r["kbps"]), float(r[qcol]), i) for i, r in enumerate(rows)
+                      if not _nan(r.get("kbps")) and not _nan(r.get(qcol)))
+    hull_rows = [{"width": int(rows[p.label]["width"]), "height": int(rows[p.label]["height"]),
+                  "crf": _opt(rows[p.label].get("crf")), "kbps": round(p.kbps, 3),
+                  "vmaf": round(p.quality, 4)} for p in hull]
+
+    doc: dict = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": kind,
+        "tool": {"name": "pertitle", "version": TOOL_VERSION},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "ffmpeg_version": ffmpeg_version,
+        "source": dict(source),
+        "analysed": dict(analysed),
+        "codec": codec,
+        "metric": "vmaf",
+        "vmaf_model": vmaf_model,
+        "pooling": policy.pooling,
+        "policy": policy.to_dict(),
+        "rungs": rungs,
+        "hull": hull_rows,
+        "curves": [{"width": c.width, "height": c.height,
+                    "points": [[round(float(k), 3), round(float(q), 4)] for k, q in zip(c.kbps, c.quality)]}
+                   for c in curves],
+        "notes": list(choice.notes),
+    }
+    if fixed_ladder:
+        short_side = min(int(source["display_width"]), int(source["display_height"]))
+        doc["comparison"] = compare(curves, [(r["bitrate_kbps"], r["vmaf"]) for r in rungs],
+                                    FIXED_LADDERS[fixed_ladder], short_side, name=fixed_ladder)
+    if extra:
+        doc.update(extra)
+    return doc
+
+
+def _opt(v):
+    return None if _nan(v) else float(v)
+
+
+# ------------------------------------------------------------------------------------------
+# Schema
+# ------------------------------------------------------------------------------------------
+
+
+def schema() -> dict:
+    with resources.files("ladders").joinpath("schema/ladder.schema.json").open("r", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def validate(doc: Mapping, path: str | None = None) -> None:
+    import jsonschema
+
+    try:
+        jsonschema.validate(doc, schema())
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
+        raise InvalidLadderFile(f"not a valid ladder document at {where}: {exc.message}", path) from None
+    rates = [r["bitrate_kbps"] for r in doc["rungs"]]
+    if any(b <= a for a, b in zip(rates, rates[1:])):
+        raise InvalidLadderFile("rungs do not ascend by bitrate", path)
+
+
+def load(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise InvalidLadderFile("no such file", path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidLadderFile(f"not JSON: {exc}", path) from None
+    if not isinstance(doc, dict):
+        raise InvalidLadderFile("not a ladder document (top level is not an object)", path)
+    validate(doc, path)
+    return doc

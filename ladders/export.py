@@ -1,0 +1,147 @@
+"""Render a ladder document in other formats (pure: strings in, strings out).
+
+- ``json``: the validated document itself.
+- ``csv``: one row per rung.
+- ``ffmpeg``: one FFmpeg command that encodes and packages every rung as HLS (aligned GOPs).
+- ``hls`` / ``dash``: a multivariant playlist / MPD skeleton. Bitrates there are *nominal*:
+  ``BANDWIDTH`` / ``@bandwidth`` are the rung's VBV maxrate and ``AVERAGE-BANDWIDTH`` its
+  average, in bit/s. Real packaging should rewrite them from measured segments (RFC 8216
+  section 4.1 peak segment bit rate); the packager that FFmpeg drives does that for ``ffmpeg``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shlex
+from xml.sax.saxutils import quoteattr
+
+from encoder.commands import codec as codec_info
+
+CSV_FIELDS = ["index", "width", "height", "bitrate_kbps", "maxrate_kbps", "bufsize_kbits", "vmaf",
+              "vmaf_hmean", "vmaf_p5", "psnr_y", "codec", "preset", "rate_control",
+              "crf_equivalent", "gop_frames"]
+
+
+def render(doc: dict, fmt: str) -> str:
+    try:
+        return {"json": to_json, "csv": to_csv, "ffmpeg": to_ffmpeg, "hls": to_hls,
+                "dash": to_dash}[fmt](doc)
+    except KeyError:
+        raise ValueError(f"unknown export format {fmt!r}") from None
+
+
+def to_json(doc: dict) -> str:
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def to_csv(doc: dict) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in doc["rungs"]:
+        enc = r["encoder"]
+        w.writerow({**r, "maxrate_kbps": enc.get("maxrate_kbps"), "bufsize_kbits": enc.get("bufsize_kbits"),
+                    "codec": enc["codec"], "preset": enc["preset"], "rate_control": enc["rate_control"],
+                    "crf_equivalent": enc.get("crf_equivalent"), "gop_frames": enc.get("gop_frames")})
+    return buf.getvalue()
+
+
+def h264_codec_string(width: int, height: int, fps: float) -> str:
+    """RFC 6381 string for High profile at the lowest level that fits (nominal: an encoder
+    may signal a different level; derive from the bitstream when you have it)."""
+    mbs = ((width + 15) // 16) * ((height + 15) // 16)
+    rate = mbs * fps
+    for level, max_fs, max_mbps in ((30, 1620, 40500), (31, 3600, 108000), (32, 5120, 216000),
+                                    (40, 8192, 245760), (42, 8704, 522240), (50, 22080, 589824),
+                                    (51, 36864, 983040), (52, 36864, 2073600)):
+        if mbs <= max_fs and rate <= max_mbps:
+            return f"avc1.6400{level:02x}"
+    return "avc1.640033"
+
+
+def codec_string(doc: dict, rung: dict) -> str:
+    fam = codec_info(doc["codec"]).family
+    fps = float(doc["source"]["fps"])
+    if fam == "h264":
+        return h264_codec_string(rung["width"], rung["height"], fps)
+    if fam == "hevc":
+        return "hvc1.1.6.L120.B0" if rung["height"] <= 1080 else "hvc1.1.6.L153.B0"
+    if fam == "av1":
+        return "av01.0.08M.08" if rung["height"] <= 1080 else "av01.0.12M.08"
+    return "vp09.00.40.08"
+
+
+def to_hls(doc: dict) -> str:
+    fps = float(doc["source"]["fps"])
+    lines = ["#EXTM3U", "#EXT-X-VERSION:6", "#EXT-X-INDEPENDENT-SEGMENTS",
+             "## nominal BANDWIDTH (VBV maxrate) / AVERAGE-BANDWIDTH (target): rewrite from measured segments"]
+    for r in sorted(doc["rungs"], key=lambda r: r["bitrate_kbps"]):
+        enc = r["encoder"]
+        peak = int(enc.get("maxrate_kbps") or r["bitrate_kbps"]) * 1000
+        lines.append(f"#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={r['bitrate_kbps'] * 1000},"
+                     f"CODECS=\"{codec_string(doc, r)}\",RESOLUTION={r['width']}x{r['height']},"
+                     f"FRAME-RATE={fps:.3f}")
+        lines.append(f"{r['height']}p_{r['bitrate_kbps']}k/playlist.m3u8")
+    return "\n".join(lines) + "\n"
+
+
+def to_dash(doc: dict) -> str:
+    fps = doc["source"].get("fps_rational") or f"{float(doc['source']['fps']):.3f}"
+    dur = float(doc["source"]["duration_s"])
+    reps = []
+    for r in sorted(doc["rungs"], key=lambda r: r["bitrate_kbps"]):
+        enc = r["encoder"]
+        rid = f"{r['height']}p_{r['bitrate_kbps']}k"
+        bw = int(enc.get("maxrate_kbps") or r["bitrate_kbps"]) * 1000
+        reps.append(f'      <Representation id={quoteattr(rid)} bandwidth="{bw}" width="{r["width"]}" '
+                    f'height="{r["height"]}" codecs={quoteattr(codec_string(doc, r))} sar="1:1"/>')
+    return "\n".join([
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-on-demand:2011" '
+        f'type="static" mediaPresentationDuration="PT{dur:.3f}S" minBufferTime="PT2S">',
+        "  <!-- bandwidth = the rung's VBV maxrate (nominal); rewrite from measured segments -->",
+        "  <Period>",
+        f'    <AdaptationSet mimeType="video/mp4" segmentAlignment="true" startWithSAP="1" frameRate="{fps}">',
+        '      <SegmentTemplate media="$RepresentationID$/seg_$Number%05d$.m4s" '
+        'initialization="$RepresentationID$/init.mp4" duration="4" startNumber="1"/>',
+        *reps,
+        "    </AdaptationSet>",
+        "  </Period>",
+        "</MPD>",
+        "",
+    ])
+
+
+def ffmpeg_package_args(doc: dict, source: str | None = None, hls_time: int = 6) -> list[str]:
+    """Argument list (without the ffmpeg binary) that encodes every rung from the source in one
+    process and writes an HLS multivariant playlist with aligned segments."""
+    rungs = sorted(doc["rungs"], key=lambda r: r["bitrate_kbps"], reverse=True)
+    src = source or doc["source"]["path"]
+    n = len(rungs)
+    fc = f"[0:v]split={n}" + "".join(f"[s{i}]" for i in range(n)) + ";" + ";".join(
+        f"[s{i}]scale={r['width']}:{r['height']}:flags=lanczos,setsar=1[v{i}]" for i, r in enumerate(rungs))
+    args = ["-i", src, "-filter_complex", fc]
+    c = codec_info(doc["codec"])
+    for i, r in enumerate(rungs):
+        enc = r["encoder"]
+        args += ["-map", f"[v{i}]", f"-c:v:{i}", enc["codec"], f"-b:v:{i}", f"{enc['bitrate_kbps']}k"]
+        if enc.get("maxrate_kbps"):
+            args += [f"-maxrate:v:{i}", f"{enc['maxrate_kbps']}k", f"-bufsize:v:{i}", f"{enc['bufsize_kbits']}k"]
+    preset = rungs[0]["encoder"]["preset"]
+    args += c.preset_args(preset)
+    gop = rungs[0]["encoder"].get("gop_frames") or 0
+    if gop:
+        args += c.gop_args(gop)
+    args += ["-pix_fmt", "yuv420p", "-an", "-f", "hls", "-hls_time", str(hls_time),
+             "-hls_playlist_type", "vod", "-hls_flags", "independent_segments",
+             "-hls_segment_type", c.hls_container,
+             "-hls_segment_filename", "stream_%v/seg_%05d." + ("ts" if c.hls_container == "mpegts" else "m4s"),
+             "-master_pl_name", "master.m3u8",
+             "-var_stream_map", " ".join(f"v:{i},name:{r['height']}p_{r['bitrate_kbps']}k" for i, r in enumerate(rungs)),
+             "stream_%v/playlist.m3u8"]
+    return args
+
+
+def to_ffmpeg(doc: dict) -> str:
+    return shlex.join(["ffmpeg", *ffmpeg_package_args(doc)]) + "\n"

@@ -1,0 +1,83 @@
+"""Shared fixtures: the real FFmpeg, and tiny clips generated with lavfi inside the tests."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CORPUS = Path(os.environ.get("PERTITLE_CORPUS", SHARED / "corpus"))
+REFERENCE = SHARED / "reference"
+
+
+@pytest.fixture(scope="session")
+def ff():
+    from encoder.ffmpeg import locate
+
+    f = locate()
+    if not f.has_filter("libvmaf"):
+        pytest.skip("this FFmpeg has no libvmaf")
+    return f
+
+
+def _run(cmd: list[str]) -> None:
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"clip generation failed: {' '.join(cmd)}\n{p.stderr[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def make_clip(ff, tmp_path_factory):
+    """make_clip(name, size="320x180", rate=24, seconds=1.0, source="testsrc2", ...) -> path.
+
+    Clips are cached per session by their arguments, so several tests can share one.
+    """
+    root = tmp_path_factory.mktemp("clips")
+    made: dict[tuple, str] = {}
+
+    def make(name: str = "clip.mp4", size: str = "320x180", rate: float | str = 24,
+             seconds: float = 1.0, source: str = "testsrc2", vf: str | None = None,
+             codec: list[str] | None = None, pix_fmt: str = "yuv420p", extra_out: list[str] | None = None,
+             extra_in: list[str] | None = None, audio: bool = False, video: bool = True) -> str:
+        key = (name, size, rate, seconds, source, vf, tuple(codec or ()), pix_fmt,
+               tuple(extra_out or ()), tuple(extra_in or ()), audio, video)
+        if key in made:
+            return made[key]
+        out = root / f"{len(made):03d}-{name}"
+        cmd = [ff.path, "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+        if video:
+            src = f"{source}=size={size}:rate={rate}" if source in ("testsrc2", "testsrc", "smptebars", "rgbtestsrc", "mandelbrot", "cellauto") else source
+            cmd += [*(extra_in or []), "-f", "lavfi", "-i", src]
+        if audio:
+            cmd += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
+        cmd += ["-t", str(seconds)]
+        if video:
+            if vf:
+                cmd += ["-vf", vf]
+            cmd += codec or ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "18"]
+            cmd += ["-pix_fmt", pix_fmt]
+        if audio:
+            cmd += ["-c:a", "aac", "-b:a", "64k"]
+        cmd += [*(extra_out or []), str(out)]
+        _run(cmd)
+        made[key] = str(out)
+        return str(out)
+
+    return make
+
+
+@pytest.fixture
+def cache(tmp_path):
+    from encoder.cache import Cache
+
+    return Cache(str(tmp_path / "cache"))
+
+
+def corpus_clip(name: str) -> str:
+    p = CORPUS / name
+    if not p.exists():
+        pytest.skip(f"corpus clip {name} not available ({CORPUS})")
+    return str(p)

@@ -1,0 +1,98 @@
+"""The analysis pipeline end to end on generated clips (real FFmpeg)."""
+import subprocess
+
+import pandas as pd
+import pytest
+
+from encoder.analysis import AnalysisOptions, analyze
+from encoder.cache import Cache
+from ladders.document import validate
+
+FAST = dict(crfs=(20, 28, 36, 44), duration_s=None, gop_seconds=1.0)
+
+
+def test_analyze_tiny_clip_writes_a_valid_ladder(ff, make_clip, cache):
+    src = make_clip("mandel.mp4", size="480x270", seconds=1, source="mandelbrot")
+    a = analyze(src, AnalysisOptions(**FAST, jobs=2), ff, cache)
+    doc = a.document
+    validate(doc)
+    assert doc["kind"] == "analyzed" and doc["codec"] == "libx264"
+    assert doc["source"]["width"] == 480 and doc["source"]["sha256"]
+    rates = [r["bitrate_kbps"] for r in doc["rungs"]]
+    assert rates == sorted(rates)
+    sizes = {(c["width"], c["height"]) for c in doc["curves"]}
+    assert sizes <= {(416, 234), (480, 270)}
+    df = a.rd_frame()
+    assert len(df) == 8 and set(df.height) == {234, 270}
+    assert (df.kbps > 0).all() and df.vmaf_mean.between(0, 100).all()
+    # Within a resolution, a lower CRF never costs fewer bits.
+    for _, g in df.groupby("height"):
+        g = g.sort_values("crf")
+        assert g.kbps.is_monotonic_decreasing
+    assert doc["sweep"]["encodes"] == 8 and doc["sweep"]["cached"] == 0
+    # each rung's expected quality comes from a measured curve at its own size
+    for r in doc["rungs"]:
+        assert (r["width"], r["height"]) in sizes
+        assert r["encoder"]["ffmpeg_args"][:2] == ["-vf", f"scale={r['width']}:{r['height']}:flags=lanczos,setsar=1"]
+
+
+def test_rerun_is_served_from_the_cache(ff, make_clip, cache):
+    src = make_clip("cached.mp4", size="320x180", seconds=1)
+    opts = AnalysisOptions(crfs=(24, 36), heights=(180,), jobs=1)
+    first = analyze(src, opts, ff, cache)
+    second = analyze(src, opts, ff, cache)
+    assert first.document["sweep"]["cached"] == 0
+    assert second.document["sweep"]["cached"] == 2 and second.document["sweep"]["measured"] == 0
+    assert second.document["rungs"] == first.document["rungs"]
+    # another measurement setting is another key
+    third = analyze(src, AnalysisOptions(crfs=(24, 36), heights=(180,), vmaf_model="vmaf_v0.6.1neg"), ff, cache)
+    assert third.document["sweep"]["cached"] == 0
+
+
+def test_cache_is_keyed_by_content_not_path(ff, make_clip, cache, tmp_path):
+    import shutil
+
+    src = make_clip("content.mp4", size="320x180", seconds=1)
+    copy = tmp_path / "renamed copy.mp4"
+    shutil.copy(src, copy)
+    opts = AnalysisOptions(crfs=(30,), heights=(180,))
+    analyze(src, opts, ff, cache)
+    again = analyze(str(copy), opts, ff, cache)
+    assert again.document["sweep"]["cached"] == 1
+
+
+@pytest.mark.parametrize("kind", ["vfr", "tenbit", "fullrange", "odd", "anamorphic", "rotated", "interlaced"])
+def test_unusual_sources_are_analysed(ff, make_clip, tmp_path, kind):
+    clips = {
+        "vfr": dict(name="vfr.mkv", rate=30, vf="select='not(mod(n\\,3))+not(mod(n\\,7))',setpts=PTS",
+                    extra_out=["-fps_mode", "vfr"]),
+        "tenbit": dict(name="ten.mkv", pix_fmt="yuv420p10le"),
+        "fullrange": dict(name="full.mp4", pix_fmt="yuvj420p"),
+        "odd": dict(name="odd.mkv", vf="scale=321:181", pix_fmt="yuv444p"),
+        "anamorphic": dict(name="ana.mp4", size="360x240", vf="setsar=32/27"),
+        "rotated": dict(name="unrot.mp4"),
+        "interlaced": dict(name="int.mp4", vf="tinterlace=mode=interleave_top,setfield=tff",
+                           codec=["-c:v", "libx264", "-preset", "ultrafast", "-flags", "+ilme+ildct"]),
+    }[kind]
+    args = {"size": "320x180", "seconds": 1, **clips}
+    src = make_clip(**args)
+    if kind == "rotated":
+        rot = str(tmp_path / "rot.mp4")
+        subprocess.run([ff.path, "-loglevel", "error", "-y", "-display_rotation", "90", "-i", src,
+                        "-c", "copy", rot], check=True)
+        src = rot
+    a = analyze(src, AnalysisOptions(crfs=(22, 34), jobs=2, gop_seconds=1), ff, Cache(None))
+    validate(a.document)
+    ref_w = a.document["analysed"]["reference_width"]
+    ref_h = a.document["analysed"]["reference_height"]
+    assert ref_w % 2 == 0 and ref_h % 2 == 0
+    if kind == "rotated":
+        assert ref_h > ref_w  # upright portrait
+        assert all(r["height"] > r["width"] for r in a.document["rungs"])
+    if kind == "anamorphic":
+        assert {(c["width"], c["height"]) for c in a.document["curves"]} >= {(426, 240)}
+    if kind in ("vfr", "tenbit", "fullrange", "odd", "interlaced"):
+        assert a.document["notes"], "the normalisation is reported"
+    # The best encode of the normalised reference is close to it: nothing is misaligned.
+    best = a.rd_frame().sort_values("vmaf_mean").iloc[-1]
+    assert best.vmaf_mean > 85

@@ -1,0 +1,122 @@
+from fractions import Fraction
+
+import pytest
+
+from encoder import commands as C
+
+
+def test_x264_crf_encode_argv_exact():
+    spec = C.EncodeSpec(codec="libx264", width=640, height=360, crf=23, gop=48, threads=1)
+    [cmd] = C.encode_commands("ffmpeg", "/w/ref.y4m", Fraction(24), spec, "/w/out.mkv")
+    assert cmd == [
+        "ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "warning", "-y",
+        "-r", "24/1", "-i", "file:/w/ref.y4m", "-map", "0:v:0", "-an", "-sn", "-dn",
+        "-vf", "scale=640:360:flags=lanczos,setsar=1",
+        "-c:v", "libx264", "-preset", "medium", "-crf", "23",
+        "-g", "48", "-keyint_min", "48", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+        "-threads", "1", "-f", "matroska", "file:/w/out.mkv"]
+
+
+def test_x264_two_pass_with_vbv():
+    spec = C.EncodeSpec(codec="libx264", width=1280, height=720, bitrate_kbps=1500,
+                        maxrate_kbps=2250, bufsize_kbits=4500, passes=2, preset="slow")
+    p1, p2 = C.encode_commands("ffmpeg", "/w/ref.y4m", Fraction(30000, 1001), spec, "/w/o.mkv",
+                               passlog="/w/pl")
+    assert p1[p1.index("-b:v") + 1] == "1500k"
+    assert p1[p1.index("-maxrate") + 1] == "2250k" and p1[p1.index("-bufsize") + 1] == "4500k"
+    assert p1[-7:] == ["-pass", "1", "-passlogfile", "/w/pl", "-f", "null", "-"]
+    assert p1[p1.index("-pass") + 1] == "1" and p1[-3:] == ["-f", "null", "-"]
+    assert p2[p2.index("-pass") + 1] == "2" and p2[-1] == "file:/w/o.mkv"
+    assert "30000/1001" in p1
+
+
+def test_x265_quirks_go_into_x265_params():
+    spec = C.EncodeSpec(codec="libx265", width=640, height=360, bitrate_kbps=800, passes=2, threads=2)
+    p1, p2 = C.encode_commands("ffmpeg", "r.y4m", Fraction(25), spec, "o.mkv", passlog="/t/s")
+    params = p1[p1.index("-x265-params") + 1]
+    assert "pools=2" in params and "pass=1" in params and "stats=/t/s.log" in params
+    assert p1.count("-x265-params") == 1
+    assert "pass=2" in p2[p2.index("-x265-params") + 1]
+    assert "-pass" not in p1
+
+
+def test_vp9_constant_quality_needs_bv0_and_svtav1_threads():
+    vp9 = C.EncodeSpec(codec="libvpx-vp9", width=640, height=360, crf=32)
+    args = vp9.codec_args()
+    assert args[args.index("-crf") + 1] == "32" and args[args.index("-b:v") + 1] == "0"
+    assert ["-deadline", "good", "-cpu-used", "2"] == args[2:6]
+    av1 = C.EncodeSpec(codec="libsvtav1", width=640, height=360, crf=35, threads=3)
+    [cmd] = C.encode_commands("ffmpeg", "r.y4m", Fraction(25), av1, "o.mkv")
+    assert cmd[cmd.index("-svtav1-params") + 1] == "lp=3"
+    assert cmd[cmd.index("-preset") + 1] == "8"
+
+
+@pytest.mark.parametrize("kwargs,msg", [
+    (dict(crf=60), "outside"),
+    (dict(crf=None), "exactly one"),
+    (dict(crf=23, bitrate_kbps=500), "exactly one"),
+    (dict(crf=23, width=641), "even"),
+    (dict(crf=23, passes=2), "2-pass"),
+    (dict(crf=23, preset="warp"), "preset"),
+])
+def test_encode_spec_validation(kwargs, msg):
+    base = dict(codec="libx264", width=640, height=360)
+    base.update(kwargs)
+    with pytest.raises(ValueError, match=msg):
+        C.EncodeSpec(**base)
+
+
+def test_unknown_codec():
+    with pytest.raises(ValueError, match="unknown codec"):
+        C.codec("mpeg2video")
+
+
+def test_measure_one_encode_argv():
+    spec = C.MeasureSpec(model="vmaf_v0.6.1", psnr=True, ssim=False, threads=2)
+    cmd = C.measure_command("ffmpeg", "/w/ref.y4m", (1280, 720), Fraction(25),
+                            [C.Distorted("/w/a.mkv", "a.json")], spec)
+    assert cmd[:16] == ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "warning", "-y",
+                        "-r", "25/1", "-i", "file:/w/ref.y4m", "-r", "25/1", "-i", "file:/w/a.mkv",
+                        "-filter_complex"]
+    graph = cmd[16]
+    assert graph == ("[0:v]null[r0];[1:v]scale=1280:720:flags=bicubic,format=yuv420p[d0];"
+                     "[d0][r0]libvmaf=log_fmt=json:log_path=a.json:"
+                     "model='version=vmaf_v0.6.1\\:name=vmaf':n_threads=2:feature='name=psnr'[v0]")
+    assert cmd[17:] == ["-map", "[v0]", "-f", "null", "-"]
+
+
+def test_measure_many_shares_one_reference_and_adds_xpsnr():
+    spec = C.MeasureSpec(model="phone", psnr=True, ssim=True, subsample=3)
+    dists = [C.Distorted("a.mkv", "a.json", "a.xpsnr"), C.Distorted("b.mkv", "b.json")]
+    cmd = C.measure_command("ffmpeg", "ref.y4m", (640, 360), Fraction(30), dists, spec)
+    graph = cmd[cmd.index("-filter_complex") + 1]
+    assert graph.startswith("[0:v]split=3[r0][r1][r2];")
+    assert "enable_transform=true" in graph and "n_subsample=3" in graph
+    assert "name=psnr|name=float_ssim" in graph
+    assert "[d0b][r1]xpsnr=stats_file=a.xpsnr[x0]" in graph
+    assert "[d1][r2]libvmaf" in graph
+    assert cmd.count("-map") == 3 and cmd.count("-i") == 3
+
+
+def test_reference_command_normalises():
+    spec = C.ReferenceSpec(source="/in/we:ird.mov", fps=Fraction(30000, 1001), width=1138, height=540,
+                           start_s=2.0, duration_s=6.0, make_cfr=True, deinterlace=True, full_range=True)
+    cmd = C.reference_command("ffmpeg", spec, "/w/ref.y4m")
+    assert cmd[cmd.index("-ss") + 1] == "2.000" and cmd[cmd.index("-t") + 1] == "6.000"
+    assert cmd[cmd.index("-i") + 1] == "file:/in/we:ird.mov"
+    vf = cmd[cmd.index("-vf") + 1]
+    assert vf == ("bwdif=mode=send_frame:parity=auto:deint=all,fps=30000/1001,crop=1138:540:0:0,"
+                  "scale=in_range=pc:out_range=tv,format=yuv420p")
+    assert cmd[-3:] == ["-f", "yuv4mpegpipe", "file:/w/ref.y4m"]
+    cfr = C.ReferenceSpec(source="a.mp4", fps=Fraction(24), width=640, height=360, lossless_container=True)
+    vf2 = C.reference_filters(cfr)
+    assert vf2 == "settb=1/24,setpts=N,crop=640:360:0:0,format=yuv420p"
+    cmd2 = C.reference_command("ffmpeg", cfr, "/w/ref.mkv")
+    assert ["-c:v", "libx264", "-qp", "0"] == cmd2[cmd2.index("-c:v"):cmd2.index("-c:v") + 4]
+
+
+def test_cache_key_ignores_vmaf_threads_but_not_model():
+    a = C.MeasureSpec(threads=1).key()
+    b = C.MeasureSpec(threads=8).key()
+    c = C.MeasureSpec(model="vmaf_v0.6.1neg").key()
+    assert a == b and a != c

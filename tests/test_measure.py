@@ -1,0 +1,116 @@
+"""Quality measurement against known answers, and frame alignment on purpose."""
+import json
+import os
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from encoder import commands as C
+from encoder.errors import MeasurementError
+from encoder.measure import parse_vmaf_log, parse_xpsnr_log, pool
+from encoder.sweep import measure_many, plan_sweep, run_sweep
+
+from .conftest import REFERENCE
+
+
+def test_matches_ffmpeg_quality_metrics_golden_scores(ff, tmp_path):
+    """The distorted 854x480 clip is scaled to 1280x720 (bicubic) and scored; that tool's own
+    per-frame numbers must be matched within its tolerance of 0.25."""
+    d = REFERENCE / "ffmpeg-quality-metrics"
+    if not d.exists():
+        pytest.skip("reference data not available")
+    golden = json.loads((d / "response.json").read_text())
+    spec = C.MeasureSpec(model="vmaf_v0.6.1", psnr=True, ssim=True, threads=2)
+    cmd = C.measure_command(ff.path, str(d / "ref-1280x720.mkv"), (1280, 720), Fraction(25),
+                            [C.Distorted(str(d / "dist-854x480.mkv"), "v.json")], spec)
+    from encoder.runner import run
+
+    run(cmd, cwd=str(tmp_path))
+    doc = json.loads((tmp_path / "v.json").read_text())
+    frames = doc["frames"]
+    assert len(frames) == len(golden["vmaf"]) == 3
+    for ours, theirs in zip(frames, golden["vmaf"]):
+        assert ours["metrics"]["vmaf"] == pytest.approx(theirs["vmaf"], abs=0.25)
+    for ours, theirs in zip(frames, golden["psnr"]):
+        assert ours["metrics"]["psnr_y"] == pytest.approx(theirs["psnr_y"], abs=0.25)
+    for ours, theirs in zip(frames, golden["ssim"]):
+        assert ours["metrics"]["float_ssim"] == pytest.approx(theirs["ssim_y"], abs=0.01)
+    scores = parse_vmaf_log(str(tmp_path / "v.json"))
+    assert scores.vmaf_mean == pytest.approx(np.mean([f["vmaf"] for f in golden["vmaf"]]), abs=0.25)
+
+
+@pytest.mark.parametrize("container,extra", [
+    ("mkv", []),                                   # Matroska: 1 ms time base
+    ("mp4", ["-video_track_timescale", "1000"]),   # MP4 forced to 1 ms ticks
+    ("mp4", []),
+])
+def test_lossless_encode_scores_perfectly_on_every_frame(ff, make_clip, cache, tmp_path, container, extra):
+    """Alignment on purpose: a lossless encode at the source size must score PSNR 60 (identical,
+    libvmaf's 8-bit cap) on every frame; any mis-pairing would show as a dip."""
+    from encoder.probe import probe
+
+    src = make_clip(f"align.{container}", size="320x180", rate="24000/1001", seconds=1.5,
+                    extra_out=extra)
+    s = probe(src)
+    plan = plan_sweep(s, crfs=[0], heights=[180], gop_seconds=1)
+    res = run_sweep(ff, plan, cache, jobs=1)
+    [row] = res.rows
+    assert row["frames"] == 36
+    assert row["psnr_y"] == pytest.approx(60.0, abs=1e-6)
+    assert row["vmaf_min"] > 95
+
+
+def test_measure_many_equals_one_by_one(ff, make_clip, tmp_path):
+    """Several encodes scored against one decoded reference give the same scores as one at a time."""
+    from encoder.probe import probe
+    from encoder.sweep import encode_one, prepare_reference
+
+    s = probe(make_clip("many.mp4", size="320x180", seconds=1))
+    plan = plan_sweep(s, crfs=[24, 36], heights=[180], gop_seconds=1)
+    ref = prepare_reference(ff, plan, str(tmp_path))
+    outs = [encode_one(ff, ref, plan.reference.fps, e, str(tmp_path), f"e{i}")[0]
+            for i, e in enumerate(plan.encodes)]
+    together = measure_many(ff, ref, plan.ref_size, plan.reference.fps, outs, plan.measure, str(tmp_path))
+    alone = [measure_many(ff, ref, plan.ref_size, plan.reference.fps, [o], plan.measure, str(tmp_path))[0]
+             for o in outs]
+    for a, b in zip(together, alone):
+        assert a["vmaf_mean"] == pytest.approx(b["vmaf_mean"], abs=1e-6)
+        assert a["psnr_y"] == pytest.approx(b["psnr_y"], abs=1e-6)
+    assert together[0]["vmaf_mean"] > together[1]["vmaf_mean"] + 5  # CRF 24 beats CRF 36
+
+
+def test_xpsnr_is_measured_when_asked(ff, make_clip, cache):
+    from encoder.probe import probe
+
+    s = probe(make_clip("xp.mp4", size="320x180", seconds=0.5))
+    plan = plan_sweep(s, crfs=[30], heights=[180], measure=C.MeasureSpec(xpsnr=True, ssim=True))
+    [row] = run_sweep(ff, plan, cache).rows
+    assert 20 < row["xpsnr_y"] < 70 and 0.5 < row["ssim"] <= 1.0
+
+
+def test_pooling():
+    p = pool(np.array([90.0, 90.0, 10.0]))
+    assert p["vmaf_mean"] == pytest.approx(63.333, abs=1e-3)
+    assert p["vmaf_hmean"] < p["vmaf_mean"]
+    assert p["vmaf_min"] == 10.0 and p["vmaf_p5"] < 90
+    with pytest.raises(MeasurementError):
+        pool(np.array([]))
+
+
+def test_parse_errors(tmp_path):
+    with pytest.raises(MeasurementError, match="no log"):
+        parse_vmaf_log(str(tmp_path / "missing.json"))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(MeasurementError, match="not valid JSON"):
+        parse_vmaf_log(str(bad))
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"frames": []}))
+    with pytest.raises(MeasurementError, match="no VMAF"):
+        parse_vmaf_log(str(empty))
+    x = tmp_path / "x.log"
+    x.write_text("n:    1  XPSNR y: 40.0  XPSNR u: 45.0  XPSNR v: 44.0\n"
+                 "n:    2  XPSNR y: 42.0  XPSNR u: 45.0  XPSNR v: 44.0\n")
+    assert parse_xpsnr_log(str(x)) == pytest.approx(41.0)
+    assert parse_xpsnr_log(str(tmp_path / "none.log")) is None

@@ -1,0 +1,116 @@
+"""Unusual input is handled; invalid input gets a typed one-line error."""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from encoder import errors as E
+from encoder.probe import probe
+
+
+def test_plain_clip(make_clip):
+    s = probe(make_clip("plain.mp4", size="320x180", rate=24, seconds=1))
+    assert (s.width, s.height, s.fps, s.vfr) == (320, 180, 24, False)
+    assert s.frames == 24 and s.duration_s == pytest.approx(1.0, abs=0.05)
+    assert s.reference_size == (320, 180) and s.display_size == (320, 180)
+    assert not s.warnings
+
+
+def test_missing_directory_empty(tmp_path):
+    with pytest.raises(E.InputNotFound):
+        probe(str(tmp_path / "nope.mp4"))
+    with pytest.raises(E.InputNotFound, match="directory"):
+        probe(str(tmp_path))
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(E.InputEmpty):
+        probe(str(empty))
+
+
+def test_not_a_video(tmp_path):
+    txt = tmp_path / "notes.mp4"
+    txt.write_text("this is not a video, just text with an mp4 name\n" * 20)
+    with pytest.raises(E.NotAVideo):
+        probe(str(txt))
+    rnd = tmp_path / "noise.mkv"
+    rnd.write_bytes(os.urandom(50_000))
+    with pytest.raises(E.NotAVideo):
+        probe(str(rnd))
+
+
+def test_audio_only(make_clip):
+    with pytest.raises(E.NoVideoStream, match="audio only"):
+        probe(make_clip("tone.m4a", video=False, audio=True, seconds=1))
+
+
+def test_truncated_mp4_without_moov(make_clip, tmp_path):
+    src = make_clip("whole.mp4", seconds=2)
+    cut = tmp_path / "cut.mp4"
+    data = open(src, "rb").read()
+    cut.write_bytes(data[: len(data) // 2])  # moov is at the end: gone
+    with pytest.raises(E.TruncatedInput):
+        probe(str(cut))
+
+
+def test_truncated_faststart_mp4(make_clip, tmp_path):
+    src = make_clip("fast.mp4", seconds=4, extra_out=["-movflags", "+faststart"])
+    cut = tmp_path / "cut_fast.mp4"
+    data = open(src, "rb").read()
+    cut.write_bytes(data[: len(data) // 3])  # header says 4 s, a third of the media is there
+    with pytest.raises(E.TruncatedInput, match="header says"):
+        probe(str(cut))
+
+
+def test_absurd_dimensions(make_clip):
+    with pytest.raises(E.UnsupportedInput, match="dimensions"):
+        probe(make_clip("tiny.mp4", size="16x16", seconds=0.5))
+
+
+def test_odd_dimensions_cropped(make_clip):
+    s = probe(make_clip("odd.mkv", size="320x180", seconds=0.5, vf="scale=321:181",
+                        codec=["-c:v", "libx264", "-preset", "ultrafast"], pix_fmt="yuv444p"))
+    assert (s.width, s.height) == (321, 181)
+    assert s.reference_size == (320, 180)
+    assert any("odd dimensions" in w for w in s.warnings)
+
+
+def test_vfr_detected_and_made_constant(make_clip):
+    # Drop frames irregularly and keep their timestamps: variable frame rate.
+    p = make_clip("vfr.mkv", seconds=2, rate=30,
+                  vf="select='not(mod(n\\,3))+not(mod(n\\,7))',setpts=PTS",
+                  extra_out=["-fps_mode", "vfr"])
+    s = probe(p)
+    assert s.vfr and any("variable frame rate" in w for w in s.warnings)
+    assert 5 < float(s.fps) <= 30
+
+
+def rotated(src: str, ff) -> str:
+    """Stream-copy with a 90-degree display matrix (how phones store portrait video)."""
+    out = src.replace(".mp4", "-rot90.mp4")
+    subprocess.run([ff.path, "-loglevel", "error", "-y", "-display_rotation", "90", "-i", src,
+                    "-c", "copy", out], check=True)
+    return out
+
+
+def test_ten_bit_full_range_rotation_sar_interlaced(make_clip, ff):
+    ten = probe(make_clip("ten.mkv", pix_fmt="yuv420p10le", seconds=0.5))
+    assert ten.bit_depth == 10 and any("10-bit" in w for w in ten.warnings)
+    full = probe(make_clip("full.mp4", pix_fmt="yuvj420p", seconds=0.5))
+    assert full.full_range
+    rot = probe(rotated(make_clip("unrot.mp4", size="320x180", seconds=0.5), ff))
+    assert rot.rotation in (90, 270) and rot.upright_size == (180, 320)
+    assert rot.display_size == (180, 320)
+    sar = probe(make_clip("anamorphic.mp4", size="360x240", seconds=0.5, vf="setsar=32/27"))
+    assert sar.sar == pytest.approx(32 / 27) and sar.display_size == (426, 240)
+    inter = probe(make_clip("interlaced.mp4", seconds=0.5, vf="tinterlace=mode=interleave_top,setfield=tff",
+                            codec=["-c:v", "libx264", "-preset", "ultrafast", "-flags", "+ilme+ildct"]))
+    assert inter.interlaced and any("interlaced" in w for w in inter.warnings)
+
+
+def test_odd_file_name(make_clip, tmp_path):
+    src = make_clip("x.mp4", seconds=0.5)
+    odd = tmp_path / "-we:ird ñame [1] 'q'.mp4"
+    shutil.copy(src, odd)
+    s = probe(str(odd))
+    assert s.frames == 12
