@@ -412,6 +412,176 @@ def info(ffmpeg_path):
 
 
 @cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=str))
+@handle_errors
+def features(input_path):
+    """Print INPUT's cheap content features as JSON (sampled frames only, no trial encode)."""
+    from encoder.features import extract
+
+    click.echo(json.dumps(extract(input_path), indent=2))
+
+
+@cli.group()
+def dataset():
+    """Build the training table (exhaustive sweeps + features)."""
+
+
+@dataset.command("build")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("-o", "--output", required=True, metavar="DATASET.csv")
+@click.option("--group-regex", default=None, metavar="REGEX",
+              help="CV group of a title: the regex's first matching group on its name (default: the title).")
+@click.option("--training-groups", is_flag=True,
+              help="Use the groups of the shipped training set (photo variants, lavfi kinds, corpus titles).")
+@click.option("-q", "--quiet", is_flag=True)
+@sweep_options
+@cache_options
+@ffmpeg_option
+@handle_errors
+def dataset_build(sources, output, group_regex, training_groups, quiet, ffmpeg_path, no_cache, cache_dir,
+                  workdir, **kw):
+    """Sweep every source exhaustively (cached, resumable) and write one row per trial encode."""
+    from encoder import dataset as D
+    from encoder.ffmpeg import locate
+    from encoder.fsutil import atomic_write
+    from samples.training import GROUP_REGEX
+
+    opts = build_options({**kw, **_default_policy_kw()})
+    ff = locate(ffmpeg_path)
+    prog = Progress(quiet)
+    try:
+        df, failures = D.build(sources, opts, ff, make_cache(no_cache, cache_dir),
+                               group_regex=GROUP_REGEX if training_groups else group_regex,
+                               on_event=prog, log=(lambda m: None) if quiet else _err)
+    finally:
+        prog.close()
+    atomic_write(output, lambda fh: df.to_csv(fh, index=False))
+    click.echo(f"wrote {output}: {len(df)} rows, {df['title'].nunique()} titles, "
+               f"{df['group'].nunique()} groups; {len(failures)} sources skipped")
+
+
+def _default_policy_kw() -> dict:
+    return {"top_vmaf": 95.0, "step_vmaf": 6.0, "max_rungs": 8, "min_kbps": 145.0, "max_kbps": 8000.0,
+            "min_step_ratio": 1.5, "max_step_ratio": 2.0, "ladder_heights": None, "pooling": "mean"}
+
+
+@cli.command()
+@click.argument("dataset_csv", metavar="DATASET.csv", type=click.Path(path_type=str))
+@click.option("-o", "--output", required=True, metavar="MODEL.joblib")
+@click.option("--family", type=click.Choice(["median", "probe_shift", "ridge", "hgb", "extratrees"]),
+              default="hgb", show_default=True)
+@handle_errors
+def train(dataset_csv, output, family):
+    """Fit a model that predicts a title's RD points from its features."""
+    from ladders import model as M
+    from ladders.training import read_dataset
+
+    df = read_dataset(dataset_csv)
+    model = M.CurveModel(family=family).fit(df)
+    meta = M.save(model, output, df)
+    click.echo(f"wrote {output}: {family} on {meta['n_titles']} titles / {meta['n_rows']} rows "
+               f"(data sha256 {meta['training_data_sha256'][:12]})")
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=str))
+@click.option("-o", "--output", default=None, metavar="LADDER.json")
+@click.option("--model", "model_path", default=None, metavar="MODEL.joblib",
+              help="Model file (default: the shipped one).")
+@click.option("--verify", default=0, show_default=True, metavar="N",
+              help="Spend at most N real encodes to check and correct the prediction.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--gop", "gop_seconds", default=2.0, show_default=True)
+@click.option("--start", "start_s", default=0.0, show_default=True)
+@click.option("--duration", "duration_s", default=None, type=float)
+@click.option("-j", "--jobs", default=None, type=int)
+@policy_options
+@cache_options
+@ffmpeg_option
+@handle_errors
+def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds, start_s, duration_s,
+            jobs, ffmpeg_path, no_cache, cache_dir, workdir, **kw):
+    """Predict INPUT's ladder from its features: no trial encode (or N with --verify N)."""
+    from encoder.ffmpeg import locate
+    from encoder.predict import predict_ladder
+
+    if verify < 0:
+        raise click.BadParameter("must be >= 0", param_hint="--verify")
+    opts = build_options({**kw, "codec": "libx264", "crfs": None, "heights": None, "preset": None,
+                          "gop_seconds": gop_seconds, "start_s": start_s, "duration_s": duration_s,
+                          "vmaf_model": "auto", "metrics": "psnr", "subsample": 1, "jobs": jobs})
+    ff = locate(ffmpeg_path) if verify else None
+    doc = predict_ladder(input_path, opts, model_path=model_path, verify=verify, ff=ff,
+                         cache=make_cache(no_cache, cache_dir), workdir=workdir)
+    output = output or _default_output(input_path)
+    from encoder.fsutil import atomic_write_json
+
+    atomic_write_json(output, doc)
+    summary = render_summary(doc, output)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+        if not quiet:
+            _err(summary)
+    else:
+        click.echo(summary)
+
+
+@cli.command()
+@click.argument("dataset_csv", metavar="DATASET.csv", type=click.Path(path_type=str))
+@click.option("--families", default="median,probe_shift,ridge,hgb,extratrees", show_default=True)
+@click.option("--verify", "verify_levels", default="0,2", show_default=True, metavar="N,N",
+              help="Also evaluate the hybrid with N verification encodes.")
+@click.option("--folds", default=0, show_default=True, help="Group k-fold (0: leave one group out).")
+@click.option("-o", "--output", default=None, metavar="RESULTS.csv", help="Per-title results.")
+@click.option("--json", "as_json", is_flag=True, help="Print the aggregate table as JSON.")
+@policy_options
+@handle_errors
+def evaluate(dataset_csv, families, verify_levels, folds, output, as_json, **kw):
+    """Cross-validate model families grouped by title; report ladder BD-rate and VMAF error."""
+    from encoder.fsutil import atomic_write
+    from ladders.evaluate import cross_validate, summarize
+    from ladders.training import read_dataset
+
+    opts = build_options({**kw, "codec": "libx264", "crfs": None, "heights": None, "preset": None,
+                          "gop_seconds": 2.0, "start_s": 0.0, "duration_s": None, "vmaf_model": "auto",
+                          "metrics": "psnr", "subsample": 1, "jobs": 1})
+    df = read_dataset(dataset_csv)
+    fams = [f.strip() for f in families.split(",") if f.strip()]
+    levels = [int(v) for v in verify_levels.split(",") if v.strip()]
+    results = cross_validate(df, fams, opts.policy, levels, splits=folds or None, log=_err)
+    per_title, agg = summarize(results)
+    if output:
+        atomic_write(output, lambda fh: per_title.to_csv(fh, index=False))
+    if as_json:
+        click.echo(agg.to_json(orient="records", indent=2))
+        return
+    click.echo(render_evaluation(per_title, agg))
+
+
+def render_evaluation(per_title, agg) -> str:
+    lines = ["per held-out title (BD-rate of the predicted ladder vs the exhaustive one; VMAF MAE of its rungs):"]
+    best = agg.sort_values(["verify", "bd_median"]).groupby("verify").head(1)
+    for _, b in best.iterrows():
+        sub = per_title[(per_title.family == b.family) & (per_title.verify == b.verify)]
+        lines.append(f"  [{b.family}, verify {b.verify}]")
+        for _, r in sub.sort_values("title").iterrows():
+            lines.append(f"    {r.title[:40]:40} BD {r.bd_or_envelope_pct:+6.2f}%  MAE {r.vmaf_mae:5.2f}  "
+                         f"pred {r.rungs_predicted}")
+    lines.append("")
+    lines.append(f"{'family':12} {'verify':>6} {'titles':>6} {'BD med':>7} {'BD p90':>7} {'BD mean':>7} "
+                 f"{'MAE':>5} {'top err':>7} {'saved':>6} {'speedup':>8}")
+    for _, r in agg.sort_values(["verify", "bd_median"]).iterrows():
+        lines.append(f"{r.family:12} {r.verify:>6} {r.titles:>6} {r.bd_median:>+6.2f}% {r.bd_p90:>+6.2f}% "
+                     f"{r.bd_mean:>+6.2f}% {r.vmaf_mae:>5.2f} {r.top_vmaf_abs_error:>7.2f} "
+                     f"{r.encodes_saved:>6.1%} {r.time_ratio:>7.0f}x")
+    winner = agg[agg.verify == 0].sort_values("bd_median").iloc[0] if (agg.verify == 0).any() else None
+    if winner is not None:
+        lines.append(f"best without verification: {winner.family} (median BD {winner.bd_median:+.2f}%)")
+    return "\n".join(lines)
+
+
+@cli.command()
 @click.argument("output", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--kind", default="demo", show_default=True,
               help="What the clip shows: demo, flat, gradient, detail, zoom, life, grain, cuts.")

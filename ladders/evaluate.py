@@ -1,0 +1,242 @@
+"""Judge predicted ladders against exhaustive ones, title by title, never on a title seen in training.
+
+For a held-out title, the model predicts its RD points; the same policy turns them into a ladder;
+each predicted rung (size, bitrate) is then read off the title's *measured* curve at that size —
+the quality it would really have. Measures:
+
+- ``bd_rate_pct``: BD-rate of the predicted ladder (bitrates, true qualities) against the
+  exhaustive ladder (bitrates, true qualities); > 0 is a loss. When the two ladders' quality
+  ranges barely overlap (one-rung ladders), ``envelope_loss_pct`` stands in for it.
+- ``envelope_loss_pct``: mean extra bits each predicted rung spends over the cheapest measured way
+  to reach its true quality (the envelope); the exhaustive ladder scores ~0 here.
+- ``vmaf_mae`` / ``vmaf_bias``: predicted rung quality against its true quality.
+- ``encodes``: trial encodes used (0 for prediction, N with ``verify=N``) against the sweep's.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from encoder.errors import LadderError
+
+from .bdrate import BDRateError, bd_rate
+from .curves import Curve, Envelope
+from .document import curves_from_rows
+from .model import CurveModel, design, monotone_rows
+from .policy import LadderPolicy, Rung, choose_ladder
+
+
+@dataclass
+class TitleEval:
+    title: str
+    group: str
+    family: str
+    verify: int
+    bd_rate_pct: float | None
+    envelope_loss_pct: float
+    vmaf_mae: float
+    vmaf_bias: float
+    top_vmaf_error: float
+    rungs_predicted: str
+    rungs_exhaustive: str
+    encodes_used: int
+    encodes_exhaustive: int
+    exhaustive_s: float
+    predict_s: float
+
+
+def true_quality(curves: Sequence[Curve], w: int, h: int, kbps: float) -> float:
+    """The measured quality of (size, bitrate): linear in log-rate below the curve, flat above."""
+    c = next((c for c in curves if (c.width, c.height) == (w, h)), None)
+    if c is None:
+        c = min(curves, key=lambda c: abs(c.height - h))
+    if kbps > c.max_kbps:
+        return float(c.quality[-1])
+    return c.quality_at(kbps, extrapolate="linear")
+
+
+def envelope_loss(curves: Sequence[Curve], points: Iterable[tuple[float, float]]) -> float:
+    env = Envelope(curves)
+    losses = []
+    for kbps, q in points:
+        need = env.kbps_for_quality(q)
+        if need is None:  # better than anything measured (can only be extrapolation): no loss
+            continue
+        losses.append(max(0.0, kbps / need - 1.0) * 100)
+    return float(np.mean(losses)) if losses else 0.0
+
+
+def fmt_rungs(rungs: Sequence[Rung]) -> str:
+    return " ".join(f"{r.width}x{r.height}@{r.kbps:.0f}" for r in rungs)
+
+
+def score_ladder(pred: Sequence[Rung], truth: Sequence[Curve], policy: LadderPolicy) -> dict:
+    exh = choose_ladder(list(truth), policy).rungs
+    true_q = [true_quality(truth, r.width, r.height, r.kbps) for r in pred]
+    exh_pts = [(r.kbps, r.quality) for r in exh]
+    pred_pts = list(zip([r.kbps for r in pred], true_q))
+    try:
+        bd = bd_rate(exh_pts, pred_pts, min_overlap=2.0)
+    except BDRateError:
+        bd = None
+    errs = np.array([r.quality for r in pred]) - np.array(true_q)
+    return {
+        "bd_rate_pct": None if bd is None else float(bd),
+        "envelope_loss_pct": envelope_loss(truth, pred_pts),
+        "vmaf_mae": float(np.mean(np.abs(errs))), "vmaf_bias": float(np.mean(errs)),
+        "top_vmaf_error": float(errs[-1]),
+        "rungs_predicted": fmt_rungs(pred), "rungs_exhaustive": fmt_rungs(exh),
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# Correction from a few real encodes (predict --verify N)
+# ------------------------------------------------------------------------------------------
+
+def _deficit(q: float) -> float:
+    return math.log(max(100.5 - q, 1e-3))
+
+
+def verify_anchors(rungs: Sequence[Rung], n: int, crfs: Sequence[float]) -> list[tuple[int, int, float]]:
+    """Which encodes to spend: the top rung's size at its CRF, then the bottom rung's, then the
+    middle ones; CRFs snapped to the grid so the encodes are shared with the cache."""
+    order = [len(rungs) - 1, 0] + list(range(1, len(rungs) - 1))
+    picks: list[tuple[int, int, float]] = []
+    for i in order:
+        if len(picks) >= n:
+            break
+        r = rungs[i]
+        crf = r.values.get("crf")
+        crf = crfs[int(np.argmin([abs(c - (crf if crf is not None else crfs[len(crfs) // 2])) for c in crfs]))]
+        cand = (r.width, r.height, float(crf))
+        if cand not in picks:
+            picks.append(cand)
+    return picks
+
+
+def correct_rows(rows: list[dict], anchors: Sequence[dict], ref_short: int) -> list[dict]:
+    """Shift predicted rows so that they pass through measured anchors.
+
+    Each anchor gives a log-rate offset and a quality offset (in log of the distance to VMAF
+    100.5, so corrections shrink near the top); rows get the offsets interpolated over log2
+    scale between anchors (constant beyond them)."""
+    if not anchors:
+        return rows
+    pts = []
+    for a in anchors:
+        same = [r for r in rows if (r["width"], r["height"]) == (a["width"], a["height"])]
+        if not same:
+            continue
+        crfs = np.array([r["crf"] for r in same])
+        order = np.argsort(crfs)
+        lk = np.interp(a["crf"], crfs[order], np.log([same[i]["kbps"] for i in order]))
+        qd = np.interp(a["crf"], crfs[order], [_deficit(same[i]["vmaf_mean"]) for i in order])
+        scale = math.log2(min(a["width"], a["height"]) / ref_short)
+        pts.append((scale, math.log(a["kbps"]) - lk, _deficit(a["vmaf_mean"]) - qd))
+    if not pts:
+        return rows
+    pts.sort()
+    xs = np.array([p[0] for p in pts])
+    out = []
+    for r in rows:
+        s = math.log2(min(r["width"], r["height"]) / ref_short)
+        dr = float(np.interp(s, xs, [p[1] for p in pts]))
+        dq = float(np.interp(s, xs, [p[2] for p in pts]))
+        q = 100.5 - math.exp(_deficit(r["vmaf_mean"]) + dq)
+        out.append({**r, "kbps": r["kbps"] * math.exp(dr), "vmaf_mean": float(np.clip(q, 0, 100))})
+    return monotone_rows(out)
+
+
+# ------------------------------------------------------------------------------------------
+# Grouped cross-validation
+# ------------------------------------------------------------------------------------------
+
+
+def _title_rows(df_title, pred_log_bpp, pred_vmaf) -> list[dict]:
+    fps = df_title["ref_fps"].values
+    w, h = df_title["width"].values, df_title["height"].values
+    kbps = np.exp(pred_log_bpp) * w * h * fps / 1000
+    rows = [{"width": int(a), "height": int(b), "crf": float(c), "kbps": float(k),
+             "vmaf_mean": float(np.clip(q, 0, 100))}
+            for a, b, c, k, q in zip(w, h, df_title["crf"].values, kbps, pred_vmaf)]
+    return monotone_rows(rows)
+
+
+def cross_validate(df, families: Sequence[str], policy: LadderPolicy,
+                   verify_levels: Sequence[int] = (0,), splits=None, log=lambda _: None) -> list[TitleEval]:
+    """Leave-one-group-out (or ``splits`` folds of groups): a title's group is never on both sides."""
+    from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
+
+    groups = df["group"].astype(str).values
+    cv = LeaveOneGroupOut() if not splits else GroupKFold(n_splits=splits)
+    results: list[TitleEval] = []
+    for fold, (tr, te) in enumerate(cv.split(df, groups=groups, )):
+        train, test = df.iloc[tr], df.iloc[te]
+        assert not set(train["group"]) & set(test["group"]), "a group leaked across the split"
+        log(f"fold {fold + 1}: held out {', '.join(sorted(set(test['group'])))}")
+        for fam in families:
+            model = CurveModel(family=fam).fit(train)
+            for title, dt in test.groupby("title"):
+                X = design(dt, model.feature_columns)
+                pred = model.predict_frame(X[model.columns_])
+                rows = _title_rows(dt, pred["log_bpp"], pred["vmaf_mean"])
+                truth = curves_from_rows(dt.to_dict("records"), "vmaf_mean")
+                crfs = sorted(dt["crf"].unique())
+                ref_short = int(min(dt["ref_width"].iloc[0], dt["ref_height"].iloc[0]))
+                exh_s = float(dt["analysis_encode_s"].iloc[0])
+                feat_s = float(dt["f_feature_s"].iloc[0]) if "f_feature_s" in dt else 0.0
+                measured = {(int(r.width), int(r.height), float(r.crf)): r for r in dt.itertuples()}
+                for n in verify_levels:
+                    try:
+                        cur = rows
+                        rungs = choose_ladder(curves_from_rows(cur, "vmaf_mean"), policy).rungs
+                        used = 0
+                        if n:
+                            anchors = []
+                            for (w, h, c) in verify_anchors(rungs, n, crfs):
+                                m = measured.get((w, h, c))
+                                if m is not None:
+                                    anchors.append({"width": w, "height": h, "crf": c, "kbps": m.kbps,
+                                                    "vmaf_mean": m.vmaf_mean})
+                                    used += 1
+                            cur = correct_rows(rows, anchors, ref_short)
+                            rungs = choose_ladder(curves_from_rows(cur, "vmaf_mean"), policy).rungs
+                        s = score_ladder(rungs, truth, policy)
+                    except LadderError as exc:
+                        log(f"  {title} ({fam}, verify {n}): {exc}")
+                        continue
+                    per_encode = exh_s / max(1, len(dt))
+                    results.append(TitleEval(
+                        title=str(title), group=str(dt["group"].iloc[0]), family=fam, verify=n,
+                        encodes_used=used, encodes_exhaustive=len(dt), exhaustive_s=exh_s,
+                        predict_s=feat_s + used * per_encode, **s))
+    return results
+
+
+def summarize(results: Sequence[TitleEval]):
+    import pandas as pd
+
+    df = pd.DataFrame([asdict(r) for r in results])
+    if df.empty:
+        return df, df
+    df["bd_or_envelope_pct"] = df["bd_rate_pct"].where(df["bd_rate_pct"].notna(), df["envelope_loss_pct"])
+    agg = df.groupby(["family", "verify"]).agg(
+        titles=("title", "count"),
+        bd_median=("bd_or_envelope_pct", "median"),
+        bd_p90=("bd_or_envelope_pct", lambda s: float(np.percentile(s, 90))),
+        bd_mean=("bd_or_envelope_pct", "mean"),
+        envelope_loss_median=("envelope_loss_pct", "median"),
+        vmaf_mae=("vmaf_mae", "mean"),
+        top_vmaf_abs_error=("top_vmaf_error", lambda s: float(np.mean(np.abs(s)))),
+        encodes_saved=("encodes_used", lambda s: 0.0),
+    ).reset_index()
+    saved = df.groupby(["family", "verify"]).apply(
+        lambda g: 1 - g["encodes_used"].sum() / g["encodes_exhaustive"].sum(), include_groups=False)
+    agg["encodes_saved"] = saved.values
+    speed = df.groupby(["family", "verify"]).apply(
+        lambda g: g["exhaustive_s"].sum() / max(g["predict_s"].sum(), 1e-9), include_groups=False)
+    agg["time_ratio"] = speed.values
+    return df, agg

@@ -1,0 +1,262 @@
+"""Predict a title's rate-quality points from its cheap features (scikit-learn).
+
+What is predicted: for every candidate size and CRF of the analysis grid, the encode's bits
+per pixel (as log) and its VMAF. Those predicted RD points then go through the very same
+curves, hull and ladder policy as measured ones, so a policy change needs no retraining and
+the model is judged on the ladder it yields.
+
+One row of the design matrix is one (title, size, CRF): the title's features plus where the
+encode sits — log2 of its height over the reference height, log of its pixel count, the CRF.
+
+Families (``family=``):
+- ``median``: the median training title — per (scale, CRF), the median target. The trivial baseline.
+- ``probe_shift``: the median curves, with bits shifted by how much more/less the title's own
+  probe encode cost than the median title's (the classic one-probe baseline).
+- ``ridge``: standardised features with pairwise interactions, ridge regression.
+- ``hgb``: gradient-boosted trees, monotone in CRF (more CRF: fewer bits, less quality) and in
+  size (smaller: less quality).
+- ``extratrees``: extremely randomised trees.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from encoder.errors import ModelError
+from encoder.features import FEATURE_COLUMNS, FEATURE_VERSION
+
+ROW_FEATURES = ["log2_scale", "log_rung_pixels", "crf"]
+TARGETS = ["log_bpp", "vmaf_mean"]
+FAMILIES = ("median", "probe_shift", "ridge", "hgb", "extratrees")
+PROBE_ANCHOR = "probe_lo_crf33_log_bpp"
+MODEL_FORMAT = 1
+
+
+def row_features(width: int, height: int, crf: float, ref_width: int, ref_height: int) -> dict:
+    short, ref_short = min(width, height), min(ref_width, ref_height)
+    return {"log2_scale": math.log2(short / ref_short), "log_rung_pixels": math.log(width * height),
+            "crf": float(crf)}
+
+
+def design(df, feature_columns: Sequence[str]):
+    """Design matrix from dataset rows (title features are the ``f_`` columns)."""
+    import pandas as pd
+
+    X = pd.DataFrame({c: df[f"f_{c}"].astype(float).values for c in feature_columns})
+    short = np.minimum(df["width"].values, df["height"].values)
+    ref_short = np.minimum(df["ref_width"].values, df["ref_height"].values)
+    X["log2_scale"] = np.log2(short / ref_short)
+    X["log_rung_pixels"] = np.log(df["width"].values * df["height"].values)
+    X["crf"] = df["crf"].astype(float).values
+    return X
+
+
+class _MedianCurves:
+    """Per (scale bucket, CRF), the median target over training rows; nearest bucket at predict."""
+
+    def fit(self, X, y):
+        keys = np.round(X["log2_scale"].values * 4) / 4
+        self.table_ = {}
+        for k, c, v in zip(keys, X["crf"].values, y):
+            self.table_.setdefault((float(k), float(c)), []).append(float(v))
+        self.table_ = {k: float(np.median(v)) for k, v in self.table_.items()}
+        self.keys_ = np.array(list(self.table_))
+        return self
+
+    def predict(self, X):
+        out = []
+        for s, c in zip(X["log2_scale"].values, X["crf"].values):
+            d = (self.keys_[:, 0] - s) ** 2 * 16 + ((self.keys_[:, 1] - c) / 3) ** 2
+            out.append(self.table_[tuple(self.keys_[int(np.argmin(d))])])
+        return np.array(out)
+
+
+class _ProbeShift:
+    """Median curves; the bits target moved by the title's probe cost relative to the median."""
+
+    def __init__(self, shift: bool):
+        self.shift = shift
+
+    def fit(self, X, y):
+        self.base_ = _MedianCurves().fit(X, y)
+        self.anchor_ = float(np.median(X[PROBE_ANCHOR].values)) if self.shift else 0.0
+        return self
+
+    def predict(self, X):
+        p = self.base_.predict(X)
+        if self.shift:
+            p = p + (X[PROBE_ANCHOR].values - self.anchor_)
+        return p
+
+
+def make_estimator(family: str, target: str, columns: Sequence[str], random_state: int = 0):
+    from sklearn.ensemble import ExtraTreesRegressor, HistGradientBoostingRegressor
+    from sklearn.linear_model import RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+
+    if family == "median":
+        return _MedianCurves()
+    if family == "probe_shift":
+        return _ProbeShift(shift=(target == "log_bpp"))
+    if family == "ridge":
+        return make_pipeline(StandardScaler(), PolynomialFeatures(2, include_bias=False), StandardScaler(),
+                             RidgeCV(alphas=np.logspace(-1, 4, 16)))
+    if family == "hgb":
+        sign = {"crf": -1, "log2_scale": 1 if target == "vmaf_mean" else 0}
+        cst = [sign.get(c, 0) for c in columns]
+        return HistGradientBoostingRegressor(max_iter=400, learning_rate=0.05, max_leaf_nodes=15,
+                                             min_samples_leaf=20, l2_regularization=1.0,
+                                             monotonic_cst=cst, random_state=random_state)
+    if family == "extratrees":
+        return ExtraTreesRegressor(n_estimators=300, min_samples_leaf=3, max_features=0.5,
+                                   random_state=random_state, n_jobs=1)
+    raise ValueError(f"unknown model family {family!r}; choose one of {', '.join(FAMILIES)}")
+
+
+@dataclass
+class CurveModel:
+    """scikit-learn style: parameters in ``__init__``, fitted state in attributes ending in ``_``."""
+
+    family: str = "hgb"
+    feature_columns: tuple[str, ...] = tuple(FEATURE_COLUMNS)
+    random_state: int = 0
+
+    def fit(self, df) -> CurveModel:
+        if self.family not in FAMILIES:
+            raise ValueError(f"unknown model family {self.family!r}")
+        missing = [c for c in self.feature_columns if f"f_{c}" not in df.columns]
+        if missing:
+            raise ModelError(f"dataset lacks feature columns: {', '.join(missing[:5])}")
+        X = design(df, self.feature_columns)
+        self.columns_ = list(X.columns)
+        self.estimators_ = {}
+        for t in TARGETS:
+            est = make_estimator(self.family, t, self.columns_, self.random_state)
+            self.estimators_[t] = est.fit(X, df[t].astype(float).values)
+        self.n_titles_ = int(df["title"].nunique())
+        return self
+
+    def predict_frame(self, X):
+        return {t: est.predict(X) for t, est in self.estimators_.items()}
+
+    def predict_rows(self, features: Mapping[str, float], sizes: Sequence[tuple[int, int]],
+                     crfs: Sequence[float], ref_size: tuple[int, int], fps: float) -> list[dict]:
+        """Predicted RD rows (width, height, crf, kbps, vmaf_mean) for one title."""
+        import pandas as pd
+
+        recs = []
+        for (w, h) in sizes:
+            for q in crfs:
+                rec = {c: float(features[c]) for c in self.feature_columns}
+                rec.update(row_features(w, h, q, *ref_size))
+                recs.append(rec)
+        X = pd.DataFrame(recs)[self.columns_]
+        pred = self.predict_frame(X)
+        rows = []
+        for i, (rec, (w, h)) in enumerate(zip(recs, [s for s in sizes for _ in crfs])):
+            bpp = math.exp(pred["log_bpp"][i])
+            rows.append({"width": w, "height": h, "crf": rec["crf"],
+                         "kbps": bpp * w * h * fps / 1000.0,
+                         "vmaf_mean": float(np.clip(pred["vmaf_mean"][i], 0, 100))})
+        return monotone_rows(rows)
+
+
+def monotone_rows(rows: list[dict]) -> list[dict]:
+    """Within a size, bits and quality must both fall as CRF rises: enforce it (running min)."""
+    out = []
+    by_size: dict[tuple[int, int], list[dict]] = {}
+    for r in rows:
+        by_size.setdefault((r["width"], r["height"]), []).append(r)
+    for rs in by_size.values():
+        rs = sorted(rs, key=lambda r: r["crf"])
+        k_min, q_min = math.inf, math.inf
+        for r in rs:
+            k_min = min(k_min, r["kbps"] * (1 - 1e-9))
+            q_min = min(q_min, r["vmaf_mean"])
+            out.append({**r, "kbps": k_min, "vmaf_mean": q_min})
+            k_min *= 0.999  # strictly decreasing
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Saving and loading
+# ------------------------------------------------------------------------------------------
+
+
+def dataset_hash(df) -> str:
+    cols = sorted(df.columns)
+    blob = df[cols].to_csv(index=False).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def versions() -> dict:
+    import joblib
+    import scipy
+    import sklearn
+
+    return {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
+            "numpy": np.__version__, "scipy": scipy.__version__, "joblib": joblib.__version__}
+
+
+def save(model: CurveModel, path: str, df, extra: Mapping | None = None) -> dict:
+    import joblib
+
+    from encoder.fsutil import atomic_write
+
+    meta = {
+        "format": MODEL_FORMAT,
+        "family": model.family,
+        "feature_columns": list(model.feature_columns),
+        "design_columns": model.columns_,
+        "feature_version": FEATURE_VERSION,
+        "targets": {"log_bpp": "log of (kbps * 1000 / (width * height * fps)) of the trial encode",
+                    "vmaf_mean": "mean VMAF of the trial encode against the reference"},
+        "grid": {"crfs": sorted(float(c) for c in df["crf"].unique())},
+        "codec": str(df["codec"].iloc[0]), "preset": str(df["preset"].iloc[0]),
+        "vmaf_model": str(df["vmaf_model"].iloc[0]),
+        "n_titles": int(df["title"].nunique()), "n_rows": int(len(df)),
+        "training_data_sha256": dataset_hash(df),
+        "versions": versions(),
+        **(extra or {}),
+    }
+    atomic_write(path, lambda fh: joblib.dump({"meta": meta, "model": model}, fh), mode="wb")
+    return meta
+
+
+def load(path: str) -> tuple[CurveModel, dict]:
+    import joblib
+    import sklearn
+
+    try:
+        with open(path, "rb") as fh:
+            blob = joblib.load(fh)
+    except FileNotFoundError:
+        raise ModelError("no such model file", path) from None
+    except Exception as exc:  # unpickling errors come in many types
+        raise ModelError(f"cannot load model ({type(exc).__name__}: {exc}); it was probably saved "
+                         "by another scikit-learn/numpy version: retrain with `pertitle train`", path) from None
+    if not isinstance(blob, dict) or "meta" not in blob or "model" not in blob:
+        raise ModelError("not a pertitle model file", path)
+    meta = blob["meta"]
+    if meta.get("format") != MODEL_FORMAT:
+        raise ModelError(f"model format {meta.get('format')} is not {MODEL_FORMAT}: retrain", path)
+    trained = meta.get("versions", {}).get("scikit-learn")
+    if trained and trained.split(".")[:2] != sklearn.__version__.split(".")[:2]:
+        raise ModelError(f"model trained with scikit-learn {trained}, this is {sklearn.__version__}: "
+                         "retrain with `pertitle train`", path)
+    if meta.get("feature_version") != FEATURE_VERSION:
+        raise ModelError(f"model expects feature version {meta.get('feature_version')}, this "
+                         f"build computes {FEATURE_VERSION}: retrain", path)
+    return blob["model"], meta
+
+
+def describe(meta: Mapping) -> str:
+    return json.dumps({k: meta[k] for k in ("family", "n_titles", "n_rows", "codec", "vmaf_model",
+                                            "training_data_sha256") if k in meta})
