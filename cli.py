@@ -387,6 +387,47 @@ def export(ladder, fmt, output):
 
 
 @cli.command()
+@click.argument("ladder", type=click.Path(path_type=str))
+@click.option("--source", "source_path", default=None, metavar="PATH",
+              help="The source, if it moved since the ladder was made (its content must match).")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("-j", "--jobs", default=None, type=int)
+@cache_options
+@ffmpeg_option
+@handle_errors
+def verify(ladder, source_path, as_json, quiet, jobs, ffmpeg_path, no_cache, cache_dir, workdir):
+    """Re-encode every rung as delivered (2-pass at its bitrate) and measure it: expected vs
+    measured VMAF, and BD-rate of the re-encoded rungs against the measured hull."""
+    from encoder.ffmpeg import locate
+    from encoder.verify import verify_ladder
+    from ladders.document import load
+
+    doc = load(ladder)
+    ff = locate(ffmpeg_path)
+    prog = Progress(quiet, "verify")
+    try:
+        out = verify_ladder(doc, ff, make_cache(no_cache, cache_dir), source_path=source_path,
+                            jobs=jobs or (os.cpu_count() or 1), on_event=prog, workdir=workdir)
+    finally:
+        prog.close()
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    lines = [f"{'rung':>4}  {'size':>10}  {'target':>6}  {'actual':>7}  {'VMAF exp':>8}  {'VMAF meas':>9}"]
+    for r in out["rungs"]:
+        lines.append(f"{r['index']:>4}  {r['width']:>4}x{r['height']:<5}  {r['target_kbps']:>6}  "
+                     f"{r['measured_kbps']:>7.0f}  {r['expected_vmaf']:>8.2f}  {r['measured_vmaf']:>9.2f}")
+    bd = out.get("bd_rate_vs_hull_pct")
+    lines.append(f"BD-rate of the re-encoded rungs vs the measured hull: "
+                 + (f"{bd:+.2f}%" if bd is not None else f"n/a {out.get('bd_rate_note', '(one rung)')}")
+                 + (f"; vs the per-size envelope: {out['bd_rate_vs_envelope_pct']:+.2f}%"
+                    if out.get("bd_rate_vs_envelope_pct") is not None else ""))
+    lines.append(f"VMAF error of the ladder's expectations: MAE {out['vmaf_mae']}")
+    click.echo("\n".join(lines))
+
+
+@cli.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=str))
 @handle_errors
 def probe(input_path):
