@@ -165,17 +165,25 @@ def _title_rows(df_title, pred_log_bpp, pred_vmaf) -> list[dict]:
     return monotone_rows(rows)
 
 
-def cross_validate(df, families: Sequence[str], policy: LadderPolicy,
-                   verify_levels: Sequence[int] = (0,), splits=None, log=lambda _: None) -> list[TitleEval]:
-    """Leave-one-group-out (or ``splits`` folds of groups): a title's group is never on both sides."""
+def group_splits(df, splits: int | None = None):
+    """(train, test) row positions: leave one group out, or ``splits`` folds of whole groups.
+    Every title of a group is on one side only (clips of one title never on both)."""
     from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
     groups = df["group"].astype(str).values
     cv = LeaveOneGroupOut() if not splits else GroupKFold(n_splits=splits)
+    for tr, te in cv.split(df, groups=groups):
+        if set(groups[tr]) & set(groups[te]):  # cannot happen with these splitters; never silently
+            raise RuntimeError("a group leaked across a split")
+        yield tr, te
+
+
+def cross_validate(df, families: Sequence[str], policy: LadderPolicy,
+                   verify_levels: Sequence[int] = (0,), splits=None, log=lambda _: None) -> list[TitleEval]:
+    """Fit on some groups, judge the ladders of the held-out ones (see :func:`group_splits`)."""
     results: list[TitleEval] = []
-    for fold, (tr, te) in enumerate(cv.split(df, groups=groups, )):
+    for fold, (tr, te) in enumerate(group_splits(df, splits)):
         train, test = df.iloc[tr], df.iloc[te]
-        assert not set(train["group"]) & set(test["group"]), "a group leaked across the split"
         log(f"fold {fold + 1}: held out {', '.join(sorted(set(test['group'])))}")
         for fam in families:
             model = CurveModel(family=fam).fit(train)

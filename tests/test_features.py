@@ -1,0 +1,60 @@
+"""Cheap features move the right way on generated clips."""
+import math
+
+import pytest
+
+from encoder.features import FEATURE_COLUMNS, area_down, block_energy, extract, immerkaer_sigma, sobel_std
+
+
+@pytest.fixture(scope="module")
+def feats(make_clip):
+    size = "480x270"
+    clips = {
+        "flat": make_clip("f_flat.mp4", size=size, seconds=2, source="color=c=0x406080:size=480x270:rate=24"),
+        "still": make_clip("f_still.mp4", size=size, seconds=2, vf="trim=end_frame=1,loop=48:1:0,setpts=N/24/TB"),
+        "moving": make_clip("f_moving.mp4", size=size, seconds=2),
+        "noisy": make_clip("f_noisy.mp4", size=size, seconds=2, vf="noise=alls=30:allf=t"),
+    }
+    return {k: extract(v) for k, v in clips.items()}
+
+
+def test_all_model_columns_present_and_finite(feats):
+    for f in feats.values():
+        for c in FEATURE_COLUMNS:
+            assert c in f and math.isfinite(f[c]), c
+
+
+def test_noise_raises_spatial_energy_and_noise_estimate(feats):
+    assert feats["noisy"]["noise_sigma"] > 3 * feats["moving"]["noise_sigma"] + 1
+    assert feats["noisy"]["dct_e"] > feats["moving"]["dct_e"]
+    assert feats["noisy"]["probe_hi_crf33_log_bpp"] > feats["moving"]["probe_hi_crf33_log_bpp"]
+    assert feats["flat"]["si_mean"] < 1 and feats["flat"]["dct_e"] < feats["moving"]["dct_e"]
+
+
+def test_motion_raises_temporal_information(feats):
+    assert feats["still"]["ti_mean"] < 0.5
+    assert feats["moving"]["ti_mean"] > 5 * max(feats["still"]["ti_mean"], 0.1)
+    assert feats["moving"]["dct_h"] > feats["still"]["dct_h"]
+
+
+def test_resolution_sensitivity(feats):
+    # a flat picture loses nothing when made smaller; the pattern loses detail
+    assert feats["flat"]["down2_psnr"] > 60
+    assert feats["moving"]["down4_psnr"] < feats["moving"]["down2_psnr"] < 60
+
+
+def test_feature_cost_is_bounded(feats):
+    for f in feats.values():
+        assert f["sampled_frames"] <= 24
+
+
+def test_numpy_measures():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    flat = np.full((64, 64), 100.0, np.float32)
+    noisy = flat + rng.normal(0, 10, flat.shape).astype(np.float32)
+    assert sobel_std(flat) == 0.0 and sobel_std(noisy) > 10
+    assert immerkaer_sigma(noisy) == pytest.approx(10, rel=0.15)
+    assert block_energy(flat).max() == pytest.approx(0.0, abs=1e-4)
+    assert area_down(np.arange(16, dtype=np.float32).reshape(4, 4), 2).tolist() == [[2.5, 4.5], [10.5, 12.5]]

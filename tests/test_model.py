@@ -1,0 +1,132 @@
+"""Dataset -> train -> predict round trip on a tiny generated dataset; model files; grouped CV."""
+import json
+import os
+import shutil
+
+import joblib
+import pytest
+
+from encoder.analysis import AnalysisOptions
+from encoder.cache import Cache
+from encoder.errors import DatasetError, ModelError
+from ladders import model as M
+from ladders.document import validate
+from ladders.evaluate import cross_validate, group_splits, summarize
+from ladders.policy import LadderPolicy
+from ladders.training import read_dataset
+
+from .test_cli import run
+
+
+@pytest.fixture(scope="module")
+def tiny(ff, make_clip, tmp_path_factory):
+    """Five 1-second 480x270 titles; two of them share the group 'pair'."""
+    from encoder.dataset import build
+
+    d = tmp_path_factory.mktemp("tiny")
+    srcs = {"pair_a": dict(source="testsrc2"), "pair_b": dict(source="testsrc2", vf="noise=alls=25:allf=t"),
+            "zoom": dict(source="mandelbrot"), "bars": dict(source="smptebars"),
+            "life": dict(source="cellauto")}
+    for name, kw in srcs.items():
+        shutil.copy(make_clip(f"t_{name}.mp4", size="480x270", rate=12, seconds=1, **kw), d / f"{name}.mp4")
+    opts = AnalysisOptions(crfs=(20, 30, 40), jobs=2, gop_seconds=1)
+    df, failures = build([str(d)], opts, ff, Cache(str(d / "cache")), group_regex=r"^(pair)_")
+    assert not failures
+    path = d / "tiny.csv"
+    df.to_csv(path, index=False)
+    return {"dir": d, "csv": str(path), "df": df}
+
+
+def test_dataset_is_tidy(tiny):
+    df = tiny["df"]
+    assert df["title"].nunique() == 5 and len(df) == 5 * 2 * 3
+    assert set(df[df.title.str.startswith("pair")]["group"]) == {"pair"}
+    assert {"kbps", "vmaf_mean", "log_bpp", "f_si_mean", "f_probe_lo_crf33_log_bpp"} <= set(df.columns)
+    assert df.groupby("title")["f_si_mean"].nunique().max() == 1  # features are per title
+
+
+@pytest.mark.parametrize("family", M.FAMILIES)
+def test_every_family_fits_and_predicts_monotone_rows(tiny, family):
+    df = read_dataset(tiny["csv"])
+    model = M.CurveModel(family=family).fit(df)
+    feats = {c: float(df[f"f_{c}"].iloc[0]) for c in model.feature_columns}
+    rows = model.predict_rows(feats, [(416, 234), (480, 270)], [20, 30, 40], (480, 270), 12.0)
+    assert len(rows) == 6
+    for size in [(416, 234), (480, 270)]:
+        rs = sorted([r for r in rows if (r["width"], r["height"]) == size], key=lambda r: r["crf"])
+        assert all(a["kbps"] > b["kbps"] for a, b in zip(rs, rs[1:]))
+        assert all(a["vmaf_mean"] >= b["vmaf_mean"] for a, b in zip(rs, rs[1:]))
+        assert all(0 <= r["vmaf_mean"] <= 100 for r in rs)
+
+
+def test_model_file_carries_metadata_and_refuses_other_versions(tiny, tmp_path):
+    df = read_dataset(tiny["csv"])
+    path = str(tmp_path / "m.joblib")
+    meta = M.save(M.CurveModel(family="ridge").fit(df), path, df)
+    model, loaded = M.load(path)
+    assert loaded["feature_columns"] == list(model.feature_columns)
+    assert loaded["training_data_sha256"] == M.dataset_hash(df) == meta["training_data_sha256"]
+    assert loaded["versions"]["scikit-learn"] and loaded["grid"]["crfs"] == [20.0, 30.0, 40.0]
+    assert loaded["targets"]["log_bpp"].startswith("log of")
+    blob = joblib.load(path)
+    blob["meta"]["versions"]["scikit-learn"] = "0.1.0"
+    joblib.dump(blob, path)
+    with pytest.raises(ModelError, match="retrain"):
+        M.load(path)
+    with open(path, "wb") as fh:
+        fh.write(b"garbage")
+    with pytest.raises(ModelError):
+        M.load(path)
+
+
+def test_grouped_cv_never_leaks(tiny):
+    df = tiny["df"]
+    for tr, te in group_splits(df):
+        assert not set(df.iloc[tr]["group"]) & set(df.iloc[te]["group"])
+        assert not set(df.iloc[tr]["title"]) & set(df.iloc[te]["title"])
+    folds = list(group_splits(df))
+    assert len(folds) == df["group"].nunique() == 4
+    # the two 'pair' titles are held out together
+    assert any(set(df.iloc[te]["title"]) == {"pair_a", "pair_b"} for _, te in folds)
+
+
+def test_cross_validation_reports_per_title(tiny):
+    res = cross_validate(tiny["df"], ["median", "hgb"], LadderPolicy(), verify_levels=(0, 1))
+    per, agg = summarize(res)
+    assert set(per.family) == {"median", "hgb"} and set(per.verify) == {0, 1}
+    assert set(per.title) == {"pair_a", "pair_b", "zoom", "bars", "life"}
+    assert (per[per.verify == 0].encodes_used == 0).all()
+    assert (per[per.verify == 1].encodes_used == 1).all()
+    assert agg.encodes_saved.between(0, 1).all()
+
+
+def test_cli_train_predict_evaluate(tiny, tmp_path):
+    model = tmp_path / "m.joblib"
+    p = run("train", tiny["csv"], "-o", model, "--family", "hgb")
+    assert p.returncode == 0, p.stderr
+    src = str(tiny["dir"] / "zoom.mp4")
+    out = tmp_path / "zoom.ladder.json"
+    p = run("predict", src, "--model", model, "-o", out, "--json", "-q")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    validate(doc)
+    assert doc["kind"] == "predicted" and doc["prediction"]["verify_encodes"] == 0
+    assert doc["prediction"]["model"] == "hgb" and doc["rungs"]
+    p = run("predict", src, "--model", model, "-o", out, "--verify", "2", "--cache", tmp_path / "c", "-q", "--json")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert 1 <= doc["prediction"]["verify_encodes"] <= 2
+    p = run("evaluate", tiny["csv"], "--families", "median,hgb", "--verify", "0")
+    assert p.returncode == 0, p.stderr
+    assert "best without verification" in p.stdout
+    p = run("predict", src, "--model", tmp_path / "missing.joblib")
+    assert p.returncode == ModelError.exit_code and "no such model" in p.stderr
+
+
+def test_bad_dataset(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(DatasetError, match="missing columns"):
+        read_dataset(str(bad))
+    p = run("train", bad, "-o", tmp_path / "m.joblib")
+    assert p.returncode == DatasetError.exit_code
