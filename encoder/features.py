@@ -27,19 +27,22 @@ from fractions import Fraction
 
 import numpy as np
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 3
 ANALYSIS_SHORT_SIDE = 270     # luma analysis size (short side)
-RUNS = 6                      # sampled runs
-RUN_LENGTH = 4                # consecutive frames per run
-PREFIX_FRACTION = 0.2         # when seeking is useless: at most this share of frames decoded
+MIN_RUN, MAX_RUN = 8, 24      # frames in the main run (consecutive: inter-frame coding needs them)
+RUN_FRACTION = 0.12           # ... as a share of the clip's frames       # when seeking is useless: at most this share of frames decoded
+PROBE_PRESET = "veryfast"      # has B-frames and mb-tree like the real encodes; ultrafast has neither
 PROBE_CRFS = (23, 33)
 PROBE_SIZES = (("hi", 1), ("lo", 2))   # the analysis size, and half of it
+PROBE_PLAN = (("lo", 23), ("lo", 33), ("hi", 33))
+CROSSOVER_CRFS = (24, 36)
 
 
 @dataclass(frozen=True)
 class FrameRun:
-    luma: list[np.ndarray]        # analysis-size luma planes (float32)
-    native_crop: np.ndarray       # native-resolution luma crop of the first frame (float32)
+    luma: list[np.ndarray]          # analysis-size luma planes (float32)
+    native_crops: list[np.ndarray]  # native-resolution luma crops of the first frame (float32)
+    crop_seqs: list[list[np.ndarray]]  # per crop position, that crop in every frame of the run
 
 
 def _even(x: float) -> int:
@@ -84,11 +87,14 @@ def luma(frame) -> np.ndarray:
     return frame.to_ndarray(format="gray")
 
 
-def _native_crop(frame, size: int = 256) -> np.ndarray:
+def _native_crops(frame, size: int = 256) -> list[np.ndarray]:
+    """Two crops at the source's own resolution (left and right of centre): VMAF is computed at
+    that resolution, so detail and grain must be measured there, not after a downscale."""
     y = luma(frame)
     h, w = y.shape
-    y0, x0 = max(0, (h - size) // 2), max(0, (w - size) // 2)
-    return y[y0:y0 + size, x0:x0 + size].astype(np.float32)
+    y0 = max(0, (h - size) // 2)
+    xs = sorted({max(0, min(w - size, int(w * f - size / 2))) for f in (0.33, 0.67)})
+    return [y[y0:y0 + size, x0:x0 + size].astype(np.float32) for x0 in xs]
 
 
 class _Shrinker:
@@ -120,55 +126,51 @@ def _scan_packets(container, vs) -> dict:
             "inter_bytes": sizes_inter}
 
 
+def run_length(frames: int) -> int:
+    """Frames in the main run: about an eighth of a short clip, never fewer than 8 nor more than 24."""
+    return int(min(MAX_RUN, max(MIN_RUN, round(frames * RUN_FRACTION))))
+
+
+def _decode_run(c, vs, start_pts: int | None, n: int, shrink: _Shrinker) -> FrameRun | None:
+    if start_pts is not None:
+        c.seek(int(start_pts), stream=vs, backward=True, any_frame=False)
+    lumas, seqs = [], []
+    for frame in c.decode(vs):
+        if start_pts is not None and frame.pts is not None and frame.pts < start_pts:
+            continue
+        crops = _native_crops(frame)
+        if not seqs:
+            seqs = [[] for _ in crops]
+        for seq, crop in zip(seqs, crops):
+            seq.append(crop)
+        lumas.append(shrink(frame))
+        if len(lumas) >= n:
+            break
+    return FrameRun(lumas, [q[0] for q in seqs], seqs) if lumas else None
+
+
 def _sample_runs(path: str, info: dict, fps: float, duration: float, aw: int, ah: int) -> list[FrameRun]:
+    """One contiguous main run (inter-frame statistics and the probe encodes need consecutive
+    frames) at the keyframe nearest the middle, plus two 2-frame runs at other keyframes for
+    spatial variety. Without keyframes to seek to (single-GOP clips), the main run starts at the
+    first frame: decoding up to the middle would cost more than the whole feature budget."""
     import av
 
-    runs: list[FrameRun] = []
     shrink = _Shrinker(aw, ah)
     key_ts = sorted(set(info["key_ts"]))
+    n = run_length(int(duration * fps))
+    runs: list[FrameRun] = []
     with av.open(path, metadata_errors="ignore") as c:
         vs = c.streams.video[0]
         vs.thread_type = "AUTO"
-        tb = float(vs.time_base or Fraction(1, 90000))
-        start = float(vs.start_time or 0) * tb
         if len(key_ts) >= 3:
-            # Seekable: a run at each of RUNS keyframes spread over the title.
-            picks = sorted({key_ts[int(round(i * (len(key_ts) - 1) / max(1, RUNS - 1)))] for i in range(RUNS)})
-            for ts in picks:
-                c.seek(int(ts), stream=vs, backward=True, any_frame=False)
-                lumas, crop = [], None
-                for frame in c.decode(vs):
-                    if frame.pts is not None and frame.pts < ts:
-                        continue
-                    if crop is None:
-                        crop = _native_crop(frame)
-                    lumas.append(shrink(frame))
-                    if len(lumas) >= RUN_LENGTH:
-                        break
-                if lumas:
-                    runs.append(FrameRun(lumas, crop))
+            mid = key_ts[len(key_ts) // 2]
+            main = _decode_run(c, vs, mid, n, shrink)
+            extras = [key_ts[len(key_ts) // 6], key_ts[(5 * len(key_ts)) // 6]]
+            runs = [main] + [_decode_run(c, vs, ts, 2, shrink) for ts in extras if ts != mid]
         else:
-            # One or two GOPs (short clips): a bounded prefix, runs spread inside it.
-            total = max(1, int(duration * fps))
-            budget = max(RUN_LENGTH * 3, int(total * PREFIX_FRACTION))
-            stride = max(RUN_LENGTH, budget // RUNS)
-            lumas, crop, n = [], None, 0
-            for frame in c.decode(vs):
-                pos = n % stride
-                if pos < RUN_LENGTH:
-                    if pos == 0:
-                        crop = _native_crop(frame)
-                    lumas.append(shrink(frame))
-                    if pos == RUN_LENGTH - 1:
-                        runs.append(FrameRun(lumas, crop))
-                        lumas = []
-                n += 1
-                if n >= budget or len(runs) >= RUNS:
-                    break
-            if lumas:
-                runs.append(FrameRun(lumas, crop))
-        del start
-    return runs
+            runs = [_decode_run(c, vs, None, n, shrink)]
+    return [r for r in runs if r is not None]
 
 
 # ------------------------------------------------------------------------------------------
@@ -236,49 +238,112 @@ def _yuv420(y: np.ndarray) -> np.ndarray:
     return out
 
 
-def _probe_encodes(runs: list[FrameRun], fps: float) -> dict[str, float]:
-    """Encode the sampled runs in memory (x264 ultrafast) at two sizes and two CRFs, decode
-    them back: bits per pixel and PSNR of each."""
+def _encode_in_memory(frames: list[np.ndarray], fps: float, crf: int) -> tuple[list[int], list[np.ndarray]]:
+    """x264 (PROBE_PRESET) in memory: packet sizes in decode order, and the decoded luma frames."""
     import av
 
+    h, w = frames[0].shape
+    enc = av.CodecContext.create("libx264", "w")
+    enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+    enc.time_base = Fraction(1, 1000)
+    enc.framerate = Fraction(fps).limit_denominator(1001)
+    enc.options = {"preset": PROBE_PRESET, "crf": str(crf), "threads": "1"}
+    dec = av.CodecContext.create("h264", "r")
+    sizes, decoded, pts = [], [], 0
+    for y in frames:
+        vf = av.VideoFrame.from_ndarray(_yuv420(y), format="yuv420p")
+        vf.pts = pts
+        pts += int(round(1000 / fps))
+        for pkt in enc.encode(vf):
+            sizes.append(pkt.size)
+            decoded.extend(dec.decode(pkt))
+    for pkt in enc.encode(None):
+        sizes.append(pkt.size)
+        decoded.extend(dec.decode(pkt))
+    decoded.extend(dec.decode(None))
+    return sizes, [luma(d) for d in decoded]
+
+
+def _probe_encodes(run: FrameRun, fps: float) -> dict[str, float]:
+    """The main run encoded in memory at two sizes and two CRFs (PROBE_PLAN), decoded back.
+    The first packet is the intra frame; the cost of a 2 s delivery GOP is estimated as
+    (I + (G - 1) * mean inter) / G, because a run is much shorter than a real GOP."""
     out: dict[str, float] = {}
-    for name, k in PROBE_SIZES:
-        frames = [area_down(y, k) for r in runs for y in r.luma]
-        ph, pw = frames[0].shape
-        for crf in PROBE_CRFS:
-            enc = av.CodecContext.create("libx264", "w")
-            enc.width, enc.height, enc.pix_fmt = pw, ph, "yuv420p"
-            enc.time_base = Fraction(1, 1000)
-            enc.framerate = Fraction(fps).limit_denominator(1001)
-            enc.options = {"preset": "ultrafast", "crf": str(crf), "threads": "1"}
-            # Each run starts a GOP so runs from different places do not predict from each other.
-            enc.gop_size = RUN_LENGTH
-            dec = av.CodecContext.create("h264", "r")
-            total_bytes, pts, decoded = 0, 0, []
-            for y in frames:
-                vf = av.VideoFrame.from_ndarray(_yuv420(y), format="yuv420p")
-                vf.pts = pts
-                pts += int(round(1000 / fps))
-                for pkt in enc.encode(vf):
-                    total_bytes += pkt.size
-                    decoded.extend(dec.decode(pkt))
-            for pkt in enc.encode(None):
-                total_bytes += pkt.size
-                decoded.extend(dec.decode(pkt))
-            decoded.extend(dec.decode(None))
-            errors = [psnr(np.clip(y + 0.5, 0, 255), luma(d)) for y, d in zip(frames, decoded)]
-            bpp = total_bytes * 8 / (pw * ph * len(frames))
-            out[f"probe_{name}_crf{crf}_log_bpp"] = math.log(max(bpp, 1e-6))
-            out[f"probe_{name}_crf{crf}_psnr"] = float(np.mean(errors)) if errors else float("nan")
+    gop = max(2, int(round(2 * fps)))
+    for name, crf in PROBE_PLAN:
+        k = dict(PROBE_SIZES)[name]
+        frames = [area_down(y, k) for y in run.luma]
+        sizes, decoded = _encode_in_memory(frames, fps, crf)
+        px = frames[0].shape[0] * frames[0].shape[1]
+        i_bpp = sizes[0] * 8 / px
+        p_bpp = (float(np.mean(sizes[1:])) if len(sizes) > 1 else sizes[0]) * 8 / px
+        est = (i_bpp + (gop - 1) * p_bpp) / gop
+        errors = [psnr(np.clip(y + 0.5, 0, 255), d) for y, d in zip(frames, decoded)]
+        out[f"probe_{name}_crf{crf}_log_bpp"] = math.log(max(est, 1e-6))
+        out[f"probe_{name}_crf{crf}_intra_log_bpp"] = math.log(max(i_bpp, 1e-6))
+        out[f"probe_{name}_crf{crf}_inter_ratio"] = p_bpp / max(i_bpp, 1e-9)
+        out[f"probe_{name}_crf{crf}_psnr"] = float(np.mean(errors)) if errors else float("nan")
     lo, hi = PROBE_CRFS
-    for name, _ in PROBE_SIZES:
-        # dB per doubling of bits between the two CRFs at that size (curve slope)
-        dr = out[f"probe_{name}_crf{lo}_log_bpp"] - out[f"probe_{name}_crf{hi}_log_bpp"]
-        dq = out[f"probe_{name}_crf{lo}_psnr"] - out[f"probe_{name}_crf{hi}_psnr"]
-        out[f"probe_{name}_slope"] = dq / (dr / math.log(2)) if dr > 1e-6 else 0.0
-    (a, _), (b, _) = PROBE_SIZES
-    out["probe_size_gain_psnr"] = out[f"probe_{a}_crf{hi}_psnr"] - out[f"probe_{b}_crf{hi}_psnr"]
-    out["probe_size_cost_log"] = out[f"probe_{a}_crf{hi}_log_bpp"] - out[f"probe_{b}_crf{hi}_log_bpp"]
+    # curve slopes at the small size: dB per doubling of bits, and log-bits per CRF step
+    dr = out[f"probe_lo_crf{lo}_log_bpp"] - out[f"probe_lo_crf{hi}_log_bpp"]
+    dq = out[f"probe_lo_crf{lo}_psnr"] - out[f"probe_lo_crf{hi}_psnr"]
+    out["probe_lo_slope"] = dq / (dr / math.log(2)) if dr > 1e-6 else 0.0
+    out["probe_lo_rate_slope"] = dr / (hi - lo)
+    # what twice the size buys and costs at one CRF
+    out["probe_size_gain_psnr"] = out[f"probe_hi_crf{hi}_psnr"] - out[f"probe_lo_crf{hi}_psnr"]
+    out["probe_size_cost_log"] = out[f"probe_hi_crf{hi}_log_bpp"] - out[f"probe_lo_crf{hi}_log_bpp"]
+    return out
+
+
+def _upscale(y: np.ndarray, shape: tuple[int, int], reformatter) -> np.ndarray:
+    import av
+
+    f = av.VideoFrame.from_ndarray(np.clip(y, 0, 255).astype(np.uint8), format="gray")
+    g = reformatter.reformat(f, width=shape[1], height=shape[0], interpolation="BICUBIC")
+    return g.to_ndarray().astype(np.float32)
+
+
+def _crossover_probe(run: FrameRun, fps: float) -> dict[str, float]:
+    """Does a smaller size win at equal bits, for this content, at the source's own resolution?
+
+    Native-resolution crops of the main run are encoded in memory at full, half and quarter
+    size and two CRFs, decoded, scaled back up (bicubic, as the measurement does) and compared
+    with the crops. For half and quarter size, the PSNR gain over full size at the same bits
+    per native pixel is read at a low and a high rate. Positive: the smaller size is better.
+    That is the question every rung asks, measured directly instead of guessed from texture.
+    """
+    from av.video.reformatter import VideoReformatter
+
+    ref = VideoReformatter()
+    curves: dict[int, list[tuple[float, float]]] = {}
+    seqs = [q for q in run.crop_seqs if len(q) >= 2 and min(q[0].shape) >= 64]
+    if not seqs:
+        return {f"xo_{k}_{r}": 0.0 for k in (2, 4) for r in ("low", "high")}
+    for k in (1, 2, 4):
+        pts = []
+        for crf in CROSSOVER_CRFS:
+            bits, px, err = 0.0, 0, []
+            for seq in seqs:
+                frames = [area_down(y, k) if k > 1 else y[: y.shape[0] // 4 * 4, : y.shape[1] // 4 * 4]
+                          for y in seq]
+                sizes, decoded = _encode_in_memory(frames, fps, crf)
+                h, w = frames[0].shape
+                bits += sum(sizes) * 8
+                px += h * w * k * k * len(frames)
+                native = [y[: h * k, : w * k] for y in seq]
+                err.extend(psnr(n, _upscale(d, n.shape, ref)) for n, d in zip(native, decoded))
+            pts.append((math.log(max(bits / px, 1e-6)), float(np.mean(err))))
+        curves[k] = sorted(pts)
+    full = curves[1]
+    out = {}
+    for k in (2, 4):
+        xs, ys = [p[0] for p in curves[k]], [p[1] for p in curves[k]]
+        for name, (lb, q) in zip(("low", "high"), full):
+            # the smaller size's PSNR at the full size's bits (linear in log-bits, extrapolated)
+            slope = (ys[1] - ys[0]) / (xs[1] - xs[0]) if xs[1] != xs[0] else 0.0
+            out[f"xo_{k}_{name}"] = ys[0] + slope * (lb - xs[0]) - q
+    out["xo_full_low_log_bpp"], out["xo_full_low_psnr"] = full[0]
+    out["xo_full_high_log_bpp"], out["xo_full_high_psnr"] = full[1]
     return out
 
 
@@ -302,9 +367,14 @@ def extract(path: str, source=None) -> dict[str, float]:
         raise NotAVideo("no frames could be sampled for features", path)
 
     si, ti, e_vals, h_vals, noise, d2, d4, bright, contrast = [], [], [], [], [], [], [], [], []
+    nat_si, nat_e, nat_d2, nat_d4 = [], [], [], []
     for r in runs:
-        if r.native_crop is not None:
-            noise.append(immerkaer_sigma(r.native_crop))
+        for crop in r.native_crops or []:
+            noise.append(immerkaer_sigma(crop))
+            nat_si.append(sobel_std(crop))
+            nat_e.append(float(np.mean(block_energy(crop))))
+            nat_d2.append(detail_loss_psnr(crop, 2))
+            nat_d4.append(detail_loss_psnr(crop, 4))
         prev_e = None
         for i, y in enumerate(r.luma):
             si.append(sobel_std(y))
@@ -334,10 +404,15 @@ def extract(path: str, source=None) -> dict[str, float]:
         "dct_e": float(np.mean(e_vals)), "dct_h": float(np.mean(h_vals)) if h_vals else 0.0,
         "noise_sigma": float(np.median(noise)) if noise else 0.0,
         "down2_psnr": float(np.mean(d2)), "down4_psnr": float(np.mean(d4)),
+        "nat_si": float(np.mean(nat_si)) if nat_si else 0.0,
+        "nat_dct_e": float(np.mean(nat_e)) if nat_e else 0.0,
+        "nat_down2_psnr": float(np.mean(nat_d2)) if nat_d2 else 60.0,
+        "nat_down4_psnr": float(np.mean(nat_d4)) if nat_d4 else 60.0,
         "brightness": float(np.mean(bright)), "contrast": float(np.mean(contrast)),
         "sampled_frames": float(sum(len(r.luma) for r in runs)),
     }
-    feats.update(_probe_encodes(runs, fps))
+    feats.update(_probe_encodes(runs[0], fps))
+    feats.update(_crossover_probe(runs[0], fps))
     feats["feature_s"] = time.monotonic() - t0
     return feats
 
@@ -346,7 +421,10 @@ FEATURE_COLUMNS = [
     "log_pixels", "fps", "source_log_bpp", "source_keyframes_per_s", "source_inter_intra_ratio",
     "si_mean", "si_max", "ti_mean", "ti_max", "ti_p90_over_mean", "dct_e", "dct_h", "noise_sigma",
     "down2_psnr", "down4_psnr", "brightness", "contrast",
-    *[f"probe_{s}_crf{q}_{k}" for s, _ in PROBE_SIZES for q in PROBE_CRFS for k in ("log_bpp", "psnr")],
-    *[f"probe_{s}_slope" for s, _ in PROBE_SIZES], "probe_size_gain_psnr", "probe_size_cost_log",
+    "nat_si", "nat_dct_e", "nat_down2_psnr", "nat_down4_psnr",
+    *[f"probe_{s}_crf{q}_{k}" for s, q in PROBE_PLAN for k in ("log_bpp", "intra_log_bpp", "inter_ratio", "psnr")],
+    "probe_lo_slope", "probe_lo_rate_slope", "probe_size_gain_psnr", "probe_size_cost_log",
+    "xo_2_low", "xo_2_high", "xo_4_low", "xo_4_high", "xo_full_low_log_bpp", "xo_full_low_psnr",
+    "xo_full_high_log_bpp", "xo_full_high_psnr",
 ]
 """The features a model may use (bookkeeping columns like feature_s and duration are not)."""

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import time
 
-from ladders.document import build_document, curves_from_rows
-from ladders.evaluate import correct_rows, verify_anchors
-from ladders.policy import choose_ladder
+from ladders.document import build_document
+from ladders.hybrid import refine
 
 from . import commands as C
 from .analysis import AnalysisOptions, analysed_dict, make_plan, source_dict
@@ -34,21 +33,20 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, model_path: str | None =
     crfs = meta["grid"]["crfs"]
     sizes = candidate_sizes(source)
     rows = model.predict_rows(feats, sizes, crfs, plan.ref_size, float(plan.reference.fps))
-    anchors_out = []
+    measured: list[dict] = []
     if verify:
         if ff is None:
             raise ValueError("verify needs an FFmpeg")
-        rungs = choose_ladder(curves_from_rows(rows, opts.policy.quality_column), opts.policy).rungs
-        picks = verify_anchors(rungs, verify, crfs)
         gop = plan.encodes[0].gop if plan.encodes else 0
-        encs = tuple(C.EncodeSpec(codec=opts.codec, width=w, height=h, crf=q, preset=meta.get("preset"),
-                                  gop=gop, threads=1) for (w, h, q) in picks)
-        vplan = SweepPlan(source, plan.reference, encs, plan.measure)
-        res = run_sweep(ff, vplan, cache or Cache(None), jobs=opts.jobs, workdir=workdir)
-        anchors_out = [{k: r[k] for k in ("width", "height", "crf", "kbps", "vmaf_mean", "cached")}
-                       for r in res.rows]
-        ref_short = min(plan.ref_size)
-        rows = correct_rows(rows, anchors_out, ref_short)
+
+        def measure(points):
+            encs = tuple(C.EncodeSpec(codec=opts.codec, width=w, height=h, crf=q, preset=meta.get("preset"),
+                                      gop=gop, threads=1) for (w, h, q) in points)
+            res = run_sweep(ff, SweepPlan(source, plan.reference, encs, plan.measure), cache or Cache(None),
+                            jobs=opts.jobs, workdir=workdir)
+            return [{k: r[k] for k in ("width", "height", "crf", "kbps", "vmaf_mean", "cached")} for r in res.rows]
+
+        rows, measured = refine(rows, measure, verify, opts.policy, min(plan.ref_size))
     wall = time.monotonic() - t0
     doc = build_document(
         kind="predicted", source=source_dict(source, fingerprint(source.path)), analysed=analysed_dict(plan),
@@ -59,8 +57,8 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, model_path: str | None =
         extra={"prediction": {
             "model": meta.get("family"), "model_data_sha256": meta.get("training_data_sha256"),
             "model_titles": meta.get("n_titles"), "features": {k: round(float(v), 6) for k, v in feats.items()},
-            "feature_s": round(t_feat, 3), "wall_s": round(wall, 3), "verify_encodes": len(anchors_out),
-            "verify_anchors": anchors_out,
+            "feature_s": round(t_feat, 3), "wall_s": round(wall, 3), "verify_encodes": len(measured),
+            "verify_points": measured,
             "note": "qualities are predicted; the fixed-ladder comparison uses the predicted curves"}})
     doc["notes"] = list(source.warnings) + doc["notes"]
     if min(plan.ref_size) > 1080:

@@ -14,7 +14,6 @@ the quality it would really have. Measures:
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -25,6 +24,7 @@ from encoder.errors import LadderError
 from .bdrate import BDRateError, bd_rate
 from .curves import Curve, Envelope
 from .document import curves_from_rows
+from .hybrid import refine
 from .model import CurveModel, design, monotone_rows
 from .policy import LadderPolicy, Rung, choose_ladder
 
@@ -93,64 +93,6 @@ def score_ladder(pred: Sequence[Rung], truth: Sequence[Curve], policy: LadderPol
 
 
 # ------------------------------------------------------------------------------------------
-# Correction from a few real encodes (predict --verify N)
-# ------------------------------------------------------------------------------------------
-
-def _deficit(q: float) -> float:
-    return math.log(max(100.5 - q, 1e-3))
-
-
-def verify_anchors(rungs: Sequence[Rung], n: int, crfs: Sequence[float]) -> list[tuple[int, int, float]]:
-    """Which encodes to spend: the top rung's size at its CRF, then the bottom rung's, then the
-    middle ones; CRFs snapped to the grid so the encodes are shared with the cache."""
-    order = [len(rungs) - 1, 0] + list(range(1, len(rungs) - 1))
-    picks: list[tuple[int, int, float]] = []
-    for i in order:
-        if len(picks) >= n:
-            break
-        r = rungs[i]
-        crf = r.values.get("crf")
-        crf = crfs[int(np.argmin([abs(c - (crf if crf is not None else crfs[len(crfs) // 2])) for c in crfs]))]
-        cand = (r.width, r.height, float(crf))
-        if cand not in picks:
-            picks.append(cand)
-    return picks
-
-
-def correct_rows(rows: list[dict], anchors: Sequence[dict], ref_short: int) -> list[dict]:
-    """Shift predicted rows so that they pass through measured anchors.
-
-    Each anchor gives a log-rate offset and a quality offset (in log of the distance to VMAF
-    100.5, so corrections shrink near the top); rows get the offsets interpolated over log2
-    scale between anchors (constant beyond them)."""
-    if not anchors:
-        return rows
-    pts = []
-    for a in anchors:
-        same = [r for r in rows if (r["width"], r["height"]) == (a["width"], a["height"])]
-        if not same:
-            continue
-        crfs = np.array([r["crf"] for r in same])
-        order = np.argsort(crfs)
-        lk = np.interp(a["crf"], crfs[order], np.log([same[i]["kbps"] for i in order]))
-        qd = np.interp(a["crf"], crfs[order], [_deficit(same[i]["vmaf_mean"]) for i in order])
-        scale = math.log2(min(a["width"], a["height"]) / ref_short)
-        pts.append((scale, math.log(a["kbps"]) - lk, _deficit(a["vmaf_mean"]) - qd))
-    if not pts:
-        return rows
-    pts.sort()
-    xs = np.array([p[0] for p in pts])
-    out = []
-    for r in rows:
-        s = math.log2(min(r["width"], r["height"]) / ref_short)
-        dr = float(np.interp(s, xs, [p[1] for p in pts]))
-        dq = float(np.interp(s, xs, [p[2] for p in pts]))
-        q = 100.5 - math.exp(_deficit(r["vmaf_mean"]) + dq)
-        out.append({**r, "kbps": r["kbps"] * math.exp(dr), "vmaf_mean": float(np.clip(q, 0, 100))})
-    return monotone_rows(out)
-
-
-# ------------------------------------------------------------------------------------------
 # Grouped cross-validation
 # ------------------------------------------------------------------------------------------
 
@@ -192,26 +134,21 @@ def cross_validate(df, families: Sequence[str], policy: LadderPolicy,
                 pred = model.predict_frame(X[model.columns_])
                 rows = _title_rows(dt, pred["log_bpp"], pred["vmaf_mean"])
                 truth = curves_from_rows(dt.to_dict("records"), "vmaf_mean")
-                crfs = sorted(dt["crf"].unique())
                 ref_short = int(min(dt["ref_width"].iloc[0], dt["ref_height"].iloc[0]))
                 exh_s = float(dt["analysis_encode_s"].iloc[0])
                 feat_s = float(dt["f_feature_s"].iloc[0]) if "f_feature_s" in dt else 0.0
-                measured = {(int(r.width), int(r.height), float(r.crf)): r for r in dt.itertuples()}
+                truth_rows = {(int(r.width), int(r.height), float(r.crf)): {
+                    "width": int(r.width), "height": int(r.height), "crf": float(r.crf),
+                    "kbps": float(r.kbps), "vmaf_mean": float(r.vmaf_mean)} for r in dt.itertuples()}
+
+                def lookup(points):
+                    return [truth_rows[p] for p in points if p in truth_rows]
+
                 for n in verify_levels:
                     try:
-                        cur = rows
+                        cur, used_rows = refine(rows, lookup, n, policy, ref_short) if n else (rows, [])
+                        used = len(used_rows)
                         rungs = choose_ladder(curves_from_rows(cur, "vmaf_mean"), policy).rungs
-                        used = 0
-                        if n:
-                            anchors = []
-                            for (w, h, c) in verify_anchors(rungs, n, crfs):
-                                m = measured.get((w, h, c))
-                                if m is not None:
-                                    anchors.append({"width": w, "height": h, "crf": c, "kbps": m.kbps,
-                                                    "vmaf_mean": m.vmaf_mean})
-                                    used += 1
-                            cur = correct_rows(rows, anchors, ref_short)
-                            rungs = choose_ladder(curves_from_rows(cur, "vmaf_mean"), policy).rungs
                         s = score_ladder(rungs, truth, policy)
                     except LadderError as exc:
                         log(f"  {title} ({fam}, verify {n}): {exc}")

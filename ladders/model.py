@@ -32,8 +32,19 @@ from encoder.errors import ModelError
 from encoder.features import FEATURE_COLUMNS, FEATURE_VERSION
 
 ROW_FEATURES = ["log2_scale", "log_rung_pixels", "crf"]
-TARGETS = ["log_bpp", "vmaf_mean"]
-FAMILIES = ("median", "probe_shift", "ridge", "hgb", "extratrees")
+TARGETS = ["log_bpp", "vmaf_logit"]
+VMAF_SPAN = 100.5   # VMAF can slightly exceed 100; the logit link needs an upper bound above it
+
+
+def vmaf_to_logit(v):
+    """VMAF is sigmoidal in log-rate: a logit link makes the curves nearly quadratic."""
+    v = np.clip(np.asarray(v, dtype=float), 0.25, VMAF_SPAN - 0.25)
+    return np.log(v / (VMAF_SPAN - v))
+
+
+def logit_to_vmaf(z):
+    return VMAF_SPAN / (1.0 + np.exp(-np.asarray(z, dtype=float)))
+FAMILIES = ("median", "probe_shift", "ridge", "ridge_int", "hgb", "extratrees")
 PROBE_ANCHOR = "probe_lo_crf33_log_bpp"
 MODEL_FORMAT = 1
 
@@ -55,6 +66,33 @@ def design(df, feature_columns: Sequence[str]):
     X["log_rung_pixels"] = np.log(df["width"].values * df["height"].values)
     X["crf"] = df["crf"].astype(float).values
     return X
+
+
+class _RowInteractions:
+    """Title features, a quadratic basis in (CRF, log2 scale), and every title feature times
+    every basis term: how the curve moves with the content, without title x title terms."""
+
+    def __init__(self, columns: Sequence[str]):
+        self.columns = list(columns)
+
+    def fit(self, X, y=None):
+        self.title_cols_ = [c for c in self.columns if c not in ROW_FEATURES]
+        return self
+
+    def transform(self, X):
+        c = X["crf"].values.astype(float) / 10.0
+        s = X["log2_scale"].values.astype(float)
+        basis = np.column_stack([c, c * c, s, s * s, c * s, X["log_rung_pixels"].values / 10.0])
+        t = X[self.title_cols_].values.astype(float)
+        inter = (t[:, :, None] * basis[:, None, :]).reshape(len(X), -1)
+        return np.column_stack([basis, t, inter])
+
+    def get_params(self, deep=True):
+        return {"columns": self.columns}
+
+    def set_params(self, **p):
+        self.columns = p.get("columns", self.columns)
+        return self
 
 
 class _MedianCurves:
@@ -108,8 +146,10 @@ def make_estimator(family: str, target: str, columns: Sequence[str], random_stat
     if family == "ridge":
         return make_pipeline(StandardScaler(), PolynomialFeatures(2, include_bias=False), StandardScaler(),
                              RidgeCV(alphas=np.logspace(-1, 4, 16)))
+    if family == "ridge_int":
+        return make_pipeline(_RowInteractions(columns), StandardScaler(), RidgeCV(alphas=np.logspace(-2, 4, 25)))
     if family == "hgb":
-        sign = {"crf": -1, "log2_scale": 1 if target == "vmaf_mean" else 0}
+        sign = {"crf": -1, "log2_scale": 1 if target == "vmaf_logit" else 0}
         cst = [sign.get(c, 0) for c in columns]
         return HistGradientBoostingRegressor(max_iter=400, learning_rate=0.05, max_leaf_nodes=15,
                                              min_samples_leaf=20, l2_regularization=1.0,
@@ -137,14 +177,17 @@ class CurveModel:
         X = design(df, self.feature_columns)
         self.columns_ = list(X.columns)
         self.estimators_ = {}
+        y = {"log_bpp": df["log_bpp"].astype(float).values, "vmaf_logit": vmaf_to_logit(df["vmaf_mean"])}
         for t in TARGETS:
             est = make_estimator(self.family, t, self.columns_, self.random_state)
-            self.estimators_[t] = est.fit(X, df[t].astype(float).values)
+            self.estimators_[t] = est.fit(X, y[t])
         self.n_titles_ = int(df["title"].nunique())
         return self
 
     def predict_frame(self, X):
-        return {t: est.predict(X) for t, est in self.estimators_.items()}
+        """{"log_bpp": ..., "vmaf_mean": ...} for design rows ``X``."""
+        return {"log_bpp": self.estimators_["log_bpp"].predict(X),
+                "vmaf_mean": logit_to_vmaf(self.estimators_["vmaf_logit"].predict(X))}
 
     def predict_rows(self, features: Mapping[str, float], sizes: Sequence[tuple[int, int]],
                      crfs: Sequence[float], ref_size: tuple[int, int], fps: float) -> list[dict]:
@@ -217,7 +260,7 @@ def save(model: CurveModel, path: str, df, extra: Mapping | None = None) -> dict
         "design_columns": model.columns_,
         "feature_version": FEATURE_VERSION,
         "targets": {"log_bpp": "log of (kbps * 1000 / (width * height * fps)) of the trial encode",
-                    "vmaf_mean": "mean VMAF of the trial encode against the reference"},
+                    "vmaf_logit": "log(v / (100.5 - v)) of the trial encode's mean VMAF v"},
         "grid": {"crfs": sorted(float(c) for c in df["crf"].unique())},
         "codec": str(df["codec"].iloc[0]), "preset": str(df["preset"].iloc[0]),
         "vmaf_model": str(df["vmaf_model"].iloc[0]),
