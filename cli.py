@@ -166,6 +166,11 @@ def sweep_options(f):
                      help="Extra metrics besides VMAF: any of psnr,ssim,xpsnr (or 'none')."),
         click.option("--subsample", default=1, show_default=True, help="Score every Nth frame (odd N)."),
         click.option("-j", "--jobs", default=None, type=int, help="Parallel encodes (default: CPU count)."),
+        click.option("--fast", is_flag=True,
+                     help="Model-guided sweep: encode only around the predicted ladder (about a quarter "
+                          "of the grid), VMAF on every 3rd frame."),
+        click.option("--fast-budget", default=0.25, show_default=True,
+                     help="With --fast: the share of the grid's encodes to spend."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -195,7 +200,8 @@ def build_options(kw: dict):
             preset=kw.pop("preset"), gop_seconds=kw.pop("gop_seconds"), start_s=kw.pop("start_s"),
             duration_s=kw.pop("duration_s"), vmaf_model=kw.pop("vmaf_model"),
             psnr="psnr" in metrics, ssim="ssim" in metrics, xpsnr="xpsnr" in metrics,
-            subsample=kw.pop("subsample"), jobs=kw.pop("jobs") or (os.cpu_count() or 1), policy=policy)
+            subsample=kw.pop("subsample"), jobs=kw.pop("jobs") or (os.cpu_count() or 1), policy=policy,
+            fast=kw.pop("fast", False), fast_budget=kw.pop("fast_budget", 0.25))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -319,6 +325,9 @@ def batch(folder, outdir, quiet, scheduler, cluster, workers, ffmpeg_path, no_ca
     from encoder.batch import BatchResult, discover, process_title, write_summary
     from encoder.ffmpeg import locate
 
+    distributed = bool(scheduler or cluster)
+    if distributed and kw.get("jobs") is None:
+        kw["jobs"] = 1  # one title per worker process, one encode at a time in it
     opts = build_options(kw)
     ff = locate(ffmpeg_path)
     ff.require_filter("libvmaf")
@@ -330,7 +339,7 @@ def batch(folder, outdir, quiet, scheduler, cluster, workers, ffmpeg_path, no_ca
         sys.exit(E.InputNotFound.exit_code)
     cache = make_cache(no_cache, cache_dir)
     result = BatchResult()
-    if scheduler or cluster:
+    if distributed:
         from encoder.distributed import run_batch_dask
 
         result = run_batch_dask(paths, folder, outdir, opts, ff, cache, scheduler=scheduler,

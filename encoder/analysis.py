@@ -12,7 +12,7 @@ from .cache import Cache, fingerprint, make_key
 from .errors import InvalidOptions, LadderError
 from .ffmpeg import FFmpeg
 from .probe import Source, probe
-from .sweep import EventSink, SweepPlan, SweepResult, _ignore, plan_sweep, run_sweep
+from .sweep import EventSink, SweepPlan, SweepResult, _ignore, measure_points, plan_sweep, run_sweep
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class AnalysisOptions:
     jobs: int = 1
     policy: LadderPolicy = field(default_factory=LadderPolicy)
     fixed_ladder: str | None = "apple-hls-h264"
+    fast: bool = False              # model-guided sweep: a fraction of the grid, see analyze_fast
+    fast_budget: float = 0.25       # share of the grid's encodes the fast mode may spend
 
     def measure_spec(self) -> C.MeasureSpec:
         threads = 1 if self.jobs > 1 else max(1, os.cpu_count() or 1)
@@ -86,6 +88,8 @@ def analyze(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
             source: Source | None = None) -> Analysis:
     source = source or probe(path)
     ff.require_encoder(opts.codec)
+    if opts.fast:
+        return analyze_fast(source, opts, ff, cache, on_event=on_event, workdir=workdir)
     plan = make_plan(source, opts)
     sweep = run_sweep(ff, plan, cache, jobs=opts.jobs, workdir=workdir, on_event=on_event)
     if not sweep.rows:
@@ -110,4 +114,73 @@ def analyze(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
         fixed_ladder=opts.fixed_ladder,
         extra={"sweep": sweep_info})
     doc["notes"] = list(source.warnings) + doc["notes"]
+    return Analysis(source, plan, sweep, doc)
+
+
+FAST_SUBSAMPLE = 3   # libvmaf n_subsample in fast mode: odd (even steps can bias the pooled score)
+
+
+def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
+                 on_event: EventSink = _ignore, workdir: str | None = None) -> Analysis:
+    """Fast mode: the model predicts every grid point from cheap features; real encodes are then
+    spent only around the predicted ladder (each rung's size at its bitrate and the neighbouring
+    sizes), in three rounds that re-plan the ladder from what was measured; VMAF scores every
+    third frame. Measured points replace predictions, the rest are corrected by the measured
+    offsets (``ladders.hybrid``). Same document as the exhaustive analysis; its RD table holds
+    the measured points only."""
+    import math
+    import time
+
+    from ladders.hybrid import refine
+
+    from .predict import predicted_rows
+
+    t0 = time.monotonic()
+    subsample = opts.subsample if opts.subsample > 1 else FAST_SUBSAMPLE
+    fopts = AnalysisOptions(**{**asdict(opts), "policy": opts.policy, "subsample": subsample})
+    plan = make_plan(source, fopts)
+    rows, meta, feats = predicted_rows(source, plan, cache)
+    budget = max(4, math.ceil(opts.fast_budget * len(plan.encodes)))
+    done: list[dict] = []
+    failures: list = []
+    reference_s = 0.0
+
+    def measure(points):
+        nonlocal reference_s
+        res = measure_points(ff, plan, points, cache, jobs=opts.jobs, workdir=workdir, on_event=on_event)
+        done.extend(res.rows)
+        failures.extend(res.failures)
+        reference_s += res.reference_s
+        return [{k: r[k] for k in ("width", "height", "crf", "kbps", "vmaf_mean")} for r in res.rows]
+
+    rows = [{**r, "codec": opts.codec} for r in rows]
+    corrected, measured = refine(rows, measure, budget, opts.policy, min(plan.ref_size), rounds=3)
+    if not measured:
+        first = failures[0][1] if failures else "no points"
+        raise LadderError(f"fast mode measured nothing: {first}", source.path)
+    # Measured rows keep every metric they have (PSNR, pooled VMAF variants).
+    full = {(r["width"], r["height"], float(r["crf"])): r for r in done}
+    merged = [{**r, **full.get((r["width"], r["height"], float(r["crf"])), {})} for r in corrected]
+    sweep = SweepResult(done, failures, wall_s=time.monotonic() - t0, reference_s=reference_s)
+    gop = plan.encodes[0].gop if plan.encodes else 0
+    cached = sum(bool(r.get("cached")) for r in done)
+    info = {
+        "mode": "fast", "encodes": len(done) + len(failures), "grid_points": len(plan.encodes),
+        "measured": len(done) - cached, "cached": cached, "failed": len(failures),
+        "failures": [f"{e.width}x{e.height} crf {e.crf:g}: {msg}" for e, msg in failures],
+        "crfs": sorted({float(e.crf) for e in plan.encodes}),
+        "sizes": sorted({(e.width, e.height) for e in plan.encodes}, key=lambda s: s[1]),
+        "vmaf_subsample": subsample, "model": meta.get("family"),
+        "wall_s": round(sweep.wall_s, 2), "reference_s": round(reference_s, 2),
+        "config_key": opts.config_key(),
+    }
+    doc = build_document(
+        kind="analyzed", source=source_dict(source, fingerprint(source.path)), analysed=analysed_dict(plan),
+        rows=merged, codec=opts.codec, preset=plan.encodes[0].effective_preset, gop=gop,
+        vmaf_model=plan.measure.model, policy=opts.policy, ffmpeg_version=ff.version,
+        fixed_ladder=opts.fixed_ladder, extra={"sweep": info})
+    doc["notes"] = list(source.warnings) + doc["notes"] + [
+        f"fast mode: {len(done)} of {len(plan.encodes)} grid encodes measured (VMAF every "
+        f"{subsample} frames); the other points are model predictions corrected by them"]
+    del feats
     return Analysis(source, plan, sweep, doc)

@@ -13,37 +13,45 @@ from ladders.hybrid import refine
 from . import commands as C
 from .analysis import AnalysisOptions, analysed_dict, make_plan, source_dict
 from .cache import Cache, fingerprint
+from .errors import InvalidOptions
 from .features import extract
 from .ffmpeg import FFmpeg
 from .probe import probe
-from .sweep import SweepPlan, candidate_sizes, run_sweep
+from .sweep import SweepPlan, candidate_sizes, measure_points
+
+
+def predicted_rows(source, plan: SweepPlan, cache: Cache | None = None, model_path: str | None = None):
+    """Model-predicted RD rows for every grid point of ``plan`` (sizes x the model's CRFs)."""
+    from ladders import model as M
+    from ladders.training import load_default_model
+
+    model, meta = M.load(model_path) if model_path else load_default_model(cache.root if cache else None)
+    codec = plan.encodes[0].codec if plan.encodes else "libx264"
+    if meta.get("codec") and meta["codec"] != codec:
+        raise InvalidOptions(f"the model was trained on {meta['codec']} encodes, not {codec}")
+    feats = extract(source.path, source)
+    crfs = sorted({float(e.crf) for e in plan.encodes if e.crf is not None}) or meta["grid"]["crfs"]
+    sizes = sorted({(e.width, e.height) for e in plan.encodes}, key=lambda s: s[1]) or candidate_sizes(source)
+    rows = model.predict_rows(feats, sizes, crfs, plan.ref_size, float(plan.reference.fps))
+    return rows, meta, feats
 
 
 def predict_ladder(path: str, opts: AnalysisOptions, *, model_path: str | None = None, verify: int = 0,
                    ff: FFmpeg | None = None, cache: Cache | None = None, workdir: str | None = None) -> dict:
-    from ladders import model as M
-    from ladders.training import load_default_model
-
     t0 = time.monotonic()
     source = probe(path)
-    model, meta = M.load(model_path) if model_path else load_default_model(cache.root if cache else None)
-    feats = extract(path, source)
-    t_feat = time.monotonic() - t0
+    if opts.policy.pooling != "mean":
+        raise InvalidOptions("the model predicts mean-pooled VMAF: use --pooling mean with predict")
     plan = make_plan(source, opts)
-    crfs = meta["grid"]["crfs"]
-    sizes = candidate_sizes(source)
-    rows = model.predict_rows(feats, sizes, crfs, plan.ref_size, float(plan.reference.fps))
+    rows, meta, feats = predicted_rows(source, plan, cache, model_path)
+    t_feat = float(feats.get("feature_s", 0.0))
     measured: list[dict] = []
     if verify:
         if ff is None:
             raise ValueError("verify needs an FFmpeg")
-        gop = plan.encodes[0].gop if plan.encodes else 0
 
         def measure(points):
-            encs = tuple(C.EncodeSpec(codec=opts.codec, width=w, height=h, crf=q, preset=meta.get("preset"),
-                                      gop=gop, threads=1) for (w, h, q) in points)
-            res = run_sweep(ff, SweepPlan(source, plan.reference, encs, plan.measure), cache or Cache(None),
-                            jobs=opts.jobs, workdir=workdir)
+            res = measure_points(ff, plan, points, cache or Cache(None), jobs=opts.jobs, workdir=workdir)
             return [{k: r[k] for k in ("width", "height", "crf", "kbps", "vmaf_mean", "cached")} for r in res.rows]
 
         rows, measured = refine(rows, measure, verify, opts.policy, min(plan.ref_size))

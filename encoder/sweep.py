@@ -343,3 +343,11 @@ def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
         shutil.rmtree(tmp, ignore_errors=True)
     result.wall_s = time.monotonic() - t_start
     return result
+
+
+def measure_points(ff: FFmpeg, plan: SweepPlan, points, cache: Cache, *, jobs: int = 1,
+                   workdir: str | None = None, on_event: EventSink = _ignore) -> SweepResult:
+    """Run just the grid points ``(width, height, crf)`` of ``plan`` (cached like any sweep)."""
+    by_key = {(e.width, e.height, float(e.crf)): e for e in plan.encodes if e.crf is not None}
+    encs = tuple(by_key[(int(w), int(h), float(q))] for (w, h, q) in points if (int(w), int(h), float(q)) in by_key)
+    return run_sweep(ff, replace(plan, encodes=encs), cache, jobs=jobs, workdir=workdir, on_event=on_event)
