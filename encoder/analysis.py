@@ -34,6 +34,7 @@ class AnalysisOptions:
     fixed_ladder: str | None = "apple-hls-h264"
     fast: bool = False              # model-guided sweep: a fraction of the grid, see analyze_fast
     fast_budget: float = 0.25       # share of the grid's encodes the fast mode may spend
+    model_path: str | None = None   # fast mode's model (default: the shipped one)
 
     def measure_spec(self) -> C.MeasureSpec:
         threads = 1 if self.jobs > 1 else max(1, os.cpu_count() or 1)
@@ -139,7 +140,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     subsample = opts.subsample if opts.subsample > 1 else FAST_SUBSAMPLE
     fopts = AnalysisOptions(**{**asdict(opts), "policy": opts.policy, "subsample": subsample})
     plan = make_plan(source, fopts)
-    rows, meta, feats = predicted_rows(source, plan, cache)
+    rows, meta, feats = predicted_rows(source, plan, cache, opts.model_path)
     budget = max(4, math.ceil(opts.fast_budget * len(plan.encodes)))
     done: list[dict] = []
     failures: list = []

@@ -27,15 +27,17 @@ from fractions import Fraction
 
 import numpy as np
 
-FEATURE_VERSION = 3
+FEATURE_VERSION = 4
 ANALYSIS_SHORT_SIDE = 270     # luma analysis size (short side)
 MIN_RUN, MAX_RUN = 8, 24      # frames in the main run (consecutive: inter-frame coding needs them)
 RUN_FRACTION = 0.12           # ... as a share of the clip's frames       # when seeking is useless: at most this share of frames decoded
 PROBE_PRESET = "veryfast"      # has B-frames and mb-tree like the real encodes; ultrafast has neither
 PROBE_CRFS = (23, 33)
 PROBE_SIZES = (("hi", 1), ("lo", 2))   # the analysis size, and half of it
-PROBE_PLAN = (("lo", 23), ("lo", 33), ("hi", 33))
+PROBE_PLAN = (("lo", 23), ("lo", 33))
 CROSSOVER_CRFS = (24, 36)
+CROSSOVER_FRAMES = 8           # consecutive frames of each native crop that the crossover probe encodes
+CROSSOVER_PRESET = "ultrafast" # the probe compares sizes with one encoder: relative, so the fastest will do
 
 
 @dataclass(frozen=True)
@@ -114,16 +116,20 @@ class _Shrinker:
 def _scan_packets(container, vs) -> dict:
     """Compressed-domain facts, from packets only (no decoding)."""
     key_ts, sizes_key, sizes_inter = [], [], []
+    first_ts = None
     for pkt in container.demux(vs):
         if not pkt.size:
             continue
+        ts = pkt.pts if pkt.pts is not None else pkt.dts
+        if ts is not None and (first_ts is None or ts < first_ts):
+            first_ts = ts
         if pkt.is_keyframe:
             key_ts.append(pkt.pts if pkt.pts is not None else pkt.dts)
             sizes_key.append(pkt.size)
         else:
             sizes_inter.append(pkt.size)
     return {"key_ts": [t for t in key_ts if t is not None], "key_bytes": sizes_key,
-            "inter_bytes": sizes_inter}
+            "inter_bytes": sizes_inter, "first_ts": first_ts}
 
 
 def run_length(frames: int) -> int:
@@ -149,7 +155,7 @@ def _decode_run(c, vs, start_pts: int | None, n: int, shrink: _Shrinker) -> Fram
     return FrameRun(lumas, [q[0] for q in seqs], seqs) if lumas else None
 
 
-def _sample_runs(path: str, info: dict, fps: float, duration: float, aw: int, ah: int) -> list[FrameRun]:
+def _sample_runs(c, vs, info: dict, fps: float, duration: float, aw: int, ah: int) -> list[FrameRun]:
     """One contiguous main run (inter-frame statistics and the probe encodes need consecutive
     frames) at the keyframe nearest the middle, plus two 2-frame runs at other keyframes for
     spatial variety. Without keyframes to seek to (single-GOP clips), the main run starts at the
@@ -159,17 +165,13 @@ def _sample_runs(path: str, info: dict, fps: float, duration: float, aw: int, ah
     shrink = _Shrinker(aw, ah)
     key_ts = sorted(set(info["key_ts"]))
     n = run_length(int(duration * fps))
-    runs: list[FrameRun] = []
-    with av.open(path, metadata_errors="ignore") as c:
-        vs = c.streams.video[0]
-        vs.thread_type = "AUTO"
-        if len(key_ts) >= 3:
-            mid = key_ts[len(key_ts) // 2]
-            main = _decode_run(c, vs, mid, n, shrink)
-            extras = [key_ts[len(key_ts) // 6], key_ts[(5 * len(key_ts)) // 6]]
-            runs = [main] + [_decode_run(c, vs, ts, 2, shrink) for ts in extras if ts != mid]
-        else:
-            runs = [_decode_run(c, vs, None, n, shrink)]
+    if len(key_ts) >= 3:
+        mid = key_ts[len(key_ts) // 2]
+        main = _decode_run(c, vs, mid, n, shrink)
+        extras = [key_ts[len(key_ts) // 6], key_ts[(5 * len(key_ts)) // 6]]
+        runs = [main] + [_decode_run(c, vs, ts, 2, shrink) for ts in extras if ts != mid]
+    else:
+        runs = [_decode_run(c, vs, info["first_ts"], n, shrink)]
     return [r for r in runs if r is not None]
 
 
@@ -238,8 +240,9 @@ def _yuv420(y: np.ndarray) -> np.ndarray:
     return out
 
 
-def _encode_in_memory(frames: list[np.ndarray], fps: float, crf: int) -> tuple[list[int], list[np.ndarray]]:
-    """x264 (PROBE_PRESET) in memory: packet sizes in decode order, and the decoded luma frames."""
+def _encode_in_memory(frames: list[np.ndarray], fps: float, crf: int,
+                      preset: str = PROBE_PRESET) -> tuple[list[int], list[np.ndarray]]:
+    """x264 in memory: packet sizes in decode order, and the decoded luma frames."""
     import av
 
     h, w = frames[0].shape
@@ -247,7 +250,7 @@ def _encode_in_memory(frames: list[np.ndarray], fps: float, crf: int) -> tuple[l
     enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
     enc.time_base = Fraction(1, 1000)
     enc.framerate = Fraction(fps).limit_denominator(1001)
-    enc.options = {"preset": PROBE_PRESET, "crf": str(crf), "threads": "1"}
+    enc.options = {"preset": preset, "crf": str(crf), "threads": "1"}
     dec = av.CodecContext.create("h264", "r")
     sizes, decoded, pts = [], [], 0
     for y in frames:
@@ -289,9 +292,6 @@ def _probe_encodes(run: FrameRun, fps: float) -> dict[str, float]:
     dq = out[f"probe_lo_crf{lo}_psnr"] - out[f"probe_lo_crf{hi}_psnr"]
     out["probe_lo_slope"] = dq / (dr / math.log(2)) if dr > 1e-6 else 0.0
     out["probe_lo_rate_slope"] = dr / (hi - lo)
-    # what twice the size buys and costs at one CRF
-    out["probe_size_gain_psnr"] = out[f"probe_hi_crf{hi}_psnr"] - out[f"probe_lo_crf{hi}_psnr"]
-    out["probe_size_cost_log"] = out[f"probe_hi_crf{hi}_log_bpp"] - out[f"probe_lo_crf{hi}_log_bpp"]
     return out
 
 
@@ -324,9 +324,10 @@ def _crossover_probe(run: FrameRun, fps: float) -> dict[str, float]:
         for crf in CROSSOVER_CRFS:
             bits, px, err = 0.0, 0, []
             for seq in seqs:
+                seq = seq[:CROSSOVER_FRAMES]
                 frames = [area_down(y, k) if k > 1 else y[: y.shape[0] // 4 * 4, : y.shape[1] // 4 * 4]
                           for y in seq]
-                sizes, decoded = _encode_in_memory(frames, fps, crf)
+                sizes, decoded = _encode_in_memory(frames, fps, crf, CROSSOVER_PRESET)
                 h, w = frames[0].shape
                 bits += sum(sizes) * 8
                 px += h * w * k * k * len(frames)
@@ -351,16 +352,19 @@ def extract(path: str, source=None) -> dict[str, float]:
     """Feature dict for ``path`` (a probed :class:`Source` saves re-reading the header)."""
     import av
 
-    from .probe import probe
+    from .probe import probe, video_stream
 
     t0 = time.monotonic()
     src = source or probe(path)
     w, h = src.reference_size
     fps = float(src.fps)
-    with av.open(path, metadata_errors="ignore") as c:
-        info = _scan_packets(c, c.streams.video[0])
     aw, ah = analysis_size(w, h)
-    runs = _sample_runs(path, info, fps, src.duration_s, aw, ah)
+    # One opening: the packet scan, then seeks back for the sampled runs.
+    with av.open(path, metadata_errors="ignore") as c:
+        vs = video_stream(c)
+        vs.thread_type = "AUTO"
+        info = _scan_packets(c, vs)
+        runs = _sample_runs(c, vs, info, fps, src.duration_s, aw, ah)
     if not runs:
         from .errors import NotAVideo
 
@@ -377,7 +381,8 @@ def extract(path: str, source=None) -> dict[str, float]:
             nat_d4.append(detail_loss_psnr(crop, 4))
         prev_e = None
         for i, y in enumerate(r.luma):
-            si.append(sobel_std(y))
+            if i % 2 == 0:  # spatial measures change slowly: every other frame is enough
+                si.append(sobel_std(y))
             bright.append(float(np.mean(y)))
             contrast.append(float(np.std(y)))
             e = block_energy(y)
@@ -423,7 +428,7 @@ FEATURE_COLUMNS = [
     "down2_psnr", "down4_psnr", "brightness", "contrast",
     "nat_si", "nat_dct_e", "nat_down2_psnr", "nat_down4_psnr",
     *[f"probe_{s}_crf{q}_{k}" for s, q in PROBE_PLAN for k in ("log_bpp", "intra_log_bpp", "inter_ratio", "psnr")],
-    "probe_lo_slope", "probe_lo_rate_slope", "probe_size_gain_psnr", "probe_size_cost_log",
+    "probe_lo_slope", "probe_lo_rate_slope",
     "xo_2_low", "xo_2_high", "xo_4_low", "xo_4_high", "xo_full_low_log_bpp", "xo_full_low_psnr",
     "xo_full_high_log_bpp", "xo_full_high_psnr",
 ]

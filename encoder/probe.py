@@ -132,6 +132,16 @@ def _open(path: str):
         raise NotAVideo("cannot open as media (undecodable metadata)", path) from None
 
 
+def video_stream(container):
+    """The first real video stream (cover art in audio files is a 'video' stream too)."""
+    import av
+
+    for s in container.streams.video:
+        if not (s.disposition & av.stream.Disposition.attached_pic):
+            return s
+    raise NoVideoStream("no video stream", getattr(container, "name", None))
+
+
 def _is_isobmff(path: str) -> bool:
     try:
         with open(path, "rb") as fh:

@@ -192,8 +192,10 @@ def packet_stats(path: str) -> tuple[int, int]:
     """(video packet bytes, packet count) of an encode."""
     import av
 
+    from .probe import video_stream
+
     with av.open(path) as c:
-        vs = c.streams.video[0]
+        vs = video_stream(c)
         total = n = 0
         for pkt in c.demux(vs):
             if pkt.size:

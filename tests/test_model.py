@@ -130,3 +130,21 @@ def test_bad_dataset(tmp_path):
         read_dataset(str(bad))
     p = run("train", bad, "-o", tmp_path / "m.joblib")
     assert p.returncode == DatasetError.exit_code
+
+
+def test_fast_mode_spends_a_fraction_of_the_grid(tiny, ff, tmp_path):
+    from encoder.analysis import analyze
+
+    df = read_dataset(tiny["csv"])
+    model = str(tmp_path / "m.joblib")
+    M.save(M.CurveModel(family="ridge_int").fit(df), model, df)
+    src = str(tiny["dir"] / "zoom.mp4")
+    opts = AnalysisOptions(crfs=(18, 22, 26, 30, 34, 38, 42), gop_seconds=1, jobs=2, fast=True,
+                           fast_budget=0.4, model_path=model)
+    a = analyze(src, opts, ff, Cache(str(tmp_path / "c")))
+    validate(a.document)
+    sw = a.document["sweep"]
+    assert sw["mode"] == "fast" and sw["grid_points"] == 14
+    assert 1 <= sw["encodes"] <= 6 and sw["vmaf_subsample"] == 3
+    assert len(a.rd_frame()) == sw["encodes"]  # the RD table holds measured points only
+    assert any("fast mode" in n for n in a.document["notes"])
