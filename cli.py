@@ -586,11 +586,13 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
 @click.option("--verify", "verify_levels", default="0,2", show_default=True, metavar="N,N",
               help="Also evaluate the hybrid with N verification encodes.")
 @click.option("--folds", default=0, show_default=True, help="Group k-fold (0: leave one group out).")
+@click.option("--holdout", default=None, metavar="REGEX",
+              help="Only hold out groups matching REGEX (e.g. the real clips); the others always train.")
 @click.option("-o", "--output", default=None, metavar="RESULTS.csv", help="Per-title results.")
 @click.option("--json", "as_json", is_flag=True, help="Print the aggregate table as JSON.")
 @policy_options
 @handle_errors
-def evaluate(dataset_csv, families, verify_levels, folds, output, as_json, **kw):
+def evaluate(dataset_csv, families, verify_levels, folds, holdout, output, as_json, **kw):
     """Cross-validate model families grouped by title; report ladder BD-rate and VMAF error."""
     from encoder.fsutil import atomic_write
     from ladders.evaluate import cross_validate, summarize
@@ -602,7 +604,7 @@ def evaluate(dataset_csv, families, verify_levels, folds, output, as_json, **kw)
     df = read_dataset(dataset_csv)
     fams = [f.strip() for f in families.split(",") if f.strip()]
     levels = [int(v) for v in verify_levels.split(",") if v.strip()]
-    results = cross_validate(df, fams, opts.policy, levels, splits=folds or None, log=_err)
+    results = cross_validate(df, fams, opts.policy, levels, splits=folds or None, log=_err, holdout=holdout)
     per_title, agg = summarize(results)
     if output:
         atomic_write(output, lambda fh: per_title.to_csv(fh, index=False))

@@ -43,9 +43,11 @@ class AnalysisOptions:
 
     def config_key(self) -> str:
         """Hash of everything that changes the ladder (not jobs): for batch resume."""
+        from ladders.document import DOCUMENT_VERSION
+
         d = asdict(self)
         d.pop("jobs")
-        return make_key(options=d)
+        return make_key(options=d, document=DOCUMENT_VERSION)
 
 
 @dataclass

@@ -86,8 +86,10 @@ class Curve:
 
     def kbps_for_quality(self, quality: float) -> float | None:
         """Smallest bitrate reaching ``quality`` inside the measured range, else None."""
-        if quality > self.quality[-1]:
+        if quality > self.quality[-1] + 1e-9:
             return None
+        if quality >= self.quality[-1]:
+            return self.max_kbps
         if quality <= self.quality[0]:
             return self.min_kbps
         lo, hi = self._logk[0], self._logk[-1]

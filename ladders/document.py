@@ -22,6 +22,9 @@ from .policy import LadderPolicy, choose_ladder
 
 SCHEMA_VERSION = 1
 TOOL_VERSION = "0.1.0"
+DOCUMENT_VERSION = 2
+"""Bumped whenever curves/hull/policy/comparison logic changes what a document says: a batch
+then rebuilds its ladders (from cached measurements) instead of skipping them as done."""
 
 # Delivery VBV: peak at most 1.5x the average, buffer of two peak-seconds. Apple asks for a
 # measured peak under 200 % of the average.

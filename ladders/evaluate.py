@@ -107,24 +107,36 @@ def _title_rows(df_title, pred_log_bpp, pred_vmaf) -> list[dict]:
     return monotone_rows(rows)
 
 
-def group_splits(df, splits: int | None = None):
+def group_splits(df, splits: int | None = None, holdout: str | None = None):
     """(train, test) row positions: leave one group out, or ``splits`` folds of whole groups.
-    Every title of a group is on one side only (clips of one title never on both)."""
+    Every title of a group is on one side only (clips of one title never on both). With
+    ``holdout`` (a regex), only groups matching it are ever held out (e.g. the real clips),
+    while every other group always trains."""
+    import re
+
     from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
     groups = df["group"].astype(str).values
     cv = LeaveOneGroupOut() if not splits else GroupKFold(n_splits=splits)
+    pat = re.compile(holdout) if holdout else None
     for tr, te in cv.split(df, groups=groups):
+        if pat is not None:
+            keep = np.array([bool(pat.search(g)) for g in groups[te]])
+            if not keep.any():
+                continue
+            tr = np.concatenate([tr, te[~keep]])
+            te = te[keep]
         if set(groups[tr]) & set(groups[te]):  # cannot happen with these splitters; never silently
             raise RuntimeError("a group leaked across a split")
         yield tr, te
 
 
 def cross_validate(df, families: Sequence[str], policy: LadderPolicy,
-                   verify_levels: Sequence[int] = (0,), splits=None, log=lambda _: None) -> list[TitleEval]:
+                   verify_levels: Sequence[int] = (0,), splits=None, log=lambda _: None,
+                   holdout: str | None = None) -> list[TitleEval]:
     """Fit on some groups, judge the ladders of the held-out ones (see :func:`group_splits`)."""
     results: list[TitleEval] = []
-    for fold, (tr, te) in enumerate(group_splits(df, splits)):
+    for fold, (tr, te) in enumerate(group_splits(df, splits, holdout)):
         train, test = df.iloc[tr], df.iloc[te]
         log(f"fold {fold + 1}: held out {', '.join(sorted(set(test['group'])))}")
         for fam in families:

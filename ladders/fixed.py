@@ -33,9 +33,15 @@ class FixedRungEval:
 
 
 def clip_to_source(ladder, source_height: int):
-    """The fixed rungs a player would get for this source: heights up to the source's."""
-    rungs = [r for r in ladder if r[1] <= source_height]
-    return rungs or [min(ladder, key=lambda r: r[1])]
+    """The fixed rungs a service would encode for this source: every rung up to the source's
+    height, and the first rung above it at the source's own size (a service does not upscale,
+    but it does send its top rung at native resolution)."""
+    rungs = [tuple(r) for r in ladder if r[1] <= source_height]
+    above = sorted((r for r in ladder if r[1] > source_height), key=lambda r: (r[1], r[2]))
+    if above:
+        w, h, kbps = above[0]
+        rungs.append((round(w * source_height / h / 2) * 2, source_height, kbps))
+    return rungs
 
 
 def evaluate_fixed(curves: list[Curve], ladder, source_height: int) -> list[FixedRungEval]:
