@@ -13,14 +13,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from encoder.batch import discover  # noqa: E402
-from encoder.commands import decode_command  # noqa: E402
+from _common import decode_seconds  # noqa: E402
 from encoder.features import extract  # noqa: E402
 from encoder.ffmpeg import locate  # noqa: E402
 
@@ -39,9 +38,7 @@ def main() -> None:
     for c in clips:
         dec, feat = [], []
         for _ in range(a.repeat):
-            t0 = time.perf_counter()
-            subprocess.run(decode_command(ff.path, c), check=True, capture_output=True)
-            dec.append(time.perf_counter() - t0)
+            dec.append(decode_seconds(ff.path, c, repeat=1))
             t0 = time.perf_counter()
             extract(c)  # probe (validation) included
             feat.append(time.perf_counter() - t0)

@@ -28,10 +28,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from _common import decode_seconds  # noqa: E402
 from encoder.analysis import AnalysisOptions, analyze, make_plan  # noqa: E402
 from encoder.batch import discover  # noqa: E402
 from encoder.cache import Cache  # noqa: E402
-from encoder.commands import BASE, file_url  # noqa: E402
 from encoder.ffmpeg import locate  # noqa: E402
 from encoder.predict import predict_ladder  # noqa: E402
 from encoder.probe import probe  # noqa: E402
@@ -39,16 +39,6 @@ from encoder.sweep import encode_one, measure_many, prepare_reference  # noqa: E
 from ladders.document import curves_from_rows  # noqa: E402
 from ladders.evaluate import score_ladder  # noqa: E402
 from ladders.policy import LadderPolicy, Rung  # noqa: E402
-
-
-def decode_floor(ff, path: str, duration: float | None, repeat: int = 3) -> float:
-    cmd = [ff.path, *BASE] + (["-t", str(duration)] if duration else []) + ["-i", file_url(path), "-map", "0:v:0", "-f", "null", "-"]
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, capture_output=True)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def rungs_of(doc: dict) -> list[Rung]:
@@ -132,7 +122,7 @@ def main() -> None:
         name = os.path.basename(c)
         tmp = tempfile.mkdtemp(prefix="pertitle-bench-")
         try:
-            floor = decode_floor(ff, c, a.duration)
+            floor = decode_seconds(ff.path, c, 0.0, a.duration)
             t0 = time.perf_counter()
             ex = analyze(c, base, ff, Cache(os.path.join(tmp, "c1")))
             t_ex = time.perf_counter() - t0

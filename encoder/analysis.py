@@ -108,6 +108,8 @@ def analyze(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
         "crfs": sorted({float(e.crf) for e in plan.encodes if e.crf is not None}),
         "sizes": sorted({(e.width, e.height) for e in plan.encodes}, key=lambda s: s[1]),
         "wall_s": round(sweep.wall_s, 2), "reference_s": round(sweep.reference_s, 2),
+        # encode + measure seconds of every point, cached or not: the sweep's cost when measured
+        "point_s": round(sum(float(r.get("encode_s") or 0) + float(r.get("measure_s") or 0) for r in sweep.rows), 1),
         "config_key": opts.config_key(),
     }
     doc = build_document(
@@ -175,6 +177,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
         "sizes": sorted({(e.width, e.height) for e in plan.encodes}, key=lambda s: s[1]),
         "vmaf_subsample": subsample, "model": meta.get("family"),
         "wall_s": round(sweep.wall_s, 2), "reference_s": round(reference_s, 2),
+        "point_s": round(sum(float(r.get("encode_s") or 0) + float(r.get("measure_s") or 0) for r in done), 1),
         "config_key": opts.config_key(),
     }
     doc = build_document(

@@ -22,7 +22,7 @@ from .policy import LadderPolicy, choose_ladder
 
 SCHEMA_VERSION = 1
 TOOL_VERSION = "0.1.0"
-DOCUMENT_VERSION = 2
+DOCUMENT_VERSION = 3
 """Bumped whenever curves/hull/policy/comparison logic changes what a document says: a batch
 then rebuilds its ladders (from cached measurements) instead of skipping them as done."""
 

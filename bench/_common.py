@@ -1,0 +1,25 @@
+"""Shared by the bench scripts: the decode floor every mode is compared with."""
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from encoder.commands import BASE, file_url  # noqa: E402
+
+
+def decode_seconds(ffmpeg: str, path: str, start: float = 0.0, duration: float | None = None,
+                   repeat: int = 3) -> float:
+    """Median wall time of FFmpeg decoding the (excerpt of the) video once, default threads."""
+    cmd = [ffmpeg, *BASE] + (["-ss", str(start)] if start else []) + (["-t", str(duration)] if duration else [])
+    cmd += ["-i", file_url(path), "-map", "0:v:0", "-f", "null", "-"]
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
