@@ -9,14 +9,13 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from encoder.commands import BASE, file_url  # noqa: E402
+from encoder.commands import decode_command  # noqa: E402
 
 
 def decode_seconds(ffmpeg: str, path: str, start: float = 0.0, duration: float | None = None,
                    repeat: int = 3) -> float:
     """Median wall time of FFmpeg decoding the (excerpt of the) video once, default threads."""
-    cmd = [ffmpeg, *BASE] + (["-ss", str(start)] if start else []) + (["-t", str(duration)] if duration else [])
-    cmd += ["-i", file_url(path), "-map", "0:v:0", "-f", "null", "-"]
+    cmd = decode_command(ffmpeg, path, start, duration)
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()

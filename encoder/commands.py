@@ -365,11 +365,13 @@ def measure_command(ffmpeg: str, ref_path: str, ref_size: tuple[int, int], fps: 
     return cmd
 
 
-def decode_command(ffmpeg: str, source: str, threads: int = 0) -> list[str]:
-    """Decode the video once and discard it: the floor every analysis is compared with."""
+def decode_command(ffmpeg: str, source: str, start_s: float = 0.0, duration_s: float | None = None) -> list[str]:
+    """Decode the video (or an excerpt) once and discard it: the floor analyses are compared with."""
     cmd = [ffmpeg, *BASE]
-    if threads:
-        cmd += ["-threads", str(threads)]
+    if start_s:
+        cmd += ["-ss", f"{start_s:.3f}"]
+    if duration_s:
+        cmd += ["-t", f"{duration_s:.3f}"]
     return cmd + ["-i", file_url(source), "-map", "0:v:0", "-f", "null", "-"]
 
 

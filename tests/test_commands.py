@@ -120,3 +120,9 @@ def test_cache_key_ignores_vmaf_threads_but_not_model():
     b = C.MeasureSpec(threads=8).key()
     c = C.MeasureSpec(model="vmaf_v0.6.1neg").key()
     assert a == b and a != c
+
+
+def test_decode_command_for_the_floor():
+    assert C.decode_command("ffmpeg", "/a b.mp4", 1.5, 6) == [
+        "ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "warning", "-y",
+        "-ss", "1.500", "-t", "6.000", "-i", "file:/a b.mp4", "-map", "0:v:0", "-f", "null", "-"]
