@@ -299,7 +299,9 @@ def render_summary(doc: dict, ladder_path: str | None = None, rd_path: str | Non
                          f"instead of {top['fixed_kbps']:.0f} ({top['saving_pct']:+.1f}% saved)")
     sw = doc.get("sweep")
     if sw:
-        lines.append(f"{sw['encodes']} trial encodes ({sw['cached']} cached, {sw['failed']} failed) in {sw['wall_s']:.1f} s")
+        of = f" of {sw['grid_points']} grid points (fast mode)" if sw.get("mode") == "fast" else ""
+        lines.append(f"{sw['encodes']} trial encodes{of} ({sw['cached']} cached, {sw['failed']} failed) "
+                     f"in {sw['wall_s']:.1f} s")
     pred = doc.get("prediction")
     if pred:
         lines.append(f"predicted by {pred.get('model', 'model')} in {pred.get('wall_s', 0):.2f} s"
