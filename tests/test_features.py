@@ -27,7 +27,7 @@ def test_all_model_columns_present_and_finite(feats):
 def test_noise_raises_spatial_energy_and_noise_estimate(feats):
     assert feats["noisy"]["noise_sigma"] > 3 * feats["moving"]["noise_sigma"] + 1
     assert feats["noisy"]["dct_e"] > feats["moving"]["dct_e"]
-    assert feats["noisy"]["probe_hi_crf33_log_bpp"] > feats["moving"]["probe_hi_crf33_log_bpp"]
+    assert feats["noisy"]["probe_lo_crf33_log_bpp"] > feats["moving"]["probe_lo_crf33_log_bpp"]
     assert feats["flat"]["si_mean"] < 1 and feats["flat"]["dct_e"] < feats["moving"]["dct_e"]
 
 
