@@ -523,7 +523,7 @@ def _default_policy_kw() -> dict:
 @cli.command()
 @click.argument("dataset_csv", metavar="DATASET.csv", type=click.Path(path_type=str))
 @click.option("-o", "--output", required=True, metavar="MODEL.joblib")
-@click.option("--family", type=click.Choice(["median", "probe_shift", "ridge", "hgb", "extratrees"]),
+@click.option("--family", type=click.Choice(["median", "probe_shift", "ridge", "ridge_int", "hgb", "extratrees"]),
               default="hgb", show_default=True)
 @handle_errors
 def train(dataset_csv, output, family):
