@@ -1,7 +1,7 @@
 """Exhaustive vs fast vs predict, against the decode floor and a peer tool — in one run.
 
     python bench/modes.py [CORPUS_DIR] [--clips a.mp4,b.mp4 | --limit N] [--duration 6]
-                          [--jobs 2] [--peer-pairs 6] [--json out.json] [--md out.md]
+                          [--jobs 2] [--peer-pairs 6] [--model M.joblib] [--json out.json] [--md out.md]
 
 Per clip, side by side on the same machine load:
 - floor: FFmpeg decoding the analysed excerpt once (median of 3);
@@ -13,6 +13,9 @@ Per clip, side by side on the same machine load:
   pair after another, its default threads) and by us (reference decoded once, pairs in
   parallel jobs); the ratio of the peer's time to ours, and the largest VMAF disagreement.
 Ratios, not seconds, are the result: the machine is shared and noisy.
+
+The fast and predict modes use a model; pass ``--model`` one trained *without* the benchmarked
+clips (``pertitle train`` on the table minus their groups), or the numbers flatter the model.
 """
 from __future__ import annotations
 
@@ -105,6 +108,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=6.0)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--peer-pairs", type=int, default=6)
+    ap.add_argument("--model", default=None, help="model for fast and predict (default: the shipped one)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--md", default=None)
     a = ap.parse_args()
@@ -116,7 +120,7 @@ def main() -> None:
     if a.limit:
         clips = clips[: a.limit]
     policy = LadderPolicy()
-    base = AnalysisOptions(duration_s=a.duration, jobs=a.jobs, policy=policy)
+    base = AnalysisOptions(duration_s=a.duration, jobs=a.jobs, policy=policy, model_path=a.model)
     rows = []
     for c in clips:
         name = os.path.basename(c)
@@ -131,7 +135,7 @@ def main() -> None:
             fa = analyze(c, AnalysisOptions(**{**base.__dict__, "fast": True}), ff, Cache(os.path.join(tmp, "c2")))
             t_fa = time.perf_counter() - t0
             t0 = time.perf_counter()
-            pr = predict_ladder(c, base, cache=Cache(os.path.join(tmp, "c3")))
+            pr = predict_ladder(c, base, model_path=a.model, cache=Cache(os.path.join(tmp, "c3")))
             t_pr = time.perf_counter() - t0
             peer = peer_comparison(ff, c, base, a.peer_pairs, a.jobs, tmp)
             row = {

@@ -8,12 +8,24 @@ from collections.abc import Callable
 from typing import Any
 
 
+def _read_umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+_UMASK = _read_umask()  # read once: os.umask is process-wide and the sweep writes from threads
+
+
 def atomic_write(path: str, writer: Callable[[Any], None], mode: str = "w") -> None:
-    """Call ``writer(fh)`` on a temporary file beside ``path``, then rename it into place."""
+    """Call ``writer(fh)`` on a temporary file beside ``path``, then rename it into place.
+    The file gets the permissions a plain ``open()`` would give it (0666 minus the umask), not
+    the private 0600 of a temporary file."""
     directory = os.path.dirname(os.path.abspath(path)) or "."
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path)[:40], dir=directory)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as fh:
             writer(fh)
             fh.flush()
