@@ -37,28 +37,33 @@ def _crf_for_rate(rows: list[dict], size: tuple[int, int], kbps: float) -> float
     return float(min(same, key=lambda r: abs(math.log(r["kbps"] / kbps)))["crf"])
 
 
-def plan_points(rows: list[dict], rungs: Sequence[Rung], n: int, done: set[Point]) -> list[Point]:
-    """Up to ``n`` new grid points: per rung from the top, its own size at the rung bitrate,
-    then the next smaller and next larger sizes at that bitrate."""
+def plan_points(rows: list[dict], rungs: Sequence[Rung], n: int, done: set[Point],
+                quality_column: str = "vmaf_mean") -> list[Point]:
+    """Up to ``n`` new grid points. A rung's efficiency hangs on one decision — which size is
+    best at its bitrate — so each rung gets a pair: its own size at the rung bitrate, and its
+    closest competitor at the same bitrate (the neighbouring size, smaller or larger, that the
+    current curves rate nearest to it). Pairs are taken from the top rung down; points already
+    measured are skipped, so the next round moves on to the next rungs."""
     sizes = sorted({_size_key(r) for r in rows}, key=lambda s: (min(s), s))
+    curves = {(c.width, c.height): c for c in curves_from_rows(rows, quality_column)}
     picks: list[Point] = []
-    tiers: list[list[Point]] = [[], [], []]
     for rung in reversed(rungs):
         own = (rung.width, rung.height)
-        i = sizes.index(own) if own in sizes else None
-        cands = [own]
-        if i is not None:
-            cands += [sizes[j] for j in (i - 1, i + 1) if 0 <= j < len(sizes)]
-        for tier, size in enumerate(cands[:3]):
+        pair = [own]
+        if own in sizes:
+            i = sizes.index(own)
+            rivals = [sizes[j] for j in (i - 1, i + 1) if 0 <= j < len(sizes) and sizes[j] in curves]
+            if rivals and own in curves:
+                mine = curves[own].quality_at(rung.kbps, extrapolate="linear")
+                pair.append(min(rivals, key=lambda z: abs(curves[z].quality_at(rung.kbps, extrapolate="linear") - mine)))
+        for size in pair:
             crf = _crf_for_rate(rows, size, rung.kbps)
-            if crf is not None:
-                tiers[min(tier, 2)].append((size[0], size[1], crf))
-    for p in tiers[0] + tiers[1] + tiers[2]:
+            p = (size[0], size[1], crf) if crf is not None else None
+            if p is not None and p not in done and p not in picks:
+                picks.append(p)
         if len(picks) >= n:
             break
-        if p not in done and p not in picks:
-            picks.append(p)
-    return picks
+    return picks[:n]
 
 
 def correct_rows(rows: list[dict], measured: Sequence[dict], ref_short: int) -> list[dict]:
@@ -118,7 +123,7 @@ def refine(rows: list[dict], measure: Measure, n: int, policy: LadderPolicy, ref
             break
         take = budget if k == rounds - 1 else max(1, math.ceil(budget / (rounds - k)))
         rungs = choose_ladder(curves_from_rows(cur, policy.quality_column), policy).rungs
-        pts = plan_points(cur, rungs, take, done)
+        pts = plan_points(cur, rungs, take, done, policy.quality_column)
         if not pts:
             break
         got = measure(pts)
