@@ -169,7 +169,7 @@ def sweep_options(f):
         click.option("--fast", is_flag=True,
                      help="Model-guided sweep: encode only around the predicted ladder (about a quarter "
                           "of the grid), VMAF on every 3rd frame."),
-        click.option("--fast-budget", default=0.25, show_default=True,
+        click.option("--fast-budget", default=0.22, show_default=True,
                      help="With --fast: the share of the grid's encodes to spend."),
         click.option("--model", "model_path", default=None, metavar="MODEL.joblib",
                      help="With --fast: the model that guides the sweep (default: the shipped one)."),
@@ -203,7 +203,7 @@ def build_options(kw: dict):
             duration_s=kw.pop("duration_s"), vmaf_model=kw.pop("vmaf_model"),
             psnr="psnr" in metrics, ssim="ssim" in metrics, xpsnr="xpsnr" in metrics,
             subsample=kw.pop("subsample"), jobs=kw.pop("jobs") or (os.cpu_count() or 1), policy=policy,
-            fast=kw.pop("fast", False), fast_budget=kw.pop("fast_budget", 0.25),
+            fast=kw.pop("fast", False), fast_budget=kw.pop("fast_budget", 0.22),
             model_path=kw.pop("model_path", None))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

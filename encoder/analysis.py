@@ -33,7 +33,7 @@ class AnalysisOptions:
     policy: LadderPolicy = field(default_factory=LadderPolicy)
     fixed_ladder: str | None = "apple-hls-h264"
     fast: bool = False              # model-guided sweep: a fraction of the grid, see analyze_fast
-    fast_budget: float = 0.25       # share of the grid's encodes the fast mode may spend
+    fast_budget: float = 0.22       # share of the grid's encodes the fast mode may spend
     model_path: str | None = None   # fast mode's model (default: the shipped one)
 
     def measure_spec(self) -> C.MeasureSpec:
