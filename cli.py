@@ -160,6 +160,10 @@ def sweep_options(f):
         click.option("--gop", "gop_seconds", default=2.0, show_default=True, help="Keyframe interval in seconds (0: encoder default)."),
         click.option("--start", "start_s", default=0.0, show_default=True, help="Analyse from this time (s)."),
         click.option("--duration", "duration_s", default=None, type=float, help="Analyse this many seconds (default: to the end)."),
+        click.option("--segments", default=0, show_default=True,
+                     help="Analyse N excerpts spread over the title, joined (0: the title, or --start/--duration; "
+                          "--fast on a long title uses 4)."),
+        click.option("--segment-seconds", "segment_s", default=3.0, show_default=True, help="Length of each excerpt (s)."),
         click.option("--vmaf-model", type=click.Choice(["auto", *VMAF_MODELS]), default="auto", show_default=True,
                      help="auto: vmaf_v0.6.1, the 4K model above 1080p."),
         click.option("--metrics", default="psnr", show_default=True, metavar="LIST",
@@ -167,8 +171,8 @@ def sweep_options(f):
         click.option("--subsample", default=1, show_default=True, help="Score every Nth frame (odd N)."),
         click.option("-j", "--jobs", default=None, type=int, help="Parallel encodes (default: CPU count)."),
         click.option("--fast", is_flag=True,
-                     help="Model-guided sweep: encode only around the predicted ladder (about a quarter "
-                          "of the grid), VMAF on every 3rd frame."),
+                     help="Model-guided sweep: encode only around the predicted ladder (about a fifth "
+                          "of the grid), VMAF on every 3rd frame; a long title is sampled (--segments)."),
         click.option("--fast-budget", default=0.22, show_default=True,
                      help="With --fast: the share of the grid's encodes to spend."),
         click.option("--model", "model_path", default=None, metavar="MODEL.joblib",
@@ -187,6 +191,12 @@ def build_options(kw: dict):
     unknown = metrics - {"psnr", "ssim", "xpsnr"}
     if unknown:
         raise click.BadParameter(f"unknown metric(s): {', '.join(sorted(unknown))}", param_hint="--metrics")
+    kw.setdefault("segments", 0)
+    kw.setdefault("segment_s", 3.0)
+    if kw["segments"] < 0 or kw["segment_s"] <= 0:
+        raise click.BadParameter("must be >= 0 excerpts of > 0 s", param_hint="--segments/--segment-seconds")
+    if kw["segments"] and (kw["start_s"] or kw["duration_s"] is not None):
+        raise click.BadParameter("give either --segments or --start/--duration", param_hint="--segments")
     if kw["subsample"] < 1:
         raise click.BadParameter("must be >= 1", param_hint="--subsample")
     if kw["subsample"] > 1 and kw["subsample"] % 2 == 0:
@@ -200,7 +210,8 @@ def build_options(kw: dict):
         return AnalysisOptions(
             codec=kw.pop("codec"), crfs=_float_list(kw.pop("crfs")), heights=_int_list(kw.pop("heights")),
             preset=kw.pop("preset"), gop_seconds=kw.pop("gop_seconds"), start_s=kw.pop("start_s"),
-            duration_s=kw.pop("duration_s"), vmaf_model=kw.pop("vmaf_model"),
+            duration_s=kw.pop("duration_s"), segments=kw.pop("segments"), segment_s=kw.pop("segment_s"),
+            vmaf_model=kw.pop("vmaf_model"),
             psnr="psnr" in metrics, ssim="ssim" in metrics, xpsnr="xpsnr" in metrics,
             subsample=kw.pop("subsample"), jobs=kw.pop("jobs") or (os.cpu_count() or 1), policy=policy,
             fast=kw.pop("fast", False), fast_budget=kw.pop("fast_budget", 0.22),

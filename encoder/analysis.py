@@ -24,6 +24,8 @@ class AnalysisOptions:
     gop_seconds: float = 2.0
     start_s: float = 0.0
     duration_s: float | None = None
+    segments: int = 0               # analyse N spread excerpts instead of the title (0: fast mode decides)
+    segment_s: float = 3.0
     vmaf_model: str = "auto"
     psnr: bool = True
     ssim: bool = False
@@ -65,7 +67,8 @@ def make_plan(source: Source, opts: AnalysisOptions) -> SweepPlan:
     try:
         return plan_sweep(source, codec=opts.codec, crfs=opts.crfs, heights=opts.heights,
                           preset=opts.preset, gop_seconds=opts.gop_seconds, start_s=opts.start_s,
-                          duration_s=opts.duration_s, measure=opts.measure_spec(),
+                          duration_s=opts.duration_s, segments=opts.segments, segment_s=opts.segment_s,
+                          measure=opts.measure_spec(),
                           model=opts.vmaf_model)
     except ValueError as exc:  # options that do not fit this source / codec
         raise InvalidOptions(str(exc), source.path) from None
@@ -80,7 +83,8 @@ def source_dict(source: Source, sha256: str | None = None) -> dict:
 
 def analysed_dict(plan: SweepPlan) -> dict:
     ref = plan.reference
-    return {"start_s": ref.start_s, "duration_s": ref.duration_s, "frames": plan.frames,
+    seg = {"segments": [[s, d] for s, d in ref.segments]} if ref.segments else {}
+    return {"start_s": ref.start_s, "duration_s": ref.duration_s, **seg, "frames": plan.frames,
             "reference_width": ref.width, "reference_height": ref.height,
             "fps": float(ref.fps), "constant_rate": ref.make_cfr, "deinterlaced": ref.deinterlace,
             "range_converted": ref.full_range}
@@ -123,6 +127,7 @@ def analyze(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
 
 
 FAST_SUBSAMPLE = 3   # libvmaf n_subsample in fast mode: odd (even steps can bias the pooled score)
+FAST_SEGMENTS = 4    # fast mode on a long title without --start/--duration: 4 spread excerpts
 
 
 def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
@@ -142,7 +147,11 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
 
     t0 = time.monotonic()
     subsample = opts.subsample if opts.subsample > 1 else FAST_SUBSAMPLE
-    fopts = AnalysisOptions(**{**asdict(opts), "policy": opts.policy, "subsample": subsample})
+    segments = opts.segments
+    if segments == 0 and not opts.start_s and opts.duration_s is None:
+        segments = FAST_SEGMENTS  # a long title is sampled; a short one (< 2x the excerpts) is analysed whole
+    fopts = AnalysisOptions(**{**asdict(opts), "policy": opts.policy, "subsample": subsample,
+                               "segments": segments})
     plan = make_plan(source, fopts)
     rows, meta, feats = predicted_rows(source, plan, cache, opts.model_path)
     budget = max(4, math.ceil(opts.fast_budget * len(plan.encodes)))

@@ -113,6 +113,12 @@ class ReferenceSpec:
     deinterlace: bool = False
     full_range: bool = False
     lossless_container: bool = False  # lossless H.264 in Matroska instead of raw Y4M (big sources)
+    segments: tuple[tuple[float, float], ...] = ()  # (start, duration) excerpts joined end to end;
+                                                    # when given, start_s/duration_s are unused
+
+    @property
+    def analysed_seconds(self) -> float | None:
+        return sum(d for _, d in self.segments) if self.segments else self.duration_s
 
     @property
     def suffix(self) -> str:
@@ -142,12 +148,24 @@ def reference_filters(spec: ReferenceSpec) -> str:
 
 def reference_command(ffmpeg: str, spec: ReferenceSpec, out_path: str) -> list[str]:
     cmd = [ffmpeg, *BASE]
-    if spec.start_s:
-        cmd += ["-ss", f"{spec.start_s:.3f}"]
-    if spec.duration_s:
-        cmd += ["-t", f"{spec.duration_s:.3f}"]
-    cmd += ["-i", file_url(spec.source), "-map", "0:v:0", "-an", "-sn", "-dn",
-            "-vf", reference_filters(spec), "-r", fps_str(spec.fps)]
+    if spec.segments:
+        # Each excerpt is its own input (fast input seeking), normalised alike, then joined;
+        # the joined stream is renumbered so frames pair by index with every encode.
+        for start, dur in spec.segments:
+            cmd += ["-ss", f"{start:.3f}", "-t", f"{dur:.3f}", "-i", file_url(spec.source)]
+        per = reference_filters(spec)
+        parts = ";".join(f"[{i}:v:0]{per}[s{i}]" for i in range(len(spec.segments)))
+        joined = "".join(f"[s{i}]" for i in range(len(spec.segments)))
+        graph = (f"{parts};{joined}concat=n={len(spec.segments)}:v=1:a=0,"
+                 f"settb={spec.fps.denominator}/{spec.fps.numerator},setpts=N[ref]")
+        cmd += ["-filter_complex", graph, "-map", "[ref]", "-an", "-sn", "-dn", "-r", fps_str(spec.fps)]
+    else:
+        if spec.start_s:
+            cmd += ["-ss", f"{spec.start_s:.3f}"]
+        if spec.duration_s:
+            cmd += ["-t", f"{spec.duration_s:.3f}"]
+        cmd += ["-i", file_url(spec.source), "-map", "0:v:0", "-an", "-sn", "-dn",
+                "-vf", reference_filters(spec), "-r", fps_str(spec.fps)]
     if spec.full_range:
         cmd += ["-color_range", "tv"]
     if spec.lossless_container:

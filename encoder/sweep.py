@@ -71,7 +71,7 @@ class SweepPlan:
 
     @property
     def frames(self) -> int:
-        dur = self.reference.duration_s or (self.source.duration_s - self.reference.start_s)
+        dur = self.reference.analysed_seconds or (self.source.duration_s - self.reference.start_s)
         return max(1, int(round(dur * float(self.reference.fps))))
 
 
@@ -94,6 +94,19 @@ def candidate_sizes(source: Source, heights: Sequence[int] | None = None) -> lis
     return sizes
 
 
+def spread_segments(duration_s: float, n: int, seconds: float) -> tuple[tuple[float, float], ...]:
+    """``n`` excerpts of ``seconds`` centred in ``n`` equal parts of the title, or none (analyse
+    it whole) when they would cover most of it anyway. Start times are on a millisecond grid."""
+    if n <= 0 or seconds <= 0 or n * seconds * 2 > duration_s:
+        return ()
+    out = []
+    for k in range(n):
+        centre = (k + 0.5) * duration_s / n
+        start = min(max(0.0, centre - seconds / 2), duration_s - seconds)
+        out.append((round(start, 3), float(seconds)))
+    return tuple(out)
+
+
 def auto_model(ref_height: int, ref_width: int) -> str:
     """vmaf_v0.6.1 is trained for 1080p viewing; above 1080p use the 4K model."""
     return "vmaf_4k_v0.6.1" if min(ref_width, ref_height) > 1080 else "vmaf_v0.6.1"
@@ -102,6 +115,7 @@ def auto_model(ref_height: int, ref_width: int) -> str:
 def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] | None = None,
                heights: Sequence[int] | None = None, preset: str | None = None,
                gop_seconds: float = 2.0, start_s: float = 0.0, duration_s: float | None = None,
+               segments: int = 0, segment_s: float = 3.0,
                measure: C.MeasureSpec | None = None, model: str = "auto") -> SweepPlan:
     c = C.codec(codec)
     rw, rh = source.reference_size
@@ -112,8 +126,8 @@ def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] 
     ref = C.ReferenceSpec(
         source=source.path, fps=source.fps, width=rw, height=rh, start_s=start_s,
         duration_s=duration_s, make_cfr=source.vfr, deinterlace=source.interlaced,
-        full_range=source.full_range)
-    frames = int(((duration_s or (source.duration_s - start_s)) * float(source.fps)) + 1)
+        full_range=source.full_range, segments=spread_segments(source.duration_s, segments, segment_s))
+    frames = int(((ref.analysed_seconds or (source.duration_s - start_s)) * float(source.fps)) + 1)
     if rw * rh * 1.5 * frames > Y4M_LIMIT_BYTES:
         ref = replace(ref, lossless_container=True)
     gop = int(round(gop_seconds * float(source.fps))) if gop_seconds > 0 else 0
@@ -175,6 +189,10 @@ def point_key(plan: SweepPlan, source_sha: str, enc: C.EncodeSpec, ffmpeg_versio
     ref = {k: getattr(plan.reference, k) for k in plan.reference.__dataclass_fields__}
     ref.pop("source")
     ref.pop("lossless_container")  # lossless either way: the frames are identical
+    if not ref["segments"]:
+        ref.pop("segments")  # keys of contiguous excerpts stay what they were before segments existed
+    else:
+        ref["segments"] = [list(s) for s in ref["segments"]]
     return make_key(source=source_sha, reference=ref, encode=enc.key(),
                     measure=plan.measure.key(), ffmpeg=ffmpeg_version)
 

@@ -44,9 +44,13 @@ def verify_ladder(doc: dict, ff: FFmpeg, cache: Cache, *, source_path: str | Non
         if fingerprint(path) != doc["source"]["sha256"]:
             raise InvalidLadderFile("the source's content differs from the one the ladder was made for", path)
     an = doc.get("analysed", {})
+    segs = an.get("segments") or []
     opts = AnalysisOptions(codec=doc["codec"], start_s=float(an.get("start_s") or 0.0),
-                           duration_s=an.get("duration_s"), vmaf_model=doc["vmaf_model"], jobs=jobs)
+                           duration_s=an.get("duration_s"), vmaf_model=doc["vmaf_model"], jobs=jobs,
+                           segments=len(segs), segment_s=float(segs[0][1]) if segs else 3.0)
     base = make_plan(source, opts)
+    if segs and [list(s) for s in base.reference.segments] != [list(map(float, s)) for s in segs]:
+        raise InvalidLadderFile("cannot rebuild the analysed excerpts of this ladder", path)
     specs = tuple(rung_spec(r, doc["codec"]) for r in doc["rungs"])
     plan = SweepPlan(source, base.reference, specs, replace(base.measure, model=doc["vmaf_model"]))
     res = run_sweep(ff, plan, cache, jobs=jobs, on_event=on_event, workdir=workdir)

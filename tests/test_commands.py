@@ -126,3 +126,17 @@ def test_decode_command_for_the_floor():
     assert C.decode_command("ffmpeg", "/a b.mp4", 1.5, 6) == [
         "ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "warning", "-y",
         "-ss", "1.500", "-t", "6.000", "-i", "file:/a b.mp4", "-map", "0:v:0", "-f", "null", "-"]
+
+
+def test_reference_from_segments_joins_normalised_excerpts():
+    spec = C.ReferenceSpec(source="/in/t.mp4", fps=Fraction(25), width=640, height=360,
+                           segments=((1.0, 2.0), (10.5, 2.0)))
+    cmd = C.reference_command("ffmpeg", spec, "/w/ref.y4m")
+    assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "-ss"] == ["1.000", "10.500"]
+    assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "-t"] == ["2.000", "2.000"]
+    assert cmd.count("-i") == 2 and "-vf" not in cmd
+    graph = cmd[cmd.index("-filter_complex") + 1]
+    per = C.reference_filters(spec)
+    assert graph == (f"[0:v:0]{per}[s0];[1:v:0]{per}[s1];[s0][s1]concat=n=2:v=1:a=0,settb=1/25,setpts=N[ref]")
+    assert cmd[cmd.index("-map") + 1] == "[ref]"
+    assert spec.analysed_seconds == 4.0
