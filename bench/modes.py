@@ -56,7 +56,8 @@ def judge(doc: dict, truth_rows: list[dict], policy: LadderPolicy) -> dict:
 
 def peer_comparison(ff, path: str, opts: AnalysisOptions, n_pairs: int, jobs: int, tmp: str) -> dict:
     """Same pairs, both tools: our measurement stage vs ffmpeg-quality-metrics."""
-    exe = shutil.which("ffmpeg-quality-metrics")
+    exe = (shutil.which("ffmpeg-quality-metrics")
+           or shutil.which("ffmpeg-quality-metrics", path=os.path.dirname(sys.executable)))  # venv not activated
     if not exe:
         return {"peer": "ffmpeg-quality-metrics not installed (pip install '.[bench]')"}
     src = probe(path)
