@@ -40,30 +40,46 @@ def _crf_for_rate(rows: list[dict], size: tuple[int, int], kbps: float) -> float
 def plan_points(rows: list[dict], rungs: Sequence[Rung], n: int, done: set[Point],
                 quality_column: str = "vmaf_mean") -> list[Point]:
     """Up to ``n`` new grid points. A rung's efficiency hangs on one decision — which size is
-    best at its bitrate — so each rung gets a pair: its own size at the rung bitrate, and its
-    closest competitor at the same bitrate (the neighbouring size, smaller or larger, that the
-    current curves rate nearest to it). Pairs are taken from the top rung down; points already
-    measured are skipped, so the next round moves on to the next rungs."""
+    best at its bitrate — so each rung first gets a pair: its own size at the rung bitrate, and
+    its closest competitor at the same bitrate (the neighbouring size, smaller or larger, that
+    the current curves rate nearest to it), from the top rung down. Once every pair is measured
+    (short ladders), the rest of the budget goes to the other neighbour at the rung bitrate and
+    to the rung's own size one grid step either side (the local slope of its curve)."""
     sizes = sorted({_size_key(r) for r in rows}, key=lambda s: (min(s), s))
     curves = {(c.width, c.height): c for c in curves_from_rows(rows, quality_column)}
-    picks: list[Point] = []
+    grid = sorted({float(r["crf"]) for r in rows})
+    first: list[Point] = []
+    second: list[Point] = []
     for rung in reversed(rungs):
         own = (rung.width, rung.height)
-        pair = [own]
+        pair, rest = [own], []
         if own in sizes:
             i = sizes.index(own)
             rivals = [sizes[j] for j in (i - 1, i + 1) if 0 <= j < len(sizes) and sizes[j] in curves]
             if rivals and own in curves:
                 mine = curves[own].quality_at(rung.kbps, extrapolate="linear")
-                pair.append(min(rivals, key=lambda z: abs(curves[z].quality_at(rung.kbps, extrapolate="linear") - mine)))
+                rivals.sort(key=lambda z: abs(curves[z].quality_at(rung.kbps, extrapolate="linear") - mine))
+                pair.append(rivals[0])
+                rest = rivals[1:]
         for size in pair:
             crf = _crf_for_rate(rows, size, rung.kbps)
-            p = (size[0], size[1], crf) if crf is not None else None
-            if p is not None and p not in done and p not in picks:
-                picks.append(p)
+            if crf is not None:
+                first.append((size[0], size[1], crf))
+        crf = _crf_for_rate(rows, own, rung.kbps)
+        if crf is not None and crf in grid:
+            k = grid.index(crf)
+            second += [(own[0], own[1], grid[j]) for j in (k - 1, k + 1) if 0 <= j < len(grid)]
+        for size in rest:
+            c2 = _crf_for_rate(rows, size, rung.kbps)
+            if c2 is not None:
+                second.append((size[0], size[1], c2))
+    picks: list[Point] = []
+    for p in first + second:
         if len(picks) >= n:
             break
-    return picks[:n]
+        if p not in done and p not in picks:
+            picks.append(p)
+    return picks
 
 
 def correct_rows(rows: list[dict], measured: Sequence[dict], ref_short: int) -> list[dict]:
