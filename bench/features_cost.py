@@ -55,9 +55,12 @@ def main() -> None:
                 dur = probe(c).duration_s
                 loops = max(0, math.ceil(a.loop_to / max(dur, 0.1)) - 1)
                 looped = os.path.join(tmp, os.path.splitext(os.path.basename(c))[0] + f"_x{loops + 1}.mkv")
-                subprocess.run([ff.path, "-v", "error", "-y", "-stream_loop", str(loops), "-i", c, "-map", "0:v:0",
-                                "-c", "copy", looped], check=True, capture_output=True)
-                variants.append(looped)
+                done = subprocess.run([ff.path, "-v", "error", "-y", "-stream_loop", str(loops), "-i", c, "-map",
+                                       "0:v:0", "-c", "copy", looped], capture_output=True)
+                if done.returncode == 0:
+                    variants.append(looped)
+                else:  # e.g. AVI without timestamps: cannot be stream-copied into Matroska
+                    print(f"{os.path.basename(c)}: no looped copy ({done.stderr.decode(errors='replace').strip()[-80:]})")
             for v in variants:
                 rows.append(_measure(ff, v, a.repeat if v == c else 1, looped=v != c))  # long: once
                 r = rows[-1]
