@@ -12,7 +12,8 @@ from .cache import Cache, fingerprint, make_key
 from .errors import InvalidOptions, LadderError
 from .ffmpeg import FFmpeg
 from .probe import Source, probe
-from .sweep import EventSink, SweepPlan, SweepResult, _ignore, measure_points, plan_sweep, run_sweep
+from .sweep import (EventSink, SharedReference, SweepPlan, SweepResult, _ignore, measure_points, plan_sweep,
+                    run_sweep)
 
 
 @dataclass(frozen=True)
@@ -159,16 +160,22 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     failures: list = []
     reference_s = 0.0
 
+    shared_ref = SharedReference(ff, plan, workdir, on_event)  # decoded once for all rounds
+
     def measure(points):
         nonlocal reference_s
-        res = measure_points(ff, plan, points, cache, jobs=opts.jobs, workdir=workdir, on_event=on_event)
+        res = measure_points(ff, plan, points, cache, jobs=opts.jobs, workdir=workdir, on_event=on_event,
+                             reference=shared_ref)
         done.extend(res.rows)
         failures.extend(res.failures)
         reference_s += res.reference_s
         return [{k: r[k] for k in ("width", "height", "crf", "kbps", "vmaf_mean")} for r in res.rows]
 
     rows = [{**r, "codec": opts.codec} for r in rows]
-    corrected, measured = refine(rows, measure, budget, opts.policy, min(plan.ref_size), rounds=3)
+    try:
+        corrected, measured = refine(rows, measure, budget, opts.policy, min(plan.ref_size), rounds=3)
+    finally:
+        shared_ref.close()
     if not measured:
         first = failures[0][1] if failures else "no points"
         raise LadderError(f"fast mode measured nothing: {first}", source.path)

@@ -307,7 +307,10 @@ class SweepResult:
 
 def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
               workdir: str | None = None, on_event: EventSink = _ignore,
-              title: str | None = None) -> SweepResult:
+              title: str | None = None, reference: Callable[[], str] | None = None) -> SweepResult:
+    """Encode and measure every point of ``plan`` that the cache does not have. ``reference``,
+    if given, returns the path of an already decoded reference for ``plan`` (the caller owns
+    it: several sweeps of one title can share it); otherwise it is decoded here, once."""
     from joblib import Parallel, delayed
 
     t_start = time.monotonic()
@@ -337,9 +340,12 @@ def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
 
     tmp = tempfile.mkdtemp(prefix="pertitle-", dir=workdir)
     try:
-        on_event(Stage("reference", "decoding the source once"))
         t0 = time.monotonic()
-        ref_path = prepare_reference(ff, plan, tmp)
+        if reference is None:
+            on_event(Stage("reference", "decoding the source once"))
+            ref_path = prepare_reference(ff, plan, tmp)
+        else:
+            ref_path = reference()
         result.reference_s = time.monotonic() - t0
         on_event(Stage("sweep", f"{len(todo)} encodes, {jobs} at a time"))
 
@@ -366,8 +372,33 @@ def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
 
 
 def measure_points(ff: FFmpeg, plan: SweepPlan, points, cache: Cache, *, jobs: int = 1,
-                   workdir: str | None = None, on_event: EventSink = _ignore) -> SweepResult:
+                   workdir: str | None = None, on_event: EventSink = _ignore,
+                   reference: Callable[[], str] | None = None) -> SweepResult:
     """Run just the grid points ``(width, height, crf)`` of ``plan`` (cached like any sweep)."""
     by_key = {(e.width, e.height, float(e.crf)): e for e in plan.encodes if e.crf is not None}
     encs = tuple(by_key[(int(w), int(h), float(q))] for (w, h, q) in points if (int(w), int(h), float(q)) in by_key)
-    return run_sweep(ff, replace(plan, encodes=encs), cache, jobs=jobs, workdir=workdir, on_event=on_event)
+    return run_sweep(ff, replace(plan, encodes=encs), cache, jobs=jobs, workdir=workdir, on_event=on_event,
+                     reference=reference)
+
+
+class SharedReference:
+    """The reference of one plan, decoded on first use and reused by later sweeps of the title
+    (the fast mode's rounds, hybrid verification); ``close()`` deletes it."""
+
+    def __init__(self, ff: FFmpeg, plan: SweepPlan, workdir: str | None = None,
+                 on_event: EventSink = _ignore):
+        self.ff, self.plan, self.workdir, self.on_event = ff, plan, workdir, on_event
+        self.dir: str | None = None
+        self.path: str | None = None
+
+    def __call__(self) -> str:
+        if self.path is None:
+            self.on_event(Stage("reference", "decoding the source once"))
+            self.dir = tempfile.mkdtemp(prefix="pertitle-ref-", dir=self.workdir)
+            self.path = prepare_reference(self.ff, self.plan, self.dir)
+        return self.path
+
+    def close(self) -> None:
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = self.path = None

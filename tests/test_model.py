@@ -141,10 +141,16 @@ def test_fast_mode_spends_a_fraction_of_the_grid(tiny, ff, tmp_path):
     src = str(tiny["dir"] / "zoom.mp4")
     opts = AnalysisOptions(crfs=(18, 22, 26, 30, 34, 38, 42), gop_seconds=1, jobs=2, fast=True,
                            fast_budget=0.4, model_path=model)
-    a = analyze(src, opts, ff, Cache(str(tmp_path / "c")))
+    events = []
+    (tmp_path / "w").mkdir()
+    a = analyze(src, opts, ff, Cache(str(tmp_path / "c")), on_event=events.append,
+                workdir=str(tmp_path / "w"))
     validate(a.document)
     sw = a.document["sweep"]
     assert sw["mode"] == "fast" and sw["grid_points"] == 14
+    # its rounds share one decoded reference, removed afterwards
+    assert sum(getattr(e, "name", None) == "reference" for e in events) == 1
+    assert os.listdir(tmp_path / "w") == []
     assert 1 <= sw["encodes"] <= 6 and sw["vmaf_subsample"] == 3
     assert len(a.rd_frame()) == sw["encodes"]  # the RD table holds measured points only
     assert any("fast mode" in n for n in a.document["notes"])
