@@ -12,8 +12,7 @@ from .cache import Cache, fingerprint, make_key
 from .errors import InvalidOptions, LadderError
 from .ffmpeg import FFmpeg
 from .probe import Source, probe
-from .sweep import (EventSink, SharedReference, SweepPlan, SweepResult, _ignore, measure_points, plan_sweep,
-                    run_sweep)
+from .sweep import EventSink, SweepPlan, SweepResult, _ignore, plan_sweep, points_measurer, run_sweep
 
 
 @dataclass(frozen=True)
@@ -113,8 +112,7 @@ def analyze(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
         "crfs": sorted({float(e.crf) for e in plan.encodes if e.crf is not None}),
         "sizes": sorted({(e.width, e.height) for e in plan.encodes}, key=lambda s: s[1]),
         "wall_s": round(sweep.wall_s, 2), "reference_s": round(sweep.reference_s, 2),
-        # encode + measure seconds of every point, cached or not: the sweep's cost when measured
-        "point_s": round(sum(float(r.get("encode_s") or 0) + float(r.get("measure_s") or 0) for r in sweep.rows), 1),
+        "point_s": round(sweep.point_s, 1),
         "config_key": opts.config_key(),
     }
     doc = build_document(
@@ -154,28 +152,23 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     fopts = AnalysisOptions(**{**asdict(opts), "policy": opts.policy, "subsample": subsample,
                                "segments": segments})
     plan = make_plan(source, fopts)
-    rows, meta, feats = predicted_rows(source, plan, cache, opts.model_path)
+    rows, meta, _ = predicted_rows(source, plan, cache, opts.model_path)
     budget = max(4, math.ceil(opts.fast_budget * len(plan.encodes)))
     done: list[dict] = []
     failures: list = []
     reference_s = 0.0
-
-    shared_ref = SharedReference(ff, plan, workdir, on_event)  # decoded once for all rounds
-
-    def measure(points):
-        nonlocal reference_s
-        res = measure_points(ff, plan, points, cache, jobs=opts.jobs, workdir=workdir, on_event=on_event,
-                             reference=shared_ref)
-        done.extend(res.rows)
-        failures.extend(res.failures)
-        reference_s += res.reference_s
-        return [{k: r[k] for k in ("width", "height", "crf", "kbps", "vmaf_mean")} for r in res.rows]
-
     rows = [{**r, "codec": opts.codec} for r in rows]
-    try:
+    with points_measurer(ff, plan, cache, jobs=opts.jobs, workdir=workdir, on_event=on_event) as run_points:
+
+        def measure(points):
+            nonlocal reference_s
+            res = run_points(points)
+            done.extend(res.rows)
+            failures.extend(res.failures)
+            reference_s += res.reference_s
+            return [{k: r[k] for k in ("width", "height", "crf", "kbps", "vmaf_mean")} for r in res.rows]
+
         corrected, measured = refine(rows, measure, budget, opts.policy, min(plan.ref_size), rounds=3)
-    finally:
-        shared_ref.close()
     if not measured:
         first = failures[0][1] if failures else "no points"
         raise LadderError(f"fast mode measured nothing: {first}", source.path)
@@ -193,7 +186,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
         "sizes": sorted({(e.width, e.height) for e in plan.encodes}, key=lambda s: s[1]),
         "vmaf_subsample": subsample, "model": meta.get("family"),
         "wall_s": round(sweep.wall_s, 2), "reference_s": round(reference_s, 2),
-        "point_s": round(sum(float(r.get("encode_s") or 0) + float(r.get("measure_s") or 0) for r in done), 1),
+        "point_s": round(sweep.point_s, 1),
         "config_key": opts.config_key(),
     }
     doc = build_document(
@@ -204,5 +197,4 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     doc["notes"] = list(source.warnings) + doc["notes"] + [
         f"fast mode: {len(done)} of {len(plan.encodes)} grid encodes measured (VMAF every "
         f"{subsample} frames); the other points are model predictions corrected by them"]
-    del feats
     return Analysis(source, plan, sweep, doc)

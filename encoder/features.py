@@ -12,8 +12,10 @@ by swscale to a small analysis size. On them:
   no downscale);
 - ``down2_psnr`` / ``down4_psnr``: how much detail a 2x / 4x smaller size loses (downscale, upscale,
   PSNR against the analysis frame) — how quality grows with resolution;
-- ``probe_*``: the sampled runs encoded in memory with libx264 ultrafast at two sizes and two CRFs,
+- ``probe_*``: the main run encoded in memory with libx264 veryfast at half the analysis size and two CRFs,
   decoded back: bits per pixel and PSNR of each — how quality grows with rate;
+- ``xo_*``: native-resolution crops encoded (ultrafast) at full, half and quarter size: whether a
+  smaller size wins at equal bits — where the hull moves from one size to the next;
 - compressed-domain facts from the demuxer: the source's bits per pixel, keyframe rate, the
   inter/intra packet size ratio (temporal predictability as the source encoder saw it);
 - geometry and rate: width, height, fps, duration.
@@ -30,11 +32,11 @@ import numpy as np
 FEATURE_VERSION = 4
 ANALYSIS_SHORT_SIDE = 270     # luma analysis size (short side)
 MIN_RUN, MAX_RUN = 8, 24      # frames in the main run (consecutive: inter-frame coding needs them)
-RUN_FRACTION = 0.12           # ... as a share of the clip's frames       # when seeking is useless: at most this share of frames decoded
+RUN_FRACTION = 0.12           # ... as a share of the clip's frames
 PROBE_PRESET = "veryfast"      # has B-frames and mb-tree like the real encodes; ultrafast has neither
 PROBE_CRFS = (23, 33)
-PROBE_SIZES = (("hi", 1), ("lo", 2))   # the analysis size, and half of it
-PROBE_PLAN = (("lo", 23), ("lo", 33))
+PROBE_SIZES = (("lo", 2),)    # probe size: half the analysis size
+PROBE_PLAN = (("lo", 23), ("lo", 33))   # (size, CRF) of each probe encode
 CROSSOVER_CRFS = (24, 36)
 CROSSOVER_FRAMES = 8           # consecutive frames of each native crop that the crossover probe encodes
 CROSSOVER_PRESET = "ultrafast" # the probe compares sizes with one encoder: relative, so the fastest will do
@@ -268,7 +270,7 @@ def _encode_in_memory(frames: list[np.ndarray], fps: float, crf: int,
 
 
 def _probe_encodes(run: FrameRun, fps: float) -> dict[str, float]:
-    """The main run encoded in memory at two sizes and two CRFs (PROBE_PLAN), decoded back.
+    """The main run encoded in memory at each (size, CRF) of PROBE_PLAN, decoded back.
     The first packet is the intra frame; the cost of a 2 s delivery GOP is estimated as
     (I + (G - 1) * mean inter) / G, because a run is much shorter than a real GOP."""
     out: dict[str, float] = {}

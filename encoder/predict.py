@@ -17,7 +17,7 @@ from .errors import InvalidOptions
 from .features import extract
 from .ffmpeg import FFmpeg
 from .probe import probe
-from .sweep import SharedReference, SweepPlan, candidate_sizes, measure_points
+from .sweep import SweepPlan, candidate_sizes, points_measurer
 
 
 def predicted_rows(source, plan: SweepPlan, cache: Cache | None = None, model_path: str | None = None):
@@ -49,17 +49,13 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, model_path: str | None =
     if verify:
         if ff is None:
             raise ValueError("verify needs an FFmpeg")
-        shared_ref = SharedReference(ff, plan, workdir)  # one decode for both rounds
+        with points_measurer(ff, plan, cache or Cache(None), jobs=opts.jobs, workdir=workdir) as run_points:
 
-        def measure(points):
-            res = measure_points(ff, plan, points, cache or Cache(None), jobs=opts.jobs, workdir=workdir,
-                                 reference=shared_ref)
-            return [{k: r[k] for k in ("width", "height", "crf", "kbps", "vmaf_mean", "cached")} for r in res.rows]
+            def measure(points):
+                return [{k: r[k] for k in ("width", "height", "crf", "kbps", "vmaf_mean", "cached")}
+                        for r in run_points(points).rows]
 
-        try:
             rows, measured = refine(rows, measure, verify, opts.policy, min(plan.ref_size))
-        finally:
-            shared_ref.close()
     wall = time.monotonic() - t0
     doc = build_document(
         kind="predicted", source=source_dict(source, fingerprint(source.path)), analysed=analysed_dict(plan),

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
@@ -298,6 +299,11 @@ class SweepResult:
     wall_s: float = 0.0
     reference_s: float = 0.0
 
+    @property
+    def point_s(self) -> float:
+        """Encode + measure seconds of every point, cached or not: the sweep's cost when measured."""
+        return sum(float(r.get("encode_s") or 0) + float(r.get("measure_s") or 0) for r in self.rows)
+
     def frame(self):
         import pandas as pd
 
@@ -402,3 +408,16 @@ class SharedReference:
         if self.dir:
             shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = self.path = None
+
+
+@contextmanager
+def points_measurer(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
+                    workdir: str | None = None, on_event: EventSink = _ignore):
+    """``measure(points) -> SweepResult`` for grid points of ``plan``, called any number of
+    times (rounds): the reference is decoded on the first call only and deleted on exit."""
+    ref = SharedReference(ff, plan, workdir, on_event)
+    try:
+        yield lambda points: measure_points(ff, plan, points, cache, jobs=jobs, workdir=workdir,
+                                            on_event=on_event, reference=ref)
+    finally:
+        ref.close()
