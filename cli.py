@@ -8,12 +8,14 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 
 import click
 
-from encoder import errors as E
+from .core import errors as E
+from .core.version import __version__
 
 # ------------------------------------------------------------------------------------------
 # Rendering helpers
@@ -34,7 +36,7 @@ class Progress:
         self.tty = sys.stderr.isatty()
 
     def __call__(self, ev) -> None:
-        from encoder.sweep import PointDone, PointFailed, Stage, SweepStarted
+        from .encoder.events import PointDone, PointFailed, Stage, SweepStarted
 
         if self.quiet:
             return
@@ -81,7 +83,11 @@ def handle_errors(fn: Callable) -> Callable:
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             _err("pertitle: interrupted (finished points are cached; rerun to resume)")
-            sys.exit(130)
+            sys.exit(128 + signal.SIGINT)
+        except E.Terminated as t:
+            _err(f"pertitle: stopped by {signal.Signals(t.signum).name} (finished points are cached; "
+                 "rerun to resume)")
+            sys.exit(128 + t.signum)
         except click.exceptions.Exit:
             raise
         except click.ClickException:
@@ -130,17 +136,26 @@ def cache_options(f):
     return f
 
 
+# Ladder policy options: (option, LadderPolicy field, help). Defaults come from LadderPolicy itself.
+POLICY_OPTIONS = [
+    ("--top-vmaf", "top_quality", "Quality target of the top rung."),
+    ("--step", "step_quality", "VMAF spacing between rungs (about one JND)."),
+    ("--max-rungs", "max_rungs", "Most rungs in the ladder."),
+    ("--min-kbps", "min_kbps", "Lowest rung bitrate."),
+    ("--max-kbps", "max_kbps", "Highest rung bitrate."),
+    ("--min-step-ratio", "min_step_ratio", "Minimum bitrate ratio between neighbouring rungs."),
+    ("--max-step-ratio", "max_step_ratio", "Maximum bitrate ratio between neighbouring rungs."),
+]
+
+
 def policy_options(f):
-    opts = [
-        click.option("--top-vmaf", default=95.0, show_default=True, help="Quality target of the top rung."),
-        click.option("--step", "step_vmaf", default=6.0, show_default=True, help="VMAF spacing between rungs (about one JND)."),
-        click.option("--max-rungs", default=8, show_default=True),
-        click.option("--min-kbps", default=145.0, show_default=True, help="Lowest rung bitrate."),
-        click.option("--max-kbps", default=8000.0, show_default=True, help="Highest rung bitrate."),
-        click.option("--min-step-ratio", default=1.5, show_default=True, help="Minimum bitrate ratio between neighbouring rungs."),
-        click.option("--max-step-ratio", default=2.0, show_default=True, help="Maximum bitrate ratio between neighbouring rungs."),
+    from .ladders.policy import POOLINGS, LadderPolicy
+
+    opts = [click.option(flag, field, default=getattr(LadderPolicy, field), show_default=True, help=text)
+            for flag, field, text in POLICY_OPTIONS]
+    opts += [
         click.option("--ladder-heights", default=None, metavar="H,H,...", help="Heights allowed in the ladder (default: all measured)."),
-        click.option("--pooling", type=click.Choice(["mean", "hmean", "p5"]), default="mean", show_default=True,
+        click.option("--pooling", type=click.Choice(list(POOLINGS)), default=LadderPolicy.pooling, show_default=True,
                      help="VMAF pooling that drives the choice."),
     ]
     for o in reversed(opts):
@@ -149,7 +164,8 @@ def policy_options(f):
 
 
 def sweep_options(f):
-    from encoder.commands import CODECS, VMAF_MODELS
+    from .core.codecs import CODECS
+    from .encoder.commands import VMAF_MODELS
 
     opts = [
         click.option("--codec", type=click.Choice(sorted(CODECS)), default="libx264", show_default=True),
@@ -175,7 +191,7 @@ def sweep_options(f):
                           "of the grid), VMAF on every 3rd frame; a long title is sampled (--segments)."),
         click.option("--fast-budget", default=0.22, show_default=True,
                      help="With --fast: the share of the grid's encodes to spend."),
-        click.option("--model", "model_path", default=None, metavar="MODEL.joblib",
+        click.option("--model", "model_path", default=None, metavar="MODEL.skops",
                      help="With --fast: the model that guides the sweep (default: the shipped one)."),
     ]
     for o in reversed(opts):
@@ -184,8 +200,8 @@ def sweep_options(f):
 
 
 def build_options(kw: dict):
-    from encoder.analysis import AnalysisOptions
-    from ladders.policy import LadderPolicy
+    from .ladders.policy import LadderPolicy
+    from .pipeline.common import AnalysisOptions
 
     metrics = {m.strip() for m in (kw.pop("metrics") or "").split(",") if m.strip() and m.strip() != "none"}
     unknown = metrics - {"psnr", "ssim", "xpsnr"}
@@ -202,11 +218,9 @@ def build_options(kw: dict):
     if kw["subsample"] > 1 and kw["subsample"] % 2 == 0:
         _err(f"warning: even --subsample {kw['subsample']} can bias libvmaf's pooled score; odd steps are safer")
     try:
-        policy = LadderPolicy(
-            top_quality=kw.pop("top_vmaf"), step_quality=kw.pop("step_vmaf"),
-            max_rungs=kw.pop("max_rungs"), min_kbps=kw.pop("min_kbps"), max_kbps=kw.pop("max_kbps"),
-            min_step_ratio=kw.pop("min_step_ratio"), max_step_ratio=kw.pop("max_step_ratio"),
-            heights=_int_list(kw.pop("ladder_heights")), pooling=kw.pop("pooling"))
+        policy = LadderPolicy(**{field: kw.pop(field) for _, field, _ in POLICY_OPTIONS if field in kw},
+                              heights=_int_list(kw.pop("ladder_heights", None)),
+                              pooling=kw.pop("pooling", LadderPolicy.pooling))
         return AnalysisOptions(
             codec=kw.pop("codec"), crfs=_float_list(kw.pop("crfs")), heights=_int_list(kw.pop("heights")),
             preset=kw.pop("preset"), gop_seconds=kw.pop("gop_seconds"), start_s=kw.pop("start_s"),
@@ -221,7 +235,7 @@ def build_options(kw: dict):
 
 
 def make_cache(no_cache: bool, cache_dir: str | None):
-    from encoder.cache import Cache, default_root
+    from .encoder.cache import Cache, default_root
 
     return Cache(None if no_cache else (cache_dir or default_root()))
 
@@ -241,7 +255,7 @@ def rd_path_for(ladder_path: str) -> str:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.version_option("0.1.0", prog_name="pertitle")
+@click.version_option(__version__, prog_name="pertitle")
 def cli():
     """Per-title encoding optimizer: find (or predict) the bitrate ladder a title needs."""
 
@@ -260,10 +274,10 @@ def cli():
 @handle_errors
 def analyze(input_path, output, rd_csv, as_json, quiet, ffmpeg_path, no_cache, cache_dir, workdir, **kw):
     """Trial-encode INPUT at several sizes and rates, measure VMAF, and choose its ladder."""
-    from encoder.analysis import analyze as run_analysis
-    from encoder.batch import write_outputs
-    from encoder.ffmpeg import locate
-    from encoder.probe import probe
+    from .encoder.ffmpeg import locate
+    from .encoder.probe import probe
+    from .pipeline.analyze import analyze as run_analysis
+    from .pipeline.batch import write_outputs
 
     opts = build_options(kw)
     source = probe(input_path)
@@ -338,8 +352,9 @@ def render_summary(doc: dict, ladder_path: str | None = None, rd_path: str | Non
 @handle_errors
 def batch(folder, outdir, quiet, scheduler, cluster, workers, ffmpeg_path, no_cache, cache_dir, workdir, **kw):
     """Analyse every video under FOLDER (recursively). Rerun to resume after an interruption."""
-    from encoder.batch import BatchResult, discover, process_title, write_summary
-    from encoder.ffmpeg import locate
+    from .encoder.discover import discover
+    from .encoder.ffmpeg import locate
+    from .pipeline.batch import BatchResult, process_title, write_summary
 
     distributed = bool(scheduler or cluster)
     if distributed and kw.get("jobs") is None:
@@ -356,7 +371,7 @@ def batch(folder, outdir, quiet, scheduler, cluster, workers, ffmpeg_path, no_ca
     cache = make_cache(no_cache, cache_dir)
     result = BatchResult()
     if distributed:
-        from encoder.distributed import run_batch_dask
+        from .pipeline.distributed import run_batch_dask
 
         result = run_batch_dask(paths, folder, outdir, opts, ff, cache, scheduler=scheduler,
                                 local=cluster == "local", workers=workers, workdir=workdir,
@@ -398,9 +413,9 @@ def render_batch(result, folder: str) -> str:
 def export(ladder, fmt, output):
     """Re-export a ladder: JSON (validated), CSV (one row per rung), ffmpeg (a packaging
     command), HLS multivariant playlist or DASH MPD skeleton."""
-    from encoder.fsutil import atomic_write_text
-    from ladders import export as X
-    from ladders.document import load
+    from .core.fsutil import atomic_write_text
+    from .ladders import export as X
+    from .ladders.document import load
 
     doc = load(ladder)
     text = X.render(doc, fmt)
@@ -424,9 +439,9 @@ def export(ladder, fmt, output):
 def verify(ladder, source_path, as_json, quiet, jobs, ffmpeg_path, no_cache, cache_dir, workdir):
     """Re-encode every rung as delivered (2-pass at its bitrate) and measure it: expected vs
     measured VMAF, and BD-rate of the re-encoded rungs against the measured hull."""
-    from encoder.ffmpeg import locate
-    from encoder.verify import verify_ladder
-    from ladders.document import load
+    from .encoder.ffmpeg import locate
+    from .ladders.document import load
+    from .pipeline.verify import verify_ladder
 
     doc = load(ladder)
     ff = locate(ffmpeg_path)
@@ -444,7 +459,7 @@ def verify(ladder, source_path, as_json, quiet, jobs, ffmpeg_path, no_cache, cac
         lines.append(f"{r['index']:>4}  {r['width']:>4}x{r['height']:<5}  {r['target_kbps']:>6}  "
                      f"{r['measured_kbps']:>7.0f}  {r['expected_vmaf']:>8.2f}  {r['measured_vmaf']:>9.2f}")
     bd = out.get("bd_rate_vs_hull_pct")
-    lines.append(f"BD-rate of the re-encoded rungs vs the measured hull: "
+    lines.append("BD-rate of the re-encoded rungs vs the measured hull: "
                  + (f"{bd:+.2f}%" if bd is not None else f"n/a {out.get('bd_rate_note', '(one rung)')}")
                  + (f"; vs the per-size envelope: {out['bd_rate_vs_envelope_pct']:+.2f}%"
                     if out.get("bd_rate_vs_envelope_pct") is not None else ""))
@@ -457,7 +472,7 @@ def verify(ladder, source_path, as_json, quiet, jobs, ffmpeg_path, no_cache, cac
 @handle_errors
 def probe(input_path):
     """Print what pertitle sees in INPUT (size, rate, range, warnings) as JSON."""
-    from encoder.probe import probe as run_probe
+    from .encoder.probe import probe as run_probe
 
     click.echo(json.dumps(run_probe(input_path).to_dict(), indent=2))
 
@@ -467,8 +482,8 @@ def probe(input_path):
 @handle_errors
 def info(ffmpeg_path):
     """Which FFmpeg is used and what it can do."""
-    from encoder.commands import CODECS
-    from encoder.ffmpeg import locate
+    from .core.codecs import CODECS
+    from .encoder.ffmpeg import locate
 
     ff = locate(ffmpeg_path)
     out = {"ffmpeg": ff.path, "version": ff.version,
@@ -482,7 +497,7 @@ def info(ffmpeg_path):
 @handle_errors
 def features(input_path):
     """Print INPUT's cheap content features as JSON (sampled frames only, no trial encode)."""
-    from encoder.features import extract
+    from .encoder.features import extract
 
     click.echo(json.dumps(extract(input_path), indent=2))
 
@@ -507,12 +522,12 @@ def dataset():
 def dataset_build(sources, output, group_regex, training_groups, quiet, ffmpeg_path, no_cache, cache_dir,
                   workdir, **kw):
     """Sweep every source exhaustively (cached, resumable) and write one row per trial encode."""
-    from encoder import dataset as D
-    from encoder.ffmpeg import locate
-    from encoder.fsutil import atomic_write
-    from samples.training import GROUP_REGEX
+    from .core.fsutil import atomic_write
+    from .encoder.ffmpeg import locate
+    from .pipeline import dataset as D
+    from .samples.synthetic import GROUP_REGEX
 
-    opts = build_options({**kw, **_default_policy_kw()})
+    opts = build_options(kw)
     ff = locate(ffmpeg_path)
     prog = Progress(quiet)
     try:
@@ -526,25 +541,20 @@ def dataset_build(sources, output, group_regex, training_groups, quiet, ffmpeg_p
                f"{df['group'].nunique()} groups; {len(failures)} sources skipped")
 
 
-def _default_policy_kw() -> dict:
-    return {"top_vmaf": 95.0, "step_vmaf": 6.0, "max_rungs": 8, "min_kbps": 145.0, "max_kbps": 8000.0,
-            "min_step_ratio": 1.5, "max_step_ratio": 2.0, "ladder_heights": None, "pooling": "mean"}
-
-
 @cli.command()
 @click.argument("dataset_csv", metavar="DATASET.csv", type=click.Path(path_type=str))
-@click.option("-o", "--output", required=True, metavar="MODEL.joblib")
+@click.option("-o", "--output", required=True, metavar="MODEL.skops")
 @click.option("--family", type=click.Choice(["median", "probe_shift", "ridge", "ridge_int", "hgb", "extratrees"]),
               default="hgb", show_default=True)
 @handle_errors
 def train(dataset_csv, output, family):
     """Fit a model that predicts a title's RD points from its features."""
-    from ladders import model as M
-    from ladders.training import read_dataset
+    from .ladders.dataset import read_dataset
+    from .pipeline import models
 
     df = read_dataset(dataset_csv)
-    model = M.CurveModel(family=family).fit(df)
-    meta = M.save(model, output, df)
+    model = models.train(df, family)
+    meta = models.save(model, output, df)
     click.echo(f"wrote {output}: {family} on {meta['n_titles']} titles / {meta['n_rows']} rows "
                f"(data sha256 {meta['training_data_sha256'][:12]})")
 
@@ -552,7 +562,7 @@ def train(dataset_csv, output, family):
 @cli.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=str))
 @click.option("-o", "--output", default=None, metavar="LADDER.json")
-@click.option("--model", "model_path", default=None, metavar="MODEL.joblib",
+@click.option("--model", "model_path", default=None, metavar="MODEL.skops",
               help="Model file (default: the shipped one).")
 @click.option("--verify", default=0, show_default=True, metavar="N",
               help="Spend at most N real encodes to check and correct the prediction.")
@@ -569,8 +579,8 @@ def train(dataset_csv, output, family):
 def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds, start_s, duration_s,
             jobs, ffmpeg_path, no_cache, cache_dir, workdir, **kw):
     """Predict INPUT's ladder from its features: no trial encode (or N with --verify N)."""
-    from encoder.ffmpeg import locate
-    from encoder.predict import predict_ladder
+    from .encoder.ffmpeg import locate
+    from .pipeline.predict import predict_ladder
 
     if verify < 0:
         raise click.BadParameter("must be >= 0", param_hint="--verify")
@@ -581,7 +591,7 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
     doc = predict_ladder(input_path, opts, model_path=model_path, verify=verify, ff=ff,
                          cache=make_cache(no_cache, cache_dir), workdir=workdir)
     output = output or _default_output(input_path)
-    from encoder.fsutil import atomic_write_json
+    from .core.fsutil import atomic_write_json
 
     atomic_write_json(output, doc)
     summary = render_summary(doc, output)
@@ -607,9 +617,10 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
 @handle_errors
 def evaluate(dataset_csv, families, verify_levels, folds, holdout, output, as_json, **kw):
     """Cross-validate model families grouped by title; report ladder BD-rate and VMAF error."""
-    from encoder.fsutil import atomic_write
-    from ladders.evaluate import cross_validate, summarize
-    from ladders.training import read_dataset
+    from .core.fsutil import atomic_write
+    from .encoder.features import FEATURE_COLUMNS
+    from .ladders.dataset import read_dataset
+    from .ladders.evaluate import cross_validate, summarize
 
     opts = build_options({**kw, "codec": "libx264", "crfs": None, "heights": None, "preset": None,
                           "gop_seconds": 2.0, "start_s": 0.0, "duration_s": None, "vmaf_model": "auto",
@@ -617,7 +628,8 @@ def evaluate(dataset_csv, families, verify_levels, folds, holdout, output, as_js
     df = read_dataset(dataset_csv)
     fams = [f.strip() for f in families.split(",") if f.strip()]
     levels = [int(v) for v in verify_levels.split(",") if v.strip()]
-    results = cross_validate(df, fams, opts.policy, levels, splits=folds or None, log=_err, holdout=holdout)
+    results = cross_validate(df, fams, opts.policy, levels, splits=folds or None, log=_err, holdout=holdout,
+                             feature_columns=FEATURE_COLUMNS)
     per_title, agg = summarize(results)
     if output:
         atomic_write(output, lambda fh: per_title.to_csv(fh, index=False))
@@ -660,8 +672,8 @@ def render_evaluation(per_title, agg) -> str:
 @handle_errors
 def sample(output, kind, size, rate, seconds, ffmpeg_path):
     """Generate a synthetic test clip with FFmpeg (deterministic, no download)."""
-    from encoder.ffmpeg import locate
-    from samples.generate import KINDS, generate
+    from .encoder.ffmpeg import locate
+    from .samples.generate import KINDS, generate
 
     if kind not in KINDS:
         raise click.BadParameter(f"choose one of {', '.join(KINDS)}", param_hint="--kind")
@@ -680,7 +692,21 @@ def exit_codes():
         click.echo(f"{code:>3}  {what}")
 
 
+def _on_signal(signum, frame):
+    """SIGTERM / SIGHUP / SIGINT: stop every FFmpeg child, refuse new ones, and unwind the main
+    thread (work folders and temporary files are removed on the way out; finished points stay
+    in the cache)."""
+    from .encoder.runner import stop_all
+
+    stop_all()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise E.Terminated(signum)
+
+
 def main() -> None:
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, _on_signal)
     cli(prog_name="pertitle")
 
 

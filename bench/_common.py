@@ -1,15 +1,11 @@
 """Shared by the bench scripts: the decode floor every mode is compared with."""
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from encoder.commands import decode_command  # noqa: E402
+from pertitle.encoder.commands import decode_command
 
 
 def decode_seconds(ffmpeg: str, path: str, start: float = 0.0, duration: float | None = None,

@@ -22,17 +22,14 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from encoder.batch import discover  # noqa: E402
-from _common import decode_seconds  # noqa: E402
-from encoder.features import extract  # noqa: E402
-from encoder.ffmpeg import locate  # noqa: E402
-from encoder.probe import probe  # noqa: E402
+from pertitle.encoder.discover import discover
+from _common import decode_seconds
+from pertitle.encoder.features import extract
+from pertitle.encoder.ffmpeg import locate
+from pertitle.encoder.probe import probe
 
 
 def main() -> None:

@@ -29,19 +29,19 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from _common import decode_seconds  # noqa: E402
-from encoder.analysis import AnalysisOptions, analyze, make_plan  # noqa: E402
-from encoder.batch import discover  # noqa: E402
-from encoder.cache import Cache  # noqa: E402
-from encoder.ffmpeg import locate  # noqa: E402
-from encoder.predict import predict_ladder  # noqa: E402
-from encoder.probe import probe  # noqa: E402
-from encoder.sweep import encode_one, measure_many, prepare_reference  # noqa: E402
-from ladders.document import curves_from_rows  # noqa: E402
-from ladders.evaluate import score_ladder  # noqa: E402
-from ladders.policy import LadderPolicy, Rung  # noqa: E402
+from _common import decode_seconds
+from pertitle.pipeline.analyze import analyze
+from pertitle.pipeline.common import AnalysisOptions, make_plan
+from pertitle.encoder.discover import discover
+from pertitle.encoder.cache import Cache
+from pertitle.encoder.ffmpeg import locate
+from pertitle.pipeline.predict import predict_ladder
+from pertitle.encoder.probe import probe
+from pertitle.encoder.measure import measure_many
+from pertitle.encoder.sweep import encode_one, prepare_reference
+from pertitle.ladders.document import curves_from_rows
+from pertitle.ladders.evaluate import score_ladder
+from pertitle.ladders.policy import LadderPolicy, Rung
 
 
 def rungs_of(doc: dict) -> list[Rung]:

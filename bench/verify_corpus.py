@@ -15,15 +15,12 @@ import glob
 import json
 import os
 import statistics
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from _common import decode_seconds  # noqa: E402
-from encoder.cache import Cache, default_root  # noqa: E402
-from encoder.ffmpeg import locate  # noqa: E402
-from encoder.verify import verify_ladder  # noqa: E402
-from ladders.document import load  # noqa: E402
+from _common import decode_seconds
+from pertitle.encoder.cache import Cache, default_root
+from pertitle.encoder.ffmpeg import locate
+from pertitle.pipeline.verify import verify_ladder
+from pertitle.ladders.document import load
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import os
 import threading
 from typing import Any
 
-from .fsutil import atomic_write_json
+from ..core.fsutil import atomic_write_json
 
 PIPELINE_VERSION = 1
 ENV_VAR = "PERTITLE_CACHE"

@@ -1,96 +1,40 @@
 """Build FFmpeg command lines from frozen dataclasses. Nothing here runs a process.
 
-Every codec quirk (how quality is spelled, its range, presets, threads, 2-pass, GOP) lives in
-the :data:`CODECS` table; callers never branch on the codec name.
+Codec quirks live in the codec table (:mod:`pertitle.core.codecs`); callers never branch on the
+codec name. Every input is opened as a local file and nothing else: paths are ``file:`` URLs
+(odd names such as ``a:b.mp4``, ``-x.mp4``, ``concat:a|b`` or ``http:/x`` stay file names),
+inputs carry ``-protocol_whitelist file``, and the source is read with the demuxer the probe
+accepted (``-f``), never one FFmpeg would guess anew. Filter-option values that are file names
+(libvmaf / xpsnr logs) are bare names relative to the process' working directory.
 
-All media paths are passed as ``file:`` URLs so that odd file names (``a:b.mp4``,
-``-x.mp4``, ``http...``) are always read as local files. Filter-option values that are file
-names (libvmaf / xpsnr logs) are bare names relative to the process' working directory, which
-avoids filtergraph escaping entirely.
+The measurement graph (two or more inputs, split, scale, libvmaf, xpsnr) is built with
+ffmpeg-python, which escapes filter options at both levels FFmpeg parses them; the other
+commands are short linear chains written out directly.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-# ------------------------------------------------------------------------------------------
-# Codec table
-# ------------------------------------------------------------------------------------------
+import ffmpeg as ffmpeg_graph
 
-
-@dataclass(frozen=True)
-class Codec:
-    name: str                               # FFmpeg encoder name
-    family: str                             # h264 / hevc / av1 / vp9
-    quality_flag: str                       # constant-quality flag
-    quality_range: tuple[int, int]          # valid constant-quality values
-    default_grid: tuple[int, ...]           # default sweep of constant-quality values
-    presets: tuple[str, ...]
-    default_preset: str
-    preset_args: Callable[[str], list[str]]
-    threads_args: Callable[[int], list[str]]
-    gop_args: Callable[[int], list[str]]
-    two_pass: bool                          # FFmpeg drives a real 2-pass encode for it
-    constant_quality_extra: tuple[str, ...] = ()
-    param_flag: str | None = None           # where pass/stats options go for x265-style encoders
-    hls_container: str = "mpegts"           # HLS segment container (HEVC/AV1 must be fMP4)
-
-
-_X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
-                 "slower", "veryslow", "placebo")
-
-CODECS: dict[str, Codec] = {
-    "libx264": Codec(
-        name="libx264", family="h264", quality_flag="-crf", quality_range=(0, 51),
-        default_grid=(16, 19, 22, 25, 28, 31, 34, 38, 42),
-        presets=_X26X_PRESETS, default_preset="medium",
-        preset_args=lambda p: ["-preset", p],
-        threads_args=lambda n: ["-threads", str(n)],
-        # Fixed, aligned GOPs as streaming delivery needs them; no scene-cut keyframes.
-        gop_args=lambda g: ["-g", str(g), "-keyint_min", str(g), "-sc_threshold", "0"],
-        two_pass=True),
-    "libx265": Codec(
-        name="libx265", family="hevc", quality_flag="-crf", quality_range=(0, 51),
-        default_grid=(18, 21, 24, 27, 30, 33, 36, 40, 44),
-        presets=_X26X_PRESETS, default_preset="medium",
-        preset_args=lambda p: ["-preset", p],
-        # -threads alone does not bound x265's thread pools.
-        threads_args=lambda n: ["-x265-params", f"pools={n}:frame-threads={min(n, 4)}:log-level=error"],
-        gop_args=lambda g: ["-g", str(g), "-keyint_min", str(g)],
-        two_pass=True, param_flag="-x265-params", hls_container="fmp4"),
-    "libsvtav1": Codec(
-        name="libsvtav1", family="av1", quality_flag="-crf", quality_range=(1, 63),
-        default_grid=(20, 25, 30, 35, 40, 45, 50, 55, 60),
-        presets=tuple(str(i) for i in range(14)), default_preset="8",
-        preset_args=lambda p: ["-preset", p],
-        threads_args=lambda n: ["-svtav1-params", f"lp={n}"],
-        gop_args=lambda g: ["-g", str(g)],
-        two_pass=False, hls_container="fmp4"),
-    "libvpx-vp9": Codec(
-        name="libvpx-vp9", family="vp9", quality_flag="-crf", quality_range=(0, 63),
-        default_grid=(20, 25, 30, 35, 40, 45, 50, 55, 60),
-        presets=tuple(str(i) for i in range(6)), default_preset="2",
-        preset_args=lambda p: ["-deadline", "good", "-cpu-used", p],
-        threads_args=lambda n: ["-threads", str(n), "-row-mt", "1"],
-        gop_args=lambda g: ["-g", str(g), "-keyint_min", str(g)],
-        # VP9 is only in constant-quality mode with -b:v 0.
-        two_pass=True, constant_quality_extra=("-b:v", "0"), hls_container="fmp4"),
-}
-
-
-def codec(name: str) -> Codec:
-    try:
-        return CODECS[name]
-    except KeyError:
-        raise ValueError(f"unknown codec {name!r}; choose one of {', '.join(CODECS)}") from None
+from ..core.codecs import EncodeSpec, codec, scale_filter
 
 
 def file_url(path: str) -> str:
     """A local-file URL for FFmpeg: never interpreted as a protocol or an option."""
-    import os
-
     return "file:" + os.path.abspath(path)
+
+
+LOCAL_ONLY = ["-protocol_whitelist", "file"]
+"""Input option: this input may open local files only (no network, no nested protocols)."""
+
+
+def input_args(path: str, fmt: str | None = None) -> list[str]:
+    """``-i`` for a local file, with the protocol fence and, when known, the demuxer pinned."""
+    return [*LOCAL_ONLY, *(["-f", fmt] if fmt else []), "-i", file_url(path)]
 
 
 BASE = ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "warning", "-y"]
@@ -115,6 +59,7 @@ class ReferenceSpec:
     lossless_container: bool = False  # lossless H.264 in Matroska instead of raw Y4M (big sources)
     segments: tuple[tuple[float, float], ...] = ()  # (start, duration) excerpts joined end to end;
                                                     # when given, start_s/duration_s are unused
+    source_format: str | None = None  # the demuxer the probe accepted (pinned with -f)
 
     @property
     def analysed_seconds(self) -> float | None:
@@ -152,7 +97,7 @@ def reference_command(ffmpeg: str, spec: ReferenceSpec, out_path: str) -> list[s
         # Each excerpt is its own input (fast input seeking), normalised alike, then joined;
         # the joined stream is renumbered so frames pair by index with every encode.
         for start, dur in spec.segments:
-            cmd += ["-ss", f"{start:.3f}", "-t", f"{dur:.3f}", "-i", file_url(spec.source)]
+            cmd += ["-ss", f"{start:.3f}", "-t", f"{dur:.3f}", *input_args(spec.source, spec.source_format)]
         per = reference_filters(spec)
         parts = ";".join(f"[{i}:v:0]{per}[s{i}]" for i in range(len(spec.segments)))
         joined = "".join(f"[s{i}]" for i in range(len(spec.segments)))
@@ -164,7 +109,7 @@ def reference_command(ffmpeg: str, spec: ReferenceSpec, out_path: str) -> list[s
             cmd += ["-ss", f"{spec.start_s:.3f}"]
         if spec.duration_s:
             cmd += ["-t", f"{spec.duration_s:.3f}"]
-        cmd += ["-i", file_url(spec.source), "-map", "0:v:0", "-an", "-sn", "-dn",
+        cmd += [*input_args(spec.source, spec.source_format), "-map", "0:v:0", "-an", "-sn", "-dn",
                 "-vf", reference_filters(spec), "-r", fps_str(spec.fps)]
     if spec.full_range:
         cmd += ["-color_range", "tv"]
@@ -178,73 +123,6 @@ def reference_command(ffmpeg: str, spec: ReferenceSpec, out_path: str) -> list[s
 # ------------------------------------------------------------------------------------------
 # Encodes
 # ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EncodeSpec:
-    codec: str
-    width: int
-    height: int
-    crf: float | None = None            # constant quality ...
-    bitrate_kbps: float | None = None   # ... or average bitrate (2-pass where the codec has it)
-    maxrate_kbps: float | None = None
-    bufsize_kbits: float | None = None
-    preset: str | None = None           # None: the codec's default
-    gop: int = 0                        # frames; 0 = encoder default
-    threads: int = 1
-    passes: int = 1
-    scaler: str = "lanczos"
-
-    def __post_init__(self) -> None:
-        c = codec(self.codec)
-        if (self.crf is None) == (self.bitrate_kbps is None):
-            raise ValueError("give exactly one of crf / bitrate_kbps")
-        if self.crf is not None and not (c.quality_range[0] <= self.crf <= c.quality_range[1]):
-            raise ValueError(f"{c.quality_flag} {self.crf} outside {c.quality_range} for {c.name}")
-        if self.width % 2 or self.height % 2 or self.width <= 0 or self.height <= 0:
-            raise ValueError(f"encode size must be positive and even, got {self.width}x{self.height}")
-        if self.passes not in (1, 2):
-            raise ValueError("passes must be 1 or 2")
-        if self.passes == 2 and (self.bitrate_kbps is None or not c.two_pass):
-            raise ValueError(f"2-pass needs a bitrate and a codec that supports it ({c.name})")
-        if self.preset is not None and self.preset not in c.presets:
-            raise ValueError(f"preset {self.preset!r} unknown for {c.name}")
-
-    @property
-    def effective_preset(self) -> str:
-        return self.preset or codec(self.codec).default_preset
-
-    def key(self) -> dict:
-        """Everything that changes the bitstream (for cache keys)."""
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        d["preset"] = self.effective_preset
-        return d
-
-    def rate_args(self) -> list[str]:
-        c = codec(self.codec)
-        if self.crf is not None:
-            q = f"{self.crf:g}"
-            args = [c.quality_flag, q, *c.constant_quality_extra]
-        else:
-            args = ["-b:v", f"{self.bitrate_kbps:.0f}k"]
-        if self.maxrate_kbps:
-            args += ["-maxrate", f"{self.maxrate_kbps:.0f}k"]
-        if self.bufsize_kbits:
-            args += ["-bufsize", f"{self.bufsize_kbits:.0f}k"]
-        return args
-
-    def codec_args(self) -> list[str]:
-        """The encoder part of the command (what a rung's settings record to reproduce it)."""
-        c = codec(self.codec)
-        args = ["-c:v", c.name, *c.preset_args(self.effective_preset), *self.rate_args()]
-        if self.gop:
-            args += c.gop_args(self.gop)
-        args += ["-pix_fmt", "yuv420p"]
-        return args
-
-
-def scale_filter(width: int, height: int, scaler: str) -> str:
-    return f"scale={width}:{height}:flags={scaler},setsar=1"
 
 
 def _merge_params(args: list[str], flag: str, extra: str) -> list[str]:
@@ -262,7 +140,7 @@ def encode_commands(ffmpeg: str, ref_path: str, fps: Fraction, spec: EncodeSpec,
                     passlog: str | None = None) -> list[list[str]]:
     """One command (1 pass) or two (2-pass; ``passlog`` is the stats file prefix)."""
     c = codec(spec.codec)
-    head = [ffmpeg, *BASE, "-r", fps_str(fps), "-i", file_url(ref_path), "-map", "0:v:0",
+    head = [ffmpeg, *BASE, "-r", fps_str(fps), *input_args(ref_path), "-map", "0:v:0",
             "-an", "-sn", "-dn", "-vf", scale_filter(spec.width, spec.height, spec.scaler)]
     body = spec.codec_args()
     threads = c.threads_args(spec.threads)
@@ -292,12 +170,12 @@ def encode_commands(ffmpeg: str, ref_path: str, fps: Fraction, spec: EncodeSpec,
 # ------------------------------------------------------------------------------------------
 
 VMAF_MODELS = {
-    # name on our CLI -> libvmaf model string (inside model='...'); 'phone' is the v0.6.1 model
-    # with its phone-viewing transform.
-    "vmaf_v0.6.1": "version=vmaf_v0.6.1\\:name=vmaf",
-    "vmaf_4k_v0.6.1": "version=vmaf_4k_v0.6.1\\:name=vmaf",
-    "vmaf_v0.6.1neg": "version=vmaf_v0.6.1neg\\:name=vmaf",
-    "phone": "version=vmaf_v0.6.1\\:name=vmaf\\:enable_transform=true",
+    # name on our CLI -> libvmaf's model option (unescaped: the graph builder escapes it);
+    # 'phone' is the v0.6.1 model with its phone-viewing transform.
+    "vmaf_v0.6.1": "version=vmaf_v0.6.1:name=vmaf",
+    "vmaf_4k_v0.6.1": "version=vmaf_4k_v0.6.1:name=vmaf",
+    "vmaf_v0.6.1neg": "version=vmaf_v0.6.1neg:name=vmaf",
+    "phone": "version=vmaf_v0.6.1:name=vmaf:enable_transform=true",
 }
 
 
@@ -335,64 +213,52 @@ def measure_command(ffmpeg: str, ref_path: str, ref_size: tuple[int, int], fps: 
     """Score several encodes against one decoded reference in one process.
 
     Both inputs get ``-r`` as an input option so frames pair by index, not by rounded
-    timestamps (a 1 ms Matroska time base against an MP4 mis-pairs frames otherwise).
+    timestamps (a 1 ms Matroska time base against an MP4 mis-pairs frames otherwise). Each
+    encode is scaled back to the reference size with ``spec.scaler`` before scoring; the
+    reference is split once per consumer (libvmaf, and xpsnr when asked).
     """
     if not dists:
         raise ValueError("nothing to measure")
     rw, rh = ref_size
     rate = fps_str(fps)
-    cmd = [ffmpeg, *BASE, "-r", rate, "-i", file_url(ref_path)]
+    ref = ffmpeg_graph.input(file_url(ref_path), r=rate, protocol_whitelist="file").video
+    consumers = sum(1 + (1 if d.xpsnr_log else 0) for d in dists)
+    refs = (ref.filter_multi_output("split", consumers) if consumers > 1 else None)
+    ref_out = iter(refs[i] for i in range(consumers)) if refs is not None else iter([ref])
+    features = [name for on, name in ((spec.psnr, "name=psnr"), (spec.ssim, "name=float_ssim")) if on]
+    outputs = []
     for d in dists:
-        cmd += ["-r", rate, "-i", file_url(d.path)]
-    n = len(dists)
-    per_dist = [1 + (1 if d.xpsnr_log else 0) for d in dists]
-    total = sum(per_dist)
-    parts = []
-    ref_labels = [f"r{i}" for i in range(total)]
-    parts.append(f"[0:v]split={total}" + "".join(f"[{x}]" for x in ref_labels) if total > 1
-                 else f"[0:v]null[{ref_labels[0]}]")
-    features = []
-    if spec.psnr:
-        features.append("name=psnr")
-    if spec.ssim:
-        features.append("name=float_ssim")
-    maps: list[str] = []
-    ri = 0
-    for i, d in enumerate(dists, start=1):
-        k = i - 1
-        scaled = f"[d{k}]"
-        parts.append(f"[{i}:v]scale={rw}:{rh}:flags={spec.scaler},format=yuv420p"
-                     + (f",split=2[d{k}a][d{k}b]" if d.xpsnr_log else scaled))
-        vin = f"[d{k}a]" if d.xpsnr_log else scaled
-        opts = [f"log_fmt=json", f"log_path={d.vmaf_log}", f"model='{VMAF_MODELS[spec.model]}'",
-                f"n_threads={spec.threads}"]
-        if features:
-            opts.append("feature='" + "|".join(features) + "'")
-        if spec.subsample > 1:
-            opts.append(f"n_subsample={spec.subsample}")
-        parts.append(f"{vin}[{ref_labels[ri]}]libvmaf=" + ":".join(opts) + f"[v{k}]")
-        maps.append(f"[v{k}]")
-        ri += 1
+        dist = (ffmpeg_graph.input(file_url(d.path), r=rate, protocol_whitelist="file").video
+                .filter("scale", rw, rh, flags=spec.scaler).filter("format", "yuv420p"))
         if d.xpsnr_log:
-            parts.append(f"[d{k}b][{ref_labels[ri]}]xpsnr=stats_file={d.xpsnr_log}[x{k}]")
-            maps.append(f"[x{k}]")
-            ri += 1
-    cmd += ["-filter_complex", ";".join(parts)]
-    for m in maps:
-        cmd += ["-map", m, "-f", "null", "-"]
-    return cmd
+            split = dist.filter_multi_output("split", 2)
+            dist, dist_x = split[0], split[1]
+        opts = {"log_fmt": "json", "log_path": d.vmaf_log, "model": VMAF_MODELS[spec.model],
+                "n_threads": spec.threads}
+        if features:
+            opts["feature"] = "|".join(features)
+        if spec.subsample > 1:
+            opts["n_subsample"] = spec.subsample
+        vmaf = ffmpeg_graph.filter([dist, next(ref_out)], "libvmaf", **opts)
+        outputs.append(vmaf.output("-", f="null"))
+        if d.xpsnr_log:
+            x = ffmpeg_graph.filter([dist_x, next(ref_out)], "xpsnr", stats_file=d.xpsnr_log)
+            outputs.append(x.output("-", f="null"))
+    graph = ffmpeg_graph.merge_outputs(*outputs) if len(outputs) > 1 else outputs[0]
+    return [ffmpeg, *BASE, *ffmpeg_graph.get_args(graph)]
 
 
-def decode_command(ffmpeg: str, source: str, start_s: float = 0.0, duration_s: float | None = None) -> list[str]:
+def decode_command(ffmpeg: str, source: str, start_s: float = 0.0, duration_s: float | None = None,
+                   fmt: str | None = None) -> list[str]:
     """Decode the video (or an excerpt) once and discard it: the floor analyses are compared with."""
     cmd = [ffmpeg, *BASE]
     if start_s:
         cmd += ["-ss", f"{start_s:.3f}"]
     if duration_s:
         cmd += ["-t", f"{duration_s:.3f}"]
-    return cmd + ["-i", file_url(source), "-map", "0:v:0", "-f", "null", "-"]
+    return cmd + [*input_args(source, fmt), "-map", "0:v:0", "-f", "null", "-"]
 
 
-__all__ = ["CODECS", "Codec", "EncodeSpec", "MeasureSpec", "ReferenceSpec", "Distorted",
-           "VMAF_MODELS", "codec", "decode_command", "encode_commands", "measure_command",
-           "reference_command", "reference_filters", "file_url", "fps_str"]
+__all__ = ["BASE", "LOCAL_ONLY", "MeasureSpec", "ReferenceSpec", "Distorted", "VMAF_MODELS",
+           "decode_command", "encode_commands", "input_args", "measure_command", "reference_command",
+           "reference_filters", "file_url", "fps_str"]

@@ -162,7 +162,6 @@ def _sample_runs(c, vs, info: dict, fps: float, duration: float, aw: int, ah: in
     frames) at the keyframe nearest the middle, plus two 2-frame runs at other keyframes for
     spatial variety. Without keyframes to seek to (single-GOP clips), the main run starts at the
     first frame: decoding up to the middle would cost more than the whole feature budget."""
-    import av
 
     shrink = _Shrinker(aw, ah)
     key_ts = sorted(set(info["key_ts"]))
@@ -350,25 +349,23 @@ def _crossover_probe(run: FrameRun, fps: float) -> dict[str, float]:
     return out
 
 
-def extract(path: str, source=None) -> dict[str, float]:
+def extract(path: str, source=None, allow_references: bool = False) -> dict[str, float]:
     """Feature dict for ``path`` (a probed :class:`Source` saves re-reading the header)."""
-    import av
-
-    from .probe import probe, video_stream
+    from .probe import open_media, probe, video_stream
 
     t0 = time.monotonic()
-    src = source or probe(path)
+    src = source or probe(path, allow_references)
     w, h = src.reference_size
     fps = float(src.fps)
     aw, ah = analysis_size(w, h)
     # One opening: the packet scan, then seeks back for the sampled runs.
-    with av.open(path, metadata_errors="ignore") as c:
+    with open_media(path, src.demuxer, allow_references) as c:
         vs = video_stream(c)
         vs.thread_type = "AUTO"
         info = _scan_packets(c, vs)
         runs = _sample_runs(c, vs, info, fps, src.duration_s, aw, ah)
     if not runs:
-        from .errors import NotAVideo
+        from ..core.errors import NotAVideo
 
         raise NotAVideo("no frames could be sampled for features", path)
 

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
-from .errors import FFmpegCapabilityError, FFmpegNotFound
+from ..core.errors import FFmpegCapabilityError, FFmpegNotFound
 
 ENV_VAR = "PERTITLE_FFMPEG"
 

@@ -1,4 +1,4 @@
-"""Parse quality logs (libvmaf JSON, xpsnr stats) and pool per-frame scores.
+"""Quality measurement: run the scoring command, parse its logs (libvmaf JSON, xpsnr stats), pool.
 
 Scores always come from libvmaf's JSON log, never from scraping stderr.
 """
@@ -8,11 +8,16 @@ import json
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
-from .errors import MeasurementError
+from ..core.errors import MeasurementError
+from . import commands as C
+from .ffmpeg import FFmpeg
+from .runner import run
 
 # PSNR of identical frames is infinite; libvmaf caps it (60 dB at 8 bit). Keep the cap.
 
@@ -100,3 +105,29 @@ def with_xpsnr(scores: Scores, xpsnr_y: float | None) -> Scores:
     from dataclasses import replace
 
     return replace(scores, xpsnr_y=xpsnr_y)
+
+
+def measure_many(ff: FFmpeg, ref_path: str, ref_size: tuple[int, int], fps: Fraction,
+                 encodes: Sequence[str], spec: C.MeasureSpec, workdir: str) -> list[dict]:
+    """Score encodes against one decoded reference in one FFmpeg process."""
+    dists = []
+    for i, path in enumerate(encodes):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        dists.append(C.Distorted(path, f"{stem}-vmaf{i}.json",
+                                 f"{stem}-xpsnr{i}.log" if spec.xpsnr else None))
+    cmd = C.measure_command(ff.path, ref_path, ref_size, fps, dists, spec)
+    # Log names in the filter options are relative to cwd: no filtergraph escaping needed.
+    run(cmd, what="quality measurement", cwd=workdir)
+    out = []
+    for d in dists:
+        s = parse_vmaf_log(os.path.join(workdir, d.vmaf_log))
+        if d.xpsnr_log:
+            s = with_xpsnr(s, parse_xpsnr_log(os.path.join(workdir, d.xpsnr_log)))
+        out.append(s.to_dict())
+        for log in (d.vmaf_log, d.xpsnr_log):
+            if log:
+                try:
+                    os.unlink(os.path.join(workdir, log))
+                except OSError:
+                    pass
+    return out

@@ -12,8 +12,14 @@ import stat
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
-from .errors import (InputEmpty, InputNotFound, NotAVideo, NoVideoStream, TruncatedInput,
-                     UnsupportedInput)
+from ..core.errors import (
+    InputEmpty,
+    InputNotFound,
+    NotAVideo,
+    NoVideoStream,
+    TruncatedInput,
+    UnsupportedInput,
+)
 
 MIN_DIMENSION = 32
 MAX_DIMENSION = 8192
@@ -74,6 +80,11 @@ class Source:
         return even(h * self.display_aspect), h
 
     @property
+    def demuxer(self) -> str:
+        """FFmpeg's short name of the demuxer that opened the file (``-f`` value)."""
+        return self.container.split(",")[0]
+
+    @property
     def bits_per_pixel(self) -> float:
         w, h = self.upright_size
         return self.video_kbps * 1000.0 / (w * h * float(self.fps)) if self.fps else 0.0
@@ -113,11 +124,30 @@ def check_path(path: str) -> int:
     return st.st_size
 
 
-def _open(path: str):
+# Demuxers that open other files or run code: playlists and lists (HLS, DASH, concat/ffconcat,
+# IMF), image sequences named by a pattern, scripts, network session descriptions, filter graphs.
+# A title is one local file; these are refused unless the caller allows them explicitly.
+REFERENCING_DEMUXERS = frozenset({
+    "hls", "applehttp", "dash", "concat", "ffconcat", "imf", "webm_dash_manifest", "image2",
+    "avisynth", "vapoursynth", "sdp", "rtp", "rtsp", "lavfi", "tee", "mpl2", "ffmetadata",
+})
+
+
+def media_url(path: str) -> str:
+    """The form every PyAV/FFmpeg open uses: a ``file:`` URL of the absolute path, so no name
+    (``concat:a|b``, ``subfile,,...:x``, ``http:/...``) is read as a protocol."""
+    return "file:" + os.path.abspath(path)
+
+
+def open_media(path: str, fmt: str | None = None, allow_references: bool = False):
+    """Open ``path`` with PyAV as a local file only (protocol whitelist ``file``). A demuxer that
+    would open further files (playlists, lists) is refused unless ``allow_references``; with
+    ``fmt`` the demuxer is pinned instead of guessed again."""
     import av
 
+    options = {"protocol_whitelist": "file"}
     try:
-        return av.open(path, metadata_errors="ignore")
+        c = av.open(media_url(path), format=fmt, options=options, metadata_errors="ignore")
     except av.error.FileNotFoundError:
         raise InputNotFound("no such file", path) from None
     except (av.error.InvalidDataError, av.error.EOFError):
@@ -128,8 +158,14 @@ def _open(path: str):
         raise NotAVideo("not a recognised video file", path) from None
     except av.error.FFmpegError as exc:
         raise NotAVideo(f"cannot open as media: {exc.strerror or exc}", path) from None
-    except UnicodeDecodeError:
+    except (UnicodeDecodeError, ValueError):
         raise NotAVideo("cannot open as media (undecodable metadata)", path) from None
+    names = set(c.format.name.split(","))
+    if names & REFERENCING_DEMUXERS and not allow_references:
+        c.close()
+        raise UnsupportedInput(f"a {c.format.name} file refers to other files (playlist or list): "
+                               "analyse the media file itself (--allow-playlists reads it anyway)", path)
+    return c
 
 
 def video_stream(container):
@@ -151,154 +187,187 @@ def _is_isobmff(path: str) -> bool:
     return len(head) >= 8 and head[4:8] in (b"ftyp", b"mdat", b"moov", b"wide", b"free")
 
 
-def probe(path: str) -> Source:
+def probe(path: str, allow_references: bool = False) -> Source:
     """Validate and describe ``path``. Raises a :class:`PertitleError` subclass when unusable."""
+    size = check_path(path)
+    with open_media(path, allow_references=allow_references) as container:
+        vs = _first_video(container, path)
+        width, height = _checked_dimensions(vs, path)
+        has_audio = bool(container.streams.audio)
+        fmt, index = container.format.name, vs.index
+        # Decode the first frames: proves the stream decodes, gives rotation, interlacing,
+        # pixel format and range as the decoder sees them.
+        first = _first_frames(container, vs, path)
+        sar = _sample_aspect(vs)
+    # Demux every video packet (cheap): frame count, timestamps (VFR?), the span actually present
+    # (truncated?) and the source's own bitrate. A second opening rather than a seek back,
+    # which some containers refuse.
+    with open_media(path, fmt.split(",")[0], allow_references) as container:
+        vs = next(s for s in container.streams if s.index == index)
+        timing = _timing(container, vs, path)
+    f0 = first[0]
+    rotation = int(round(getattr(f0, "rotation", 0) or 0)) % 360
+    # PyAV reports the display-matrix angle counter-clockwise; only the axis swap matters.
+    rotation = min((0, 90, 180, 270), key=lambda r: min(abs(r - rotation), 360 - abs(r - rotation)))
+    interlaced = any(getattr(f, "interlaced_frame", False) for f in first)
+    pix_fmt = f0.format.name
+    bit_depth = max((c.bits for c in f0.format.components), default=8) if f0.format.components else 8
+    full_range = pix_fmt.startswith("yuvj") or int(getattr(f0, "color_range", 0) or 0) == 2
+    warnings = timing.warnings + _normalisation_notes(width, height, rotation, sar, interlaced,
+                                                      full_range, bit_depth)
+    duration = timing.duration
+    video_kbps = timing.total_bytes * 8 / 1000.0 / duration if duration > 0 else 0.0
+    return Source(
+        path=os.path.abspath(path), size_bytes=size, container=fmt, codec=timing.codec,
+        width=width, height=height, sar=sar, rotation=rotation,
+        fps=timing.fps, nominal_fps=timing.nominal, vfr=timing.vfr, duration_s=round(duration, 6),
+        frames=timing.packets, pix_fmt=pix_fmt, bit_depth=bit_depth, full_range=full_range,
+        interlaced=interlaced, video_kbps=round(video_kbps, 3), has_audio=has_audio,
+        warnings=tuple(warnings))
+
+
+def _first_video(container, path: str):
+    import av
+
+    videos = [s for s in container.streams.video
+              if not (s.disposition & av.stream.Disposition.attached_pic)]
+    if not videos:
+        kinds = sorted({s.type for s in container.streams})
+        what = "audio only" if "audio" in kinds else ("no streams" if not kinds else ", ".join(kinds))
+        raise NoVideoStream(f"no video stream ({what})", path)
+    return videos[0]
+
+
+def _checked_dimensions(vs, path: str) -> tuple[int, int]:
+    cc = vs.codec_context
+    width, height = int(cc.width or 0), int(cc.height or 0)
+    if width <= 0 or height <= 0:
+        raise NotAVideo("video stream has no dimensions (corrupt header?)", path)
+    if (min(width, height) < MIN_DIMENSION or max(width, height) > MAX_DIMENSION
+            or width * height > MAX_PIXELS):
+        raise UnsupportedInput(
+            f"dimensions {width}x{height} are outside what a bitrate ladder is made for "
+            f"({MIN_DIMENSION}..{MAX_DIMENSION} px a side, at most {MAX_PIXELS} pixels)", path)
+    return width, height
+
+
+def _first_frames(container, vs, path: str, n: int = 3) -> list:
+    import av
+
+    first = []
+    try:
+        for frame in container.decode(vs):
+            first.append(frame)
+            if len(first) >= n:
+                break
+    except av.error.FFmpegError as exc:
+        if not first:
+            raise NotAVideo(f"video stream does not decode: {exc.strerror or exc}", path) from None
+    if not first:
+        raise NotAVideo("no decodable video frames", path)
+    return first
+
+
+def _sample_aspect(vs) -> Fraction:
+    sar = vs.sample_aspect_ratio or vs.codec_context.sample_aspect_ratio or Fraction(1)
+    return Fraction(sar) if sar > 0 else Fraction(1)
+
+
+@dataclass
+class _Timing:
+    codec: str
+    packets: int
+    total_bytes: int
+    duration: float
+    fps: Fraction
+    nominal: Fraction
+    vfr: bool
+    warnings: list[str]
+
+
+def _timing(container, vs, path: str) -> _Timing:
+    """Frame rate, duration and regularity from the packets' timestamps."""
     import av
     import numpy as np
 
-    size = check_path(path)
-    container = _open(path)
+    tb = vs.time_base or Fraction(1, 90000)
+    pts: list[int] = []
+    total_bytes = n_packets = 0
     try:
-        videos = [s for s in container.streams.video
-                  if not (s.disposition & av.stream.Disposition.attached_pic)]
-        if not videos:
-            kinds = sorted({s.type for s in container.streams})
-            what = "audio only" if "audio" in kinds else ("no streams" if not kinds else ", ".join(kinds))
-            raise NoVideoStream(f"no video stream ({what})", path)
-        vs = videos[0]
-        cc = vs.codec_context
-        width, height = int(cc.width or 0), int(cc.height or 0)
-        if width <= 0 or height <= 0:
-            raise NotAVideo("video stream has no dimensions (corrupt header?)", path)
-        if (min(width, height) < MIN_DIMENSION or max(width, height) > MAX_DIMENSION
-                or width * height > MAX_PIXELS):
-            raise UnsupportedInput(
-                f"dimensions {width}x{height} are outside what a bitrate ladder is made for "
-                f"({MIN_DIMENSION}..{MAX_DIMENSION} px a side, at most {MAX_PIXELS} pixels)", path)
-        tb = vs.time_base or Fraction(1, 90000)
-        has_audio = bool(container.streams.audio)
-
-        # Decode the first frames: proves the stream decodes, gives rotation, interlacing,
-        # pixel format and range as the decoder sees them.
-        first = []
-        try:
-            for frame in container.decode(vs):
-                first.append(frame)
-                if len(first) >= 3:
-                    break
-        except av.error.FFmpegError as exc:
-            if not first:
-                raise NotAVideo(f"video stream does not decode: {exc.strerror or exc}", path) from None
-        if not first:
-            raise NotAVideo("no decodable video frames", path)
-
-        # Demux every video packet: cheap, and it gives the frame count, the timestamps (VFR?),
-        # the span actually present (truncated?) and the source's own bitrate. A second
-        # opening rather than a seek back, which some containers refuse.
-        index = vs.index
-        container.close()
-        container = _open(path)
-        vs = next(s for s in container.streams if s.index == index)
-        pts: list[int] = []
-        total_bytes = 0
-        n_packets = 0
-        try:
-            for pkt in container.demux(vs):
-                if pkt.size == 0:
-                    continue
-                n_packets += 1
-                total_bytes += pkt.size
-                ts = pkt.pts if pkt.pts is not None else pkt.dts
-                if ts is not None:
-                    pts.append(ts)
-        except av.error.FFmpegError:
-            pass  # a damaged tail: judged below from what was read
-        if n_packets < MIN_FRAMES:
-            raise NotAVideo(f"only {n_packets} video packet(s): nothing to analyse", path)
-
-        f0 = first[0]
-        rotation = int(round(getattr(f0, "rotation", 0) or 0)) % 360
-        # PyAV reports the display-matrix angle counter-clockwise; only the axis swap matters.
-        rotation = min((0, 90, 180, 270), key=lambda r: min(abs(r - rotation), 360 - abs(r - rotation)))
-        interlaced = any(getattr(f, "interlaced_frame", False) for f in first)
-        fmt = f0.format
-        pix_fmt = fmt.name
-        bit_depth = max((c.bits for c in fmt.components), default=8) if fmt.components else 8
-        full_range = pix_fmt.startswith("yuvj") or int(getattr(f0, "color_range", 0) or 0) == 2
-        sar = vs.sample_aspect_ratio or vs.codec_context.sample_aspect_ratio or Fraction(1)
-        if sar <= 0:
-            sar = Fraction(1)
-        sar = Fraction(sar)
-
-        warnings: list[str] = []
-        # --- timing --------------------------------------------------------------------------
-        pts_arr = np.unique(np.asarray(pts, dtype=np.int64))
-        declared = container.duration / 1e6 if container.duration else None
-        guessed = vs.guessed_rate or vs.average_rate or vs.base_rate
-        if len(pts_arr) >= 2:
-            d = np.diff(pts_arr).astype(float) * float(tb)
-            median = float(np.median(d))
-            span = float(pts_arr[-1] - pts_arr[0]) * float(tb) + median
-            tol = max(1.5 * float(tb), 0.02 * median)
-            regular = np.abs(d - median) <= tol
-            irregular = float(np.mean(~regular))
-            # The mean over regular frames undoes coarse time bases (24 fps in 1 ms ticks).
-            measured = 1.0 / float(np.mean(d[regular])) if regular.any() else 1.0 / median
-            if guessed and abs(1.0 / float(guessed) - 1.0 / measured) <= float(tb) + 1e-4 / measured:
-                nominal = Fraction(guessed)
-            else:
-                nominal = _nice_rate(measured)
-            mean_rate = n_packets / span if span > 0 else float(nominal)
+        for pkt in container.demux(vs):
+            if pkt.size == 0:
+                continue
+            n_packets += 1
+            total_bytes += pkt.size
+            ts = pkt.pts if pkt.pts is not None else pkt.dts
+            if ts is not None:
+                pts.append(ts)
+    except av.error.FFmpegError:
+        pass  # a damaged tail: judged below from what was read
+    if n_packets < MIN_FRAMES:
+        raise NotAVideo(f"only {n_packets} video packet(s): nothing to analyse", path)
+    warnings: list[str] = []
+    pts_arr = np.unique(np.asarray(pts, dtype=np.int64))
+    declared = container.duration / 1e6 if container.duration else None
+    guessed = vs.guessed_rate or vs.average_rate or vs.base_rate
+    if len(pts_arr) >= 2:
+        d = np.diff(pts_arr).astype(float) * float(tb)
+        median = float(np.median(d))
+        span = float(pts_arr[-1] - pts_arr[0]) * float(tb) + median
+        tol = max(1.5 * float(tb), 0.02 * median)
+        regular = np.abs(d - median) <= tol
+        irregular = float(np.mean(~regular))
+        # The mean over regular frames undoes coarse time bases (24 fps in 1 ms ticks).
+        measured = 1.0 / float(np.mean(d[regular])) if regular.any() else 1.0 / median
+        if guessed and abs(1.0 / float(guessed) - 1.0 / measured) <= float(tb) + 1e-4 / measured:
+            nominal = Fraction(guessed)
         else:
-            span = n_packets / float(guessed or 25)
-            irregular = 0.0
-            nominal = Fraction(guessed or 25)
-            mean_rate = float(nominal)
-        vfr = irregular > 0.01
-        if vfr:
-            # Mostly regular with gaps (dropped frames): keep the nominal rate, fill the gaps
-            # with repeats as a player would. Truly variable (screen capture): the mean rate.
-            fps = nominal if mean_rate >= 0.85 * float(nominal) else _nice_rate(mean_rate)
-            warnings.append(f"variable frame rate ({irregular:.0%} of frame durations irregular): "
-                            f"made constant at {float(fps):.3f} fps")
-        else:
-            fps = nominal
-        if not (1 <= float(fps) <= 240):
-            raise UnsupportedInput(f"frame rate {float(fps):.3f} fps is outside 1..240", path)
-        duration = span
-        if declared and declared > 1.0 and span < 0.9 * declared and declared - span > 0.5:
-            raise TruncatedInput(f"truncated: the header says {declared:.2f} s but only "
-                                 f"{span:.2f} s of video is present", path)
-        if duration * float(fps) < MIN_FRAMES:
-            raise UnsupportedInput("too short to analyse", path)
+            nominal = _nice_rate(measured)
+        mean_rate = n_packets / span if span > 0 else float(nominal)
+    else:
+        span = n_packets / float(guessed or 25)
+        irregular = 0.0
+        nominal = Fraction(guessed or 25)
+        mean_rate = float(nominal)
+    vfr = irregular > 0.01
+    if vfr:
+        # Mostly regular with gaps (dropped frames): keep the nominal rate, fill the gaps
+        # with repeats as a player would. Truly variable (screen capture): the mean rate.
+        fps = nominal if mean_rate >= 0.85 * float(nominal) else _nice_rate(mean_rate)
+        warnings.append(f"variable frame rate ({irregular:.0%} of frame durations irregular): "
+                        f"made constant at {float(fps):.3f} fps")
+    else:
+        fps = nominal
+    if not (1 <= float(fps) <= 240):
+        raise UnsupportedInput(f"frame rate {float(fps):.3f} fps is outside 1..240", path)
+    if declared and declared > 1.0 and span < 0.9 * declared and declared - span > 0.5:
+        raise TruncatedInput(f"truncated: the header says {declared:.2f} s but only "
+                             f"{span:.2f} s of video is present", path)
+    if not math.isfinite(span) or span * float(fps) < MIN_FRAMES:
+        raise UnsupportedInput("too short to analyse", path)
+    return _Timing(vs.codec_context.name, n_packets, total_bytes, span, fps, nominal, vfr, warnings)
 
-        w_up, h_up = (height, width) if rotation in (90, 270) else (width, height)
-        if w_up % 2 or h_up % 2:
-            warnings.append(f"odd dimensions {w_up}x{h_up}: cropped to {w_up - w_up % 2}x"
-                            f"{h_up - h_up % 2} (4:2:0 needs even sizes)")
-        if rotation:
-            warnings.append(f"rotated {rotation} degrees: analysed upright ({w_up}x{h_up})")
-        if sar != 1 and abs(float(sar) - 1) > 0.01:
-            warnings.append(f"non-square pixels (SAR {sar.numerator}:{sar.denominator}): rungs "
-                            f"use square pixels at the display aspect ratio")
-        if interlaced:
-            warnings.append("interlaced: deinterlaced (bwdif, one frame per frame) before analysis")
-        if full_range:
-            warnings.append("full-range (JPEG) levels: converted to limited range for encoding")
-        if bit_depth > 8:
-            warnings.append(f"{bit_depth}-bit source: analysed as 8-bit 4:2:0 (the ladder's format)")
 
-        video_kbps = total_bytes * 8 / 1000.0 / duration if duration > 0 else 0.0
-        return Source(
-            path=os.path.abspath(path), size_bytes=size,
-            container=container.format.name, codec=vs.codec_context.name,
-            width=width, height=height, sar=sar, rotation=rotation,
-            fps=fps, nominal_fps=nominal, vfr=vfr, duration_s=round(duration, 6),
-            frames=n_packets, pix_fmt=pix_fmt, bit_depth=bit_depth, full_range=full_range,
-            interlaced=interlaced, video_kbps=round(video_kbps, 3), has_audio=has_audio,
-            warnings=tuple(warnings))
-    finally:
-        container.close()
+def _normalisation_notes(width: int, height: int, rotation: int, sar: Fraction, interlaced: bool,
+                         full_range: bool, bit_depth: int) -> list[str]:
+    """What the reference preparation will change, said once to the user."""
+    notes = []
+    w_up, h_up = (height, width) if rotation in (90, 270) else (width, height)
+    if w_up % 2 or h_up % 2:
+        notes.append(f"odd dimensions {w_up}x{h_up}: cropped to {w_up - w_up % 2}x"
+                     f"{h_up - h_up % 2} (4:2:0 needs even sizes)")
+    if rotation:
+        notes.append(f"rotated {rotation} degrees: analysed upright ({w_up}x{h_up})")
+    if sar != 1 and abs(float(sar) - 1) > 0.01:
+        notes.append(f"non-square pixels (SAR {sar.numerator}:{sar.denominator}): rungs "
+                     f"use square pixels at the display aspect ratio")
+    if interlaced:
+        notes.append("interlaced: deinterlaced (bwdif, one frame per frame) before analysis")
+    if full_range:
+        notes.append("full-range (JPEG) levels: converted to limited range for encoding")
+    if bit_depth > 8:
+        notes.append(f"{bit_depth}-bit source: analysed as 8-bit 4:2:0 (the ladder's format)")
+    return notes
 
 
 _COMMON_RATES = [Fraction(24000, 1001), Fraction(30000, 1001), Fraction(60000, 1001),

@@ -7,21 +7,23 @@ nothing, and a killed run loses at most the points in flight.
 """
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
+from ..core.codecs import EncodeSpec
+from ..core.codecs import codec as codec_info
+from ..core.errors import MeasurementError, PertitleError
 from . import commands as C
 from .cache import Cache, fingerprint, make_key
-from .errors import MeasurementError, PertitleError
+from .events import EventSink, PointDone, PointFailed, Stage, SweepStarted, no_events
 from .ffmpeg import FFmpeg
-from .measure import parse_vmaf_log, parse_xpsnr_log, with_xpsnr
+from .measure import measure_many
 from .probe import Source, even
 from .runner import run
 
@@ -63,7 +65,7 @@ RD_COLUMNS = {
 class SweepPlan:
     source: Source
     reference: C.ReferenceSpec
-    encodes: tuple[C.EncodeSpec, ...]
+    encodes: tuple[EncodeSpec, ...]
     measure: C.MeasureSpec
 
     @property
@@ -118,7 +120,7 @@ def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] 
                gop_seconds: float = 2.0, start_s: float = 0.0, duration_s: float | None = None,
                segments: int = 0, segment_s: float = 3.0,
                measure: C.MeasureSpec | None = None, model: str = "auto") -> SweepPlan:
-    c = C.codec(codec)
+    c = codec_info(codec)
     rw, rh = source.reference_size
     if start_s >= source.duration_s:
         raise ValueError(f"--start {start_s} is beyond the end ({source.duration_s:.2f} s)")
@@ -127,14 +129,15 @@ def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] 
     ref = C.ReferenceSpec(
         source=source.path, fps=source.fps, width=rw, height=rh, start_s=start_s,
         duration_s=duration_s, make_cfr=source.vfr, deinterlace=source.interlaced,
-        full_range=source.full_range, segments=spread_segments(source.duration_s, segments, segment_s))
+        full_range=source.full_range, segments=spread_segments(source.duration_s, segments, segment_s),
+        source_format=source.demuxer)
     frames = int(((ref.analysed_seconds or (source.duration_s - start_s)) * float(source.fps)) + 1)
     if rw * rh * 1.5 * frames > Y4M_LIMIT_BYTES:
         ref = replace(ref, lossless_container=True)
     gop = int(round(gop_seconds * float(source.fps))) if gop_seconds > 0 else 0
     grid = tuple(crfs) if crfs else c.default_grid
     encodes = tuple(
-        C.EncodeSpec(codec=codec, width=w, height=h, crf=q, preset=preset, gop=gop, threads=1)
+        EncodeSpec(codec=codec, width=w, height=h, crf=q, preset=preset, gop=gop, threads=1)
         for (w, h) in candidate_sizes(source, heights) for q in grid)
     m = measure or C.MeasureSpec()
     if model == "auto":
@@ -145,51 +148,15 @@ def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] 
 
 
 # ------------------------------------------------------------------------------------------
-# Events (the CLI renders them; the core never prints)
-# ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class SweepStarted:
-    total: int
-    cached: int
-
-
-@dataclass(frozen=True)
-class PointDone:
-    row: dict
-    cached: bool
-
-
-@dataclass(frozen=True)
-class PointFailed:
-    spec: C.EncodeSpec
-    error: str
-
-
-Event = Stage | SweepStarted | PointDone | PointFailed
-EventSink = Callable[[Event], None]
-
-
-def _ignore(_: Event) -> None:
-    pass
-
-
-# ------------------------------------------------------------------------------------------
 # Running
 # ------------------------------------------------------------------------------------------
 
 
-def point_key(plan: SweepPlan, source_sha: str, enc: C.EncodeSpec, ffmpeg_version: str) -> str:
+def point_key(plan: SweepPlan, source_sha: str, enc: EncodeSpec, ffmpeg_version: str) -> str:
     ref = {k: getattr(plan.reference, k) for k in plan.reference.__dataclass_fields__}
     ref.pop("source")
     ref.pop("lossless_container")  # lossless either way: the frames are identical
+    ref.pop("source_format")       # the demuxer the probe chose, pinned: same frames
     if not ref["segments"]:
         ref.pop("segments")  # keys of contiguous excerpts stay what they were before segments existed
     else:
@@ -209,11 +176,9 @@ def prepare_reference(ff: FFmpeg, plan: SweepPlan, workdir: str) -> str:
 
 def packet_stats(path: str) -> tuple[int, int]:
     """(video packet bytes, packet count) of an encode."""
-    import av
+    from .probe import open_media, video_stream
 
-    from .probe import video_stream
-
-    with av.open(path) as c:
+    with open_media(path, "matroska") as c:
         vs = video_stream(c)
         total = n = 0
         for pkt in c.demux(vs):
@@ -223,7 +188,7 @@ def packet_stats(path: str) -> tuple[int, int]:
     return total, n
 
 
-def encode_one(ff: FFmpeg, ref_path: str, fps: Fraction, enc: C.EncodeSpec, workdir: str,
+def encode_one(ff: FFmpeg, ref_path: str, fps: Fraction, enc: EncodeSpec, workdir: str,
                name: str) -> tuple[str, float]:
     out = os.path.join(workdir, name + ".mkv")
     t0 = time.monotonic()
@@ -233,29 +198,6 @@ def encode_one(ff: FFmpeg, ref_path: str, fps: Fraction, enc: C.EncodeSpec, work
     return out, time.monotonic() - t0
 
 
-def measure_many(ff: FFmpeg, ref_path: str, ref_size: tuple[int, int], fps: Fraction,
-                 encodes: Sequence[str], spec: C.MeasureSpec, workdir: str) -> list[dict]:
-    """Score encodes against one decoded reference in one FFmpeg process."""
-    dists = []
-    for i, path in enumerate(encodes):
-        stem = os.path.splitext(os.path.basename(path))[0]
-        dists.append(C.Distorted(path, f"{stem}-vmaf{i}.json",
-                                 f"{stem}-xpsnr{i}.log" if spec.xpsnr else None))
-    cmd = C.measure_command(ff.path, ref_path, ref_size, fps, dists, spec)
-    # Log names in the filter options are relative to cwd: no filtergraph escaping needed.
-    run(cmd, what="quality measurement", cwd=workdir)
-    out = []
-    for d in dists:
-        s = parse_vmaf_log(os.path.join(workdir, d.vmaf_log))
-        if d.xpsnr_log:
-            s = with_xpsnr(s, parse_xpsnr_log(os.path.join(workdir, d.xpsnr_log)))
-        out.append(s.to_dict())
-        for log in (d.vmaf_log, d.xpsnr_log):
-            if log:
-                _unlink(os.path.join(workdir, log))
-    return out
-
-
 def _unlink(path: str) -> None:
     try:
         os.unlink(path)
@@ -263,7 +205,7 @@ def _unlink(path: str) -> None:
         pass
 
 
-def run_point(ff: FFmpeg, plan: SweepPlan, ref_path: str, enc: C.EncodeSpec, key: str,
+def run_point(ff: FFmpeg, plan: SweepPlan, ref_path: str, enc: EncodeSpec, key: str,
               workdir: str, title: str) -> dict:
     name = f"e{key[:12]}"
     out, enc_s = encode_one(ff, ref_path, plan.reference.fps, enc, workdir, name)
@@ -295,7 +237,7 @@ def run_point(ff: FFmpeg, plan: SweepPlan, ref_path: str, enc: C.EncodeSpec, key
 @dataclass
 class SweepResult:
     rows: list[dict]
-    failures: list[tuple[C.EncodeSpec, str]] = field(default_factory=list)
+    failures: list[tuple[EncodeSpec, str]] = field(default_factory=list)
     wall_s: float = 0.0
     reference_s: float = 0.0
 
@@ -312,7 +254,7 @@ class SweepResult:
 
 
 def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
-              workdir: str | None = None, on_event: EventSink = _ignore,
+              workdir: str | None = None, on_event: EventSink = no_events,
               title: str | None = None, reference: Callable[[], str] | None = None) -> SweepResult:
     """Encode and measure every point of ``plan`` that the cache does not have. ``reference``,
     if given, returns the path of an already decoded reference for ``plan`` (the caller owns
@@ -328,7 +270,7 @@ def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
     sha = fingerprint(plan.source.path)
     keyed = [(enc, point_key(plan, sha, enc, ff.version)) for enc in plan.encodes]
     rows: list[dict] = []
-    todo: list[tuple[C.EncodeSpec, str]] = []
+    todo: list[tuple[EncodeSpec, str]] = []
     for enc, key in keyed:
         hit = cache.get(key)
         if hit is not None:
@@ -355,7 +297,7 @@ def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
         result.reference_s = time.monotonic() - t0
         on_event(Stage("sweep", f"{len(todo)} encodes, {jobs} at a time"))
 
-        def task(enc: C.EncodeSpec, key: str):
+        def task(enc: EncodeSpec, key: str):
             try:
                 row = run_point(ff, plan, ref_path, enc, key, tmp, title)
             except PertitleError as exc:
@@ -378,7 +320,7 @@ def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
 
 
 def measure_points(ff: FFmpeg, plan: SweepPlan, points, cache: Cache, *, jobs: int = 1,
-                   workdir: str | None = None, on_event: EventSink = _ignore,
+                   workdir: str | None = None, on_event: EventSink = no_events,
                    reference: Callable[[], str] | None = None) -> SweepResult:
     """Run just the grid points ``(width, height, crf)`` of ``plan`` (cached like any sweep)."""
     by_key = {(e.width, e.height, float(e.crf)): e for e in plan.encodes if e.crf is not None}
@@ -392,7 +334,7 @@ class SharedReference:
     (the fast mode's rounds, hybrid verification); ``close()`` deletes it."""
 
     def __init__(self, ff: FFmpeg, plan: SweepPlan, workdir: str | None = None,
-                 on_event: EventSink = _ignore):
+                 on_event: EventSink = no_events):
         self.ff, self.plan, self.workdir, self.on_event = ff, plan, workdir, on_event
         self.dir: str | None = None
         self.path: str | None = None
@@ -412,7 +354,7 @@ class SharedReference:
 
 @contextmanager
 def points_measurer(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
-                    workdir: str | None = None, on_event: EventSink = _ignore):
+                    workdir: str | None = None, on_event: EventSink = no_events):
     """``measure(points) -> SweepResult`` for grid points of ``plan``, called any number of
     times (rounds): the reference is decoded on the first call only and deleted on exit."""
     ref = SharedReference(ff, plan, workdir, on_event)

@@ -11,8 +11,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from encoder.errors import LadderError
-
+from ..core.errors import LadderError
 from .hull import RDPoint, pareto_front
 
 

@@ -12,16 +12,15 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from importlib import resources
 
-from encoder import commands as C
-from encoder.errors import InvalidLadderFile, LadderError
-
+from ..core import codecs as C
+from ..core.errors import InvalidLadderFile, LadderError
+from ..core.version import __version__
 from .curves import Curve
 from .fixed import FIXED_LADDERS, compare
-from .hull import upper_hull, RDPoint
+from .hull import RDPoint, upper_hull
 from .policy import LadderPolicy, choose_ladder
 
 SCHEMA_VERSION = 1
-TOOL_VERSION = "0.1.0"
 DOCUMENT_VERSION = 3
 """Bumped whenever curves/hull/policy/comparison logic changes what a document says: a batch
 then rebuilds its ladders (from cached measurements) instead of skipping them as done."""
@@ -123,7 +122,7 @@ def build_document(*, kind: str, source: Mapping, analysed: Mapping, rows: list[
     doc: dict = {
         "schema_version": SCHEMA_VERSION,
         "kind": kind,
-        "tool": {"name": "pertitle", "version": TOOL_VERSION},
+        "tool": {"name": "pertitle", "version": __version__},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "ffmpeg_version": ffmpeg_version,
         "source": dict(source),
@@ -159,7 +158,7 @@ def _opt(v):
 
 
 def schema() -> dict:
-    with resources.files("ladders").joinpath("schema/ladder.schema.json").open("r", encoding="utf-8") as fh:
+    with resources.files(__package__).joinpath("schema/ladder.schema.json").open("r", encoding="utf-8") as fh:
         return json.load(fh)
 
 

@@ -19,8 +19,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from encoder.errors import LadderError
-
+from ..core.errors import LadderError
 from .bdrate import BDRateError, bd_rate
 from .curves import Curve, Envelope
 from .document import curves_from_rows
@@ -133,14 +132,14 @@ def group_splits(df, splits: int | None = None, holdout: str | None = None):
 
 def cross_validate(df, families: Sequence[str], policy: LadderPolicy,
                    verify_levels: Sequence[int] = (0,), splits=None, log=lambda _: None,
-                   holdout: str | None = None) -> list[TitleEval]:
+                   holdout: str | None = None, *, feature_columns: Sequence[str]) -> list[TitleEval]:
     """Fit on some groups, judge the ladders of the held-out ones (see :func:`group_splits`)."""
     results: list[TitleEval] = []
     for fold, (tr, te) in enumerate(group_splits(df, splits, holdout)):
         train, test = df.iloc[tr], df.iloc[te]
         log(f"fold {fold + 1}: held out {', '.join(sorted(set(test['group'])))}")
         for fam in families:
-            model = CurveModel(family=fam).fit(train)
+            model = CurveModel(family=fam, feature_columns=tuple(feature_columns)).fit(train)
             for title, dt in test.groupby("title"):
                 X = design(dt, model.feature_columns)
                 pred = model.predict_frame(X[model.columns_])

@@ -16,7 +16,7 @@ import json
 import shlex
 from xml.sax.saxutils import quoteattr
 
-from encoder.commands import codec as codec_info
+from ..core.codecs import codec as codec_info
 
 CSV_FIELDS = ["index", "width", "height", "bitrate_kbps", "maxrate_kbps", "bufsize_kbits", "vmaf",
               "vmaf_hmean", "vmaf_p5", "psnr_y", "codec", "preset", "rate_control",
@@ -115,32 +115,40 @@ def to_dash(doc: dict) -> str:
 
 def ffmpeg_package_args(doc: dict, source: str | None = None, hls_time: int = 6) -> list[str]:
     """Argument list (without the ffmpeg binary) that encodes every rung from the source in one
-    process and writes an HLS multivariant playlist with aligned segments."""
+    process and writes an HLS multivariant playlist with aligned segments. The graph (one
+    input split into a scaled branch per rung) is built with ffmpeg-python."""
+    import ffmpeg as ffmpeg_graph
+
     rungs = sorted(doc["rungs"], key=lambda r: r["bitrate_kbps"], reverse=True)
     src = source or doc["source"]["path"]
-    n = len(rungs)
-    fc = f"[0:v]split={n}" + "".join(f"[s{i}]" for i in range(n)) + ";" + ";".join(
-        f"[s{i}]scale={r['width']}:{r['height']}:flags=lanczos,setsar=1[v{i}]" for i, r in enumerate(rungs))
-    args = ["-i", src, "-filter_complex", fc]
     c = codec_info(doc["codec"])
+    split = ffmpeg_graph.input(src).video.filter_multi_output("split", len(rungs))
+    branches = [split[i].filter("scale", r["width"], r["height"], flags="lanczos").filter("setsar", 1)
+                for i, r in enumerate(rungs)]
+    opts: dict[str, object] = {}
     for i, r in enumerate(rungs):
         enc = r["encoder"]
-        args += ["-map", f"[v{i}]", f"-c:v:{i}", enc["codec"], f"-b:v:{i}", f"{enc['bitrate_kbps']}k"]
+        opts[f"c:v:{i}"] = enc["codec"]
+        opts[f"b:v:{i}"] = f"{enc['bitrate_kbps']}k"
         if enc.get("maxrate_kbps"):
-            args += [f"-maxrate:v:{i}", f"{enc['maxrate_kbps']}k", f"-bufsize:v:{i}", f"{enc['bufsize_kbits']}k"]
-    preset = rungs[0]["encoder"]["preset"]
-    args += c.preset_args(preset)
+            opts[f"maxrate:v:{i}"] = f"{enc['maxrate_kbps']}k"
+            opts[f"bufsize:v:{i}"] = f"{enc['bufsize_kbits']}k"
+    tail = [*c.preset_args(rungs[0]["encoder"]["preset"])]
     gop = rungs[0]["encoder"].get("gop_frames") or 0
     if gop:
-        args += c.gop_args(gop)
-    args += ["-pix_fmt", "yuv420p", "-an", "-f", "hls", "-hls_time", str(hls_time),
+        tail += c.gop_args(gop)
+    ext = "ts" if c.hls_container == "mpegts" else "m4s"
+    tail += ["-pix_fmt", "yuv420p", "-an", "-f", "hls", "-hls_time", str(hls_time),
              "-hls_playlist_type", "vod", "-hls_flags", "independent_segments",
              "-hls_segment_type", c.hls_container,
-             "-hls_segment_filename", "stream_%v/seg_%05d." + ("ts" if c.hls_container == "mpegts" else "m4s"),
+             "-hls_segment_filename", f"stream_%v/seg_%05d.{ext}",
              "-master_pl_name", "master.m3u8",
-             "-var_stream_map", " ".join(f"v:{i},name:{r['height']}p_{r['bitrate_kbps']}k" for i, r in enumerate(rungs)),
-             "stream_%v/playlist.m3u8"]
-    return args
+             "-var_stream_map", " ".join(f"v:{i},name:{r['height']}p_{r['bitrate_kbps']}k"
+                                         for i, r in enumerate(rungs))]
+    out = ffmpeg_graph.output(*branches, "stream_%v/playlist.m3u8", **opts)
+    args = ffmpeg_graph.get_args(out)
+    # options that take a list (x264 GOP flags) go just before the output name
+    return args[:-1] + tail + args[-1:]
 
 
 def to_ffmpeg(doc: dict) -> str:

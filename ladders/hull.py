@@ -11,7 +11,7 @@ import math
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
-from encoder.errors import LadderError
+from ..core.errors import LadderError
 
 
 class NotEnoughPoints(LadderError):

@@ -28,8 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from encoder.errors import ModelError
-from encoder.features import FEATURE_COLUMNS, FEATURE_VERSION
+from ..core.errors import ModelError
 
 ROW_FEATURES = ["log2_scale", "log_rung_pixels", "crf"]
 TARGETS = ["log_bpp", "vmaf_logit"]
@@ -46,7 +45,7 @@ def logit_to_vmaf(z):
     return VMAF_SPAN / (1.0 + np.exp(-np.asarray(z, dtype=float)))
 FAMILIES = ("median", "probe_shift", "ridge", "ridge_int", "hgb", "extratrees")
 PROBE_ANCHOR = "probe_lo_crf33_log_bpp"
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2   # 2: skops file + JSON metadata (1 was a pickle)
 
 
 def row_features(width: int, height: int, crf: float, ref_width: int, ref_height: int) -> dict:
@@ -165,12 +164,14 @@ class CurveModel:
     """scikit-learn style: parameters in ``__init__``, fitted state in attributes ending in ``_``."""
 
     family: str = "hgb"
-    feature_columns: tuple[str, ...] = tuple(FEATURE_COLUMNS)
+    feature_columns: tuple[str, ...] = ()
     random_state: int = 0
 
     def fit(self, df) -> CurveModel:
         if self.family not in FAMILIES:
             raise ValueError(f"unknown model family {self.family!r}")
+        if not self.feature_columns:
+            raise ValueError("a model needs the list of title features it may use")
         missing = [c for c in self.feature_columns if f"f_{c}" not in df.columns]
         if missing:
             raise ModelError(f"dataset lacks feature columns: {', '.join(missing[:5])}")
@@ -229,8 +230,39 @@ def monotone_rows(rows: list[dict]) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------
-# Saving and loading
+# Saving and loading: models are data, not code
 # ------------------------------------------------------------------------------------------
+# A model file is a zip written by skops: the fitted estimators as plain arrays and the names of
+# their classes. Loading rebuilds only the classes listed in TRUSTED_TYPES (scikit-learn's own
+# estimators and this module's small helpers); a file naming any other type is refused before
+# anything is built. Pickle/joblib files can run arbitrary code when loaded: they are refused
+# unless the caller explicitly trusts the file (``trust_pickle``).
+
+TRUSTED_TYPES = (
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._forest.ExtraTreesRegressor",
+    "sklearn.tree._classes.ExtraTreeRegressor",
+    "sklearn.tree._tree.Tree",
+    "sklearn.linear_model._ridge.RidgeCV",
+    "sklearn.linear_model._ridge._RidgeGCV",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.preprocessing._polynomial.PolynomialFeatures",
+    "sklearn._loss.loss.HalfSquaredError",
+    "sklearn._loss.link.IdentityLink",
+    "sklearn._loss.link.Interval",
+    "sklearn.utils._bunch.Bunch",
+    "numpy.random._pcg64.PCG64",
+    "numpy.random._generator.Generator",
+    "numpy.random.mtrand.RandomState",
+    "builtins.slice",
+    f"{__name__}.CurveModel",
+    f"{__name__}._MedianCurves",
+    f"{__name__}._ProbeShift",
+    f"{__name__}._RowInteractions",
+)
 
 
 def dataset_hash(df) -> str:
@@ -239,26 +271,31 @@ def dataset_hash(df) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def versions() -> dict:
-    import joblib
     import scipy
     import sklearn
+    import skops
 
     return {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__, "scipy": scipy.__version__, "joblib": joblib.__version__}
+            "numpy": np.__version__, "scipy": scipy.__version__, "skops": skops.__version__}
 
 
-def save(model: CurveModel, path: str, df, extra: Mapping | None = None) -> dict:
-    import joblib
-
-    from encoder.fsutil import atomic_write
-
-    meta = {
+def metadata(model: CurveModel, df, feature_version: int, extra: Mapping | None = None) -> dict:
+    """What a model file says about itself: features, targets, grid, training data, versions."""
+    return {
         "format": MODEL_FORMAT,
         "family": model.family,
         "feature_columns": list(model.feature_columns),
         "design_columns": model.columns_,
-        "feature_version": FEATURE_VERSION,
+        "feature_version": feature_version,
         "targets": {"log_bpp": "log of (kbps * 1000 / (width * height * fps)) of the trial encode",
                     "vmaf_logit": "log(v / (100.5 - v)) of the trial encode's mean VMAF v"},
         "grid": {"crfs": sorted(float(c) for c in df["crf"].unique())},
@@ -269,37 +306,93 @@ def save(model: CurveModel, path: str, df, extra: Mapping | None = None) -> dict
         "versions": versions(),
         **(extra or {}),
     }
-    atomic_write(path, lambda fh: joblib.dump({"meta": meta, "model": model}, fh), mode="wb")
+
+
+def save(model: CurveModel, path: str, df, feature_version: int, extra: Mapping | None = None) -> dict:
+    """Write ``model`` (skops) with its metadata; returns the metadata."""
+    import zipfile
+
+    import skops.io as sio
+
+    from ..core.fsutil import atomic_write
+
+    meta = metadata(model, df, feature_version, extra)
+    blob = sio.dumps({"meta_json": json.dumps(meta), "model": model},
+                     compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    atomic_write(path, lambda fh: fh.write(blob), mode="wb")
     return meta
 
 
-def load(path: str) -> tuple[CurveModel, dict]:
-    import joblib
+def _is_pickle(head: bytes) -> bool:
+    return head[:1] == b"\x80" or head[:2] in (b"(d", b"}q", b"(l", b"]q")
+
+
+def load(path: str, feature_version: int | None = None, *, sha256: str | None = None,
+         trust_pickle: bool = False) -> tuple[CurveModel, dict]:
+    """Load a model file. ``sha256``: the content must have this hash (the shipped model).
+    ``feature_version``: refuse a model trained on other features."""
+    import zipfile
+
     import sklearn
+    import skops.io as sio
 
     try:
         with open(path, "rb") as fh:
-            blob = joblib.load(fh)
+            head = fh.read(4)
     except FileNotFoundError:
         raise ModelError("no such model file", path) from None
-    except Exception as exc:  # unpickling errors come in many types
-        raise ModelError(f"cannot load model ({type(exc).__name__}: {exc}); it was probably saved "
-                         "by another scikit-learn/numpy version: retrain with `pertitle train`", path) from None
-    if not isinstance(blob, dict) or "meta" not in blob or "model" not in blob:
+    except OSError as exc:
+        raise ModelError(f"cannot read the model file: {exc.strerror}", path) from None
+    if sha256 is not None and file_sha256(path) != sha256:
+        raise ModelError("the model file's checksum does not match the one recorded for it", path)
+    if _is_pickle(head):
+        if not trust_pickle:
+            raise ModelError("this is a pickle (joblib) file: loading it would run whatever code it "
+                             "holds, so it is refused; retrain with `pertitle train` (skops format), or "
+                             "pass --trust-model if you made this file yourself", path)
+        blob = _load_trusted_pickle(path)
+    elif head[:2] == b"PK":
+        try:
+            untrusted = set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES)
+            if untrusted:
+                raise ModelError("the model file names types outside the allowed list: "
+                                 + ", ".join(sorted(untrusted)[:5]), path)
+            blob = sio.load(path, trusted=list(TRUSTED_TYPES))
+        except ModelError:
+            raise
+        except (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError, ImportError,
+                OSError, RecursionError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelError(f"not a readable model file ({type(exc).__name__}: {str(exc)[:120]}); "
+                             "retrain with `pertitle train`", path) from None
+    else:
         raise ModelError("not a pertitle model file", path)
-    meta = blob["meta"]
+    if not isinstance(blob, dict) or "model" not in blob or not isinstance(blob.get("meta_json"), str):
+        raise ModelError("not a pertitle model file", path)
+    try:
+        meta = json.loads(blob["meta_json"])
+    except json.JSONDecodeError:
+        raise ModelError("the model's metadata is not JSON", path) from None
+    model = blob["model"]
+    if not isinstance(meta, dict) or not isinstance(model, CurveModel):
+        raise ModelError("not a pertitle model file", path)
     if meta.get("format") != MODEL_FORMAT:
         raise ModelError(f"model format {meta.get('format')} is not {MODEL_FORMAT}: retrain", path)
     trained = meta.get("versions", {}).get("scikit-learn")
-    if trained and trained.split(".")[:2] != sklearn.__version__.split(".")[:2]:
+    if trained and str(trained).split(".")[:2] != sklearn.__version__.split(".")[:2]:
         raise ModelError(f"model trained with scikit-learn {trained}, this is {sklearn.__version__}: "
                          "retrain with `pertitle train`", path)
-    if meta.get("feature_version") != FEATURE_VERSION:
+    if feature_version is not None and meta.get("feature_version") != feature_version:
         raise ModelError(f"model expects feature version {meta.get('feature_version')}, this "
-                         f"build computes {FEATURE_VERSION}: retrain", path)
-    return blob["model"], meta
+                         f"build computes {feature_version}: retrain", path)
+    return model, meta
 
 
-def describe(meta: Mapping) -> str:
-    return json.dumps({k: meta[k] for k in ("family", "n_titles", "n_rows", "codec", "vmaf_model",
-                                            "training_data_sha256") if k in meta})
+def _load_trusted_pickle(path: str):
+    import joblib
+
+    try:
+        with open(path, "rb") as fh:
+            return joblib.load(fh)
+    except Exception as exc:  # noqa: BLE001 - the user asked to trust it; any failure is "cannot load"
+        raise ModelError(f"cannot load the pickle model ({type(exc).__name__}): retrain with "
+                         "`pertitle train`", path) from None

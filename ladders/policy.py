@@ -14,8 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from encoder.errors import LadderError
-
+from ..core.errors import LadderError
 from .curves import Curve, Envelope
 
 POOLINGS = {"mean": "vmaf_mean", "hmean": "vmaf_hmean", "p5": "vmaf_p5"}

@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from encoder.commands import BASE, file_url
-from encoder.runner import run
+from ..encoder.commands import BASE, file_url
+from ..encoder.runner import run
 
 
 @dataclass(frozen=True)

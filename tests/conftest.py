@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,17 @@ CORPUS = Path(os.environ.get("PERTITLE_CORPUS", SHARED / "corpus"))
 REFERENCE = SHARED / "reference"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Every test that needs the real FFmpeg (directly or through a generated clip) is ``slow``:
+    ``python -m pytest -m "not slow"`` is the quick loop over the pure logic (seconds)."""
+    for item in items:
+        if {"ff", "make_clip"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def ff():
-    from encoder.ffmpeg import locate
+    from pertitle.encoder.ffmpeg import locate
 
     f = locate()
     if not f.has_filter("libvmaf"):
@@ -71,7 +80,7 @@ def make_clip(ff, tmp_path_factory):
 
 @pytest.fixture
 def cache(tmp_path):
-    from encoder.cache import Cache
+    from pertitle.encoder.cache import Cache
 
     return Cache(str(tmp_path / "cache"))
 
@@ -81,3 +90,23 @@ def corpus_clip(name: str) -> str:
     if not p.exists():
         pytest.skip(f"corpus clip {name} not available ({CORPUS})")
     return str(p)
+
+
+# ------------------------------------------------------------------------------------------
+# The installed command, as a user runs it
+# ------------------------------------------------------------------------------------------
+
+
+def pertitle_cmd() -> list[str]:
+    exe = os.path.join(os.path.dirname(sys.executable), "pertitle")
+    return [exe] if os.path.exists(exe) else [sys.executable, "-m", "pertitle.cli"]
+
+
+def run(*args, cwd=None, env_extra=None):
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    return subprocess.run([*pertitle_cmd(), *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=600)
+
+
+QUICK = ["--crf", "22,34", "--gop", "1", "-j", "2"]

@@ -1,12 +1,12 @@
 """The analysis pipeline end to end on generated clips (real FFmpeg)."""
 import subprocess
 
-import pandas as pd
 import pytest
 
-from encoder.analysis import AnalysisOptions, analyze
-from encoder.cache import Cache
-from ladders.document import validate
+from pertitle.pipeline.analyze import analyze
+from pertitle.pipeline.common import AnalysisOptions
+from pertitle.encoder.cache import Cache
+from pertitle.ladders.document import validate
 
 FAST = dict(crfs=(20, 28, 36, 44), duration_s=None, gop_seconds=1.0)
 

@@ -3,10 +3,10 @@ import json
 import os
 import shutil
 
-from encoder import errors as E
-from encoder.batch import discover
+from pertitle.core import errors as E
+from pertitle.encoder.discover import discover
 
-from .test_cli import run
+from .conftest import run
 
 QUICK = ["--crf", "24,36", "--heights", "180", "--gop", "1", "-j", "2"]
 

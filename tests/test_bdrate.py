@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ladders.bdrate import BDRateError, NoOverlap, bd_rate
+from pertitle.ladders.bdrate import BDRateError, NoOverlap, bd_rate
 
 # JCTVC-E137 cases (as used by Netflix vmaf's BD-rate tests): two 4-point PSNR curves.
 JCTVC_1 = ([(108048.8736, 43.6471), (61279.976, 40.3953), (33905.6656, 37.247), (18883.6928, 34.2911)],

@@ -1,28 +1,12 @@
 """The installed `pertitle` command as a user runs it: outputs, one-line errors, exit codes."""
 import csv
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from encoder import errors as E
+from pertitle.core import errors as E
 
-
-def pertitle_cmd() -> list[str]:
-    exe = os.path.join(os.path.dirname(sys.executable), "pertitle")
-    return [exe] if os.path.exists(exe) else [sys.executable, "-c", "import cli; cli.main()"]
-
-
-def run(*args, cwd=None, env_extra=None):
-    env = dict(os.environ)
-    env.update(env_extra or {})
-    return subprocess.run([*pertitle_cmd(), *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=600)
-
-
-QUICK = ["--crf", "22,34", "--gop", "1", "-j", "2"]
+from .conftest import QUICK, run
 
 
 def test_analyze_writes_ladder_and_rd_csv_and_prints_summary(make_clip, tmp_path):
@@ -57,6 +41,7 @@ def test_policy_options_change_the_ladder_not_the_measurements(make_clip, tmp_pa
     da, db = json.loads(a.stdout), json.loads(b.stdout)
     assert len(db["rungs"]) == 1 and db["sweep"]["cached"] == 4
     assert db["rungs"][0]["vmaf"] <= 80.5
+    assert da["curves"] == db["curves"] and len(da["rungs"]) > 1  # same measurements, other ladder
 
 
 @pytest.mark.parametrize("make_bad,code,needle", [

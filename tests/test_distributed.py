@@ -10,12 +10,12 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from encoder.analysis import AnalysisOptions  # noqa: E402
-from encoder.batch import discover  # noqa: E402
-from encoder.cache import Cache  # noqa: E402
-from encoder.distributed import run_batch_dask  # noqa: E402
+from pertitle.pipeline.common import AnalysisOptions  # noqa: E402
+from pertitle.encoder.discover import discover  # noqa: E402
+from pertitle.encoder.cache import Cache  # noqa: E402
+from pertitle.pipeline.distributed import run_batch_dask  # noqa: E402
 
-from .test_cli import run  # noqa: E402
+from .conftest import run  # noqa: E402
 
 OPTS = AnalysisOptions(crfs=(22, 30, 38), heights=(180,), gop_seconds=1, jobs=1)
 

@@ -2,19 +2,19 @@
 import csv
 import io
 import json
-import os
 import shlex
 import subprocess
 
 import pytest
 
-from encoder.analysis import AnalysisOptions, analyze
-from encoder.cache import Cache
-from encoder.errors import InvalidLadderFile
-from ladders import export as X
-from ladders.document import load, validate
+from pertitle.pipeline.analyze import analyze
+from pertitle.pipeline.common import AnalysisOptions
+from pertitle.encoder.cache import Cache
+from pertitle.core.errors import InvalidLadderFile
+from pertitle.ladders import export as X
+from pertitle.ladders.document import load, validate
 
-from .test_cli import run
+from .conftest import run
 
 
 @pytest.fixture(scope="module")

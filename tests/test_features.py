@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from encoder.features import FEATURE_COLUMNS, area_down, block_energy, extract, immerkaer_sigma, sobel_std
+from pertitle.encoder.features import FEATURE_COLUMNS, area_down, block_energy, extract, immerkaer_sigma, sobel_std
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from encoder import fsutil
+from pertitle.core import fsutil
 
 
 def test_atomic_write_replaces_whole_file_with_umask_permissions(tmp_path):

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ladders.hull import NotEnoughPoints, RDPoint, hull_quality_at, pareto_front, upper_hull
+from pertitle.ladders.hull import NotEnoughPoints, RDPoint, hull_quality_at, pareto_front, upper_hull
 
 points = st.lists(
     st.builds(RDPoint,

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ladders.document import curves_from_rows
-from ladders.hybrid import correct_rows, plan_points, refine
-from ladders.policy import LadderPolicy, choose_ladder
+from pertitle.ladders.document import curves_from_rows
+from pertitle.ladders.hybrid import correct_rows, plan_points, refine
+from pertitle.ladders.policy import LadderPolicy, choose_ladder
 
 SIZES = [(480, 270), (640, 360), (960, 540), (1280, 720)]
 CRFS = [16.0, 19.0, 22.0, 25.0, 28.0, 31.0, 34.0, 38.0, 42.0]

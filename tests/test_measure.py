@@ -1,15 +1,15 @@
 """Quality measurement against known answers, and frame alignment on purpose."""
 import json
-import os
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
-from encoder import commands as C
-from encoder.errors import MeasurementError
-from encoder.measure import parse_vmaf_log, parse_xpsnr_log, pool
-from encoder.sweep import measure_many, plan_sweep, run_sweep
+from pertitle.encoder import commands as C
+from pertitle.core.errors import MeasurementError
+from pertitle.encoder.measure import parse_vmaf_log, parse_xpsnr_log, pool
+from pertitle.encoder.measure import measure_many
+from pertitle.encoder.sweep import plan_sweep, run_sweep
 
 from .conftest import REFERENCE
 
@@ -24,7 +24,7 @@ def test_matches_ffmpeg_quality_metrics_golden_scores(ff, tmp_path):
     spec = C.MeasureSpec(model="vmaf_v0.6.1", psnr=True, ssim=True, threads=2)
     cmd = C.measure_command(ff.path, str(d / "ref-1280x720.mkv"), (1280, 720), Fraction(25),
                             [C.Distorted(str(d / "dist-854x480.mkv"), "v.json")], spec)
-    from encoder.runner import run
+    from pertitle.encoder.runner import run
 
     run(cmd, cwd=str(tmp_path))
     doc = json.loads((tmp_path / "v.json").read_text())
@@ -48,7 +48,7 @@ def test_matches_ffmpeg_quality_metrics_golden_scores(ff, tmp_path):
 def test_lossless_encode_scores_perfectly_on_every_frame(ff, make_clip, cache, tmp_path, container, extra):
     """Alignment on purpose: a lossless encode at the source size must score PSNR 60 (identical,
     libvmaf's 8-bit cap) on every frame; any mis-pairing would show as a dip."""
-    from encoder.probe import probe
+    from pertitle.encoder.probe import probe
 
     src = make_clip(f"align.{container}", size="320x180", rate="24000/1001", seconds=1.5,
                     extra_out=extra)
@@ -63,8 +63,8 @@ def test_lossless_encode_scores_perfectly_on_every_frame(ff, make_clip, cache, t
 
 def test_measure_many_equals_one_by_one(ff, make_clip, tmp_path):
     """Several encodes scored against one decoded reference give the same scores as one at a time."""
-    from encoder.probe import probe
-    from encoder.sweep import encode_one, prepare_reference
+    from pertitle.encoder.probe import probe
+    from pertitle.encoder.sweep import encode_one, prepare_reference
 
     s = probe(make_clip("many.mp4", size="320x180", seconds=1))
     plan = plan_sweep(s, crfs=[24, 36], heights=[180], gop_seconds=1)
@@ -81,7 +81,7 @@ def test_measure_many_equals_one_by_one(ff, make_clip, tmp_path):
 
 
 def test_xpsnr_is_measured_when_asked(ff, make_clip, cache):
-    from encoder.probe import probe
+    from pertitle.encoder.probe import probe
 
     s = probe(make_clip("xp.mp4", size="320x180", seconds=0.5))
     plan = plan_sweep(s, crfs=[30], heights=[180], measure=C.MeasureSpec(xpsnr=True, ssim=True))

@@ -3,25 +3,25 @@ import json
 import os
 import shutil
 
-import joblib
 import pytest
 
-from encoder.analysis import AnalysisOptions
-from encoder.cache import Cache
-from encoder.errors import DatasetError, ModelError
-from ladders import model as M
-from ladders.document import validate
-from ladders.evaluate import cross_validate, group_splits, summarize
-from ladders.policy import LadderPolicy
-from ladders.training import read_dataset
+from pertitle.pipeline.common import AnalysisOptions
+from pertitle.encoder.cache import Cache
+from pertitle.core.errors import DatasetError, ModelError
+from pertitle.ladders import model as M
+from pertitle.ladders.document import validate
+from pertitle.ladders.evaluate import cross_validate, group_splits, summarize
+from pertitle.ladders.policy import LadderPolicy
+from pertitle.ladders.dataset import read_dataset
+from pertitle.pipeline import models
 
-from .test_cli import run
+from .conftest import run
 
 
 @pytest.fixture(scope="module")
 def tiny(ff, make_clip, tmp_path_factory):
     """Five 1-second 480x270 titles; two of them share the group 'pair'."""
-    from encoder.dataset import build
+    from pertitle.pipeline.dataset import build
 
     d = tmp_path_factory.mktemp("tiny")
     srcs = {"pair_a": dict(source="testsrc2"), "pair_b": dict(source="testsrc2", vf="noise=alls=25:allf=t"),
@@ -48,7 +48,7 @@ def test_dataset_is_tidy(tiny):
 @pytest.mark.parametrize("family", M.FAMILIES)
 def test_every_family_fits_and_predicts_monotone_rows(tiny, family):
     df = read_dataset(tiny["csv"])
-    model = M.CurveModel(family=family).fit(df)
+    model = models.train(df, family)
     feats = {c: float(df[f"f_{c}"].iloc[0]) for c in model.feature_columns}
     rows = model.predict_rows(feats, [(416, 234), (480, 270)], [20, 30, 40], (480, 270), 12.0)
     assert len(rows) == 6
@@ -61,22 +61,20 @@ def test_every_family_fits_and_predicts_monotone_rows(tiny, family):
 
 def test_model_file_carries_metadata_and_refuses_other_versions(tiny, tmp_path):
     df = read_dataset(tiny["csv"])
-    path = str(tmp_path / "m.joblib")
-    meta = M.save(M.CurveModel(family="ridge").fit(df), path, df)
-    model, loaded = M.load(path)
+    path = str(tmp_path / "m.skops")
+    meta = models.save(models.train(df, "ridge"), path, df)
+    model, loaded = models.load(path)
     assert loaded["feature_columns"] == list(model.feature_columns)
     assert loaded["training_data_sha256"] == M.dataset_hash(df) == meta["training_data_sha256"]
     assert loaded["versions"]["scikit-learn"] and loaded["grid"]["crfs"] == [20.0, 30.0, 40.0]
     assert loaded["targets"]["log_bpp"].startswith("log of")
-    blob = joblib.load(path)
-    blob["meta"]["versions"]["scikit-learn"] = "0.1.0"
-    joblib.dump(blob, path)
+    models.save(model, path, df, extra={"versions": {"scikit-learn": "0.1.0"}})
     with pytest.raises(ModelError, match="retrain"):
-        M.load(path)
+        models.load(path)
     with open(path, "wb") as fh:
         fh.write(b"garbage")
     with pytest.raises(ModelError):
-        M.load(path)
+        models.load(path)
 
 
 def test_grouped_cv_never_leaks(tiny):
@@ -91,7 +89,8 @@ def test_grouped_cv_never_leaks(tiny):
 
 
 def test_cross_validation_reports_per_title(tiny):
-    res = cross_validate(tiny["df"], ["median", "hgb"], LadderPolicy(), verify_levels=(0, 1))
+    res = cross_validate(tiny["df"], ["median", "hgb"], LadderPolicy(), verify_levels=(0, 1),
+                         feature_columns=models.new_model().feature_columns)
     per, agg = summarize(res)
     assert set(per.family) == {"median", "hgb"} and set(per.verify) == {0, 1}
     assert set(per.title) == {"pair_a", "pair_b", "zoom", "bars", "life"}
@@ -101,7 +100,7 @@ def test_cross_validation_reports_per_title(tiny):
 
 
 def test_cli_train_predict_evaluate(tiny, tmp_path):
-    model = tmp_path / "m.joblib"
+    model = tmp_path / "m.skops"
     p = run("train", tiny["csv"], "-o", model, "--family", "hgb")
     assert p.returncode == 0, p.stderr
     src = str(tiny["dir"] / "zoom.mp4")
@@ -119,7 +118,7 @@ def test_cli_train_predict_evaluate(tiny, tmp_path):
     p = run("evaluate", tiny["csv"], "--families", "median,hgb", "--verify", "0")
     assert p.returncode == 0, p.stderr
     assert "best without verification" in p.stdout
-    p = run("predict", src, "--model", tmp_path / "missing.joblib")
+    p = run("predict", src, "--model", tmp_path / "missing.skops")
     assert p.returncode == ModelError.exit_code and "no such model" in p.stderr
 
 
@@ -128,16 +127,16 @@ def test_bad_dataset(tmp_path):
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(DatasetError, match="missing columns"):
         read_dataset(str(bad))
-    p = run("train", bad, "-o", tmp_path / "m.joblib")
+    p = run("train", bad, "-o", tmp_path / "m.skops")
     assert p.returncode == DatasetError.exit_code
 
 
 def test_fast_mode_spends_a_fraction_of_the_grid(tiny, ff, tmp_path):
-    from encoder.analysis import analyze
+    from pertitle.pipeline.analyze import analyze
 
     df = read_dataset(tiny["csv"])
-    model = str(tmp_path / "m.joblib")
-    M.save(M.CurveModel(family="ridge_int").fit(df), model, df)
+    model = str(tmp_path / "m.skops")
+    models.save(models.train(df, "ridge_int"), model, df)
     src = str(tiny["dir"] / "zoom.mp4")
     opts = AnalysisOptions(crfs=(18, 22, 26, 30, 34, 38, 42), gop_seconds=1, jobs=2, fast=True,
                            fast_budget=0.4, model_path=model)

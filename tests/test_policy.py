@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from encoder.errors import LadderError
-from ladders.curves import Curve, Envelope
-from ladders.policy import LadderPolicy, choose_ladder
+from pertitle.core.errors import LadderError
+from pertitle.ladders.curves import Curve, Envelope
+from pertitle.ladders.policy import LadderPolicy, choose_ladder
 
 HEIGHTS = [(416, 234), (640, 360), (960, 540), (1280, 720), (1920, 1080)]
 

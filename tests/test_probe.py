@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from encoder import errors as E
-from encoder.probe import probe
+from pertitle.core import errors as E
+from pertitle.encoder.probe import probe
 
 
 def test_plain_clip(make_clip):

@@ -2,8 +2,8 @@ import hashlib
 
 import pytest
 
-from encoder.probe import probe
-from samples.generate import KINDS, command, generate
+from pertitle.encoder.probe import probe
+from pertitle.samples.generate import KINDS, command, generate
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))

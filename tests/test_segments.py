@@ -4,9 +4,9 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from encoder.sweep import spread_segments
+from pertitle.encoder.sweep import spread_segments
 
-from .test_cli import run
+from .conftest import run
 
 
 @given(duration=st.floats(1, 20000), n=st.integers(0, 12), seconds=st.floats(0.5, 30))

@@ -1,22 +1,39 @@
 """The default model and the table it was trained on ship with the package and work together."""
 import json
 import os
+import shutil
+import subprocess
+import sys
 
-from ladders import model as M
-from ladders import training as T
-from ladders.document import validate
+from pertitle.ladders import model as M
+from pertitle.ladders.document import validate
+from pertitle.pipeline import models as T
 
-from .test_cli import run
+from .conftest import run
 
 
 def test_shipped_table_and_model_exist_and_agree():
     df = T.read_dataset(T.shipped_dataset_path())
-    model, meta = M.load(T.shipped_model_path())
+    rec = T.shipped_model_record()
+    assert rec["sha256"] == M.file_sha256(T.shipped_model_path())
+    model, meta = M.load(T.shipped_model_path(), sha256=rec["sha256"])
     # the model says which table it came from: retraining from the shipped table is reproducible
     assert meta["training_data_sha256"] == M.dataset_hash(df)
     assert meta["n_titles"] == df["title"].nunique() >= 30
     assert set(meta["feature_columns"]) <= {c[2:] for c in df.columns if c.startswith("f_")}
     assert model.family == T.DEFAULT_FAMILY
+
+
+def test_shipped_model_loads_from_the_installed_package_in_another_folder(tmp_path):
+    """Not from the source tree: a subprocess in an empty folder, no PYTHONPATH."""
+    code = ("from pertitle.pipeline.models import load_default_model; "
+            "m, meta = load_default_model(); "
+            "print(type(m).__module__, meta.get('retrained_because', 'shipped'))")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["pertitle.ladders.model", "shipped"]
 
 
 def test_predict_uses_the_shipped_model_and_orders_content_by_difficulty(make_clip, tmp_path):
@@ -37,16 +54,21 @@ def test_predict_uses_the_shipped_model_and_orders_content_by_difficulty(make_cl
     assert docs["flat"]["rungs"][-1]["bitrate_kbps"] < docs["grain"]["rungs"][-1]["bitrate_kbps"]
 
 
-def test_unloadable_shipped_model_is_retrained_from_the_shipped_table(tmp_path, monkeypatch):
-    bad = tmp_path / "default.joblib"
-    bad.write_bytes(b"not a model")
+def test_tampered_shipped_model_is_not_loaded_but_retrained(tmp_path, monkeypatch):
+    """A shipped model whose bytes changed fails its checksum and is never unpacked; the same
+    model is refitted from the shipped table into the cache, in the safe format, and reused."""
+    bad = tmp_path / "default.skops"
+    shutil.copy(T.shipped_model_path(), bad)
+    with open(bad, "ab") as fh:
+        fh.write(b"tampered")
     monkeypatch.setattr(T, "shipped_model_path", lambda: str(bad))
     model, meta = T.load_default_model(cache_dir=str(tmp_path / "cache"))
-    assert "retrained_because" in meta and model.family == T.DEFAULT_FAMILY
-    saved = os.listdir(tmp_path / "cache" / "models")
-    assert len(saved) == 1 and saved[0].startswith("default-")
+    assert "checksum" in meta["retrained_because"] and model.family == T.DEFAULT_FAMILY
+    saved = sorted(os.listdir(tmp_path / "cache" / "models"))
+    assert len(saved) == 2 and saved[0].startswith("default-") and saved[0].endswith(".json")
+    with open(tmp_path / "cache" / "models" / saved[1], "rb") as fh:
+        assert fh.read(2) == b"PK"  # a skops zip, not a pickle
     # the second call finds the retrained model instead of fitting again
     again, meta2 = T.load_default_model(cache_dir=str(tmp_path / "cache"))
     assert meta2["training_data_sha256"] == meta["training_data_sha256"]
-
-
+    assert "retrained_because" in meta2

@@ -1,7 +1,7 @@
 """verify: the rungs re-encoded 2-pass land near what the ladder promised."""
 import json
 
-from .test_cli import run
+from .conftest import run
 
 
 def test_verify_reencodes_rungs_and_compares_with_hull(make_clip, tmp_path):

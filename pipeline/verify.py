@@ -10,22 +10,22 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from ladders.bdrate import BDRateError, bd_rate
-from ladders.curves import Curve, Envelope
+from ..core.codecs import EncodeSpec
+from ..core.errors import InvalidLadderFile
+from ..encoder.cache import Cache, fingerprint
+from ..encoder.events import EventSink, no_events
+from ..encoder.ffmpeg import FFmpeg
+from ..encoder.probe import probe
+from ..encoder.sweep import SweepPlan, run_sweep
+from ..ladders.bdrate import BDRateError, bd_rate
+from ..ladders.curves import Curve, Envelope
+from .common import AnalysisOptions, make_plan
 
-from . import commands as C
-from .analysis import AnalysisOptions, make_plan
-from .cache import Cache
-from .errors import InvalidLadderFile
-from .ffmpeg import FFmpeg
-from .probe import probe
-from .sweep import EventSink, SweepPlan, _ignore, run_sweep
 
-
-def rung_spec(rung: dict, codec: str) -> C.EncodeSpec:
+def rung_spec(rung: dict, codec: str) -> EncodeSpec:
     enc = rung["encoder"]
     two_pass = enc.get("rate_control") == "2pass"
-    return C.EncodeSpec(codec=codec, width=rung["width"], height=rung["height"],
+    return EncodeSpec(codec=codec, width=rung["width"], height=rung["height"],
                         bitrate_kbps=float(enc["bitrate_kbps"]),
                         maxrate_kbps=float(enc["maxrate_kbps"]) if enc.get("maxrate_kbps") else None,
                         bufsize_kbits=float(enc["bufsize_kbits"]) if enc.get("bufsize_kbits") else None,
@@ -34,13 +34,11 @@ def rung_spec(rung: dict, codec: str) -> C.EncodeSpec:
 
 
 def verify_ladder(doc: dict, ff: FFmpeg, cache: Cache, *, source_path: str | None = None, jobs: int = 1,
-                  on_event: EventSink = _ignore, workdir: str | None = None) -> dict:
+                  on_event: EventSink = no_events, workdir: str | None = None) -> dict:
     t0 = time.monotonic()
     path = source_path or doc["source"]["path"]
     source = probe(path)
     if doc["source"].get("sha256"):
-        from .cache import fingerprint
-
         if fingerprint(path) != doc["source"]["sha256"]:
             raise InvalidLadderFile("the source's content differs from the one the ladder was made for", path)
     an = doc.get("analysed", {})

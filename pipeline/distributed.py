@@ -1,4 +1,4 @@
-"""``batch`` on a Dask distributed cluster (``pip install '.[dask]'``).
+"""``batch`` on a Dask distributed cluster (Dask is a regular dependency).
 
 One task per title. A task is the same isolated ``process_title`` the local batch runs: it
 checks whether the title is already done, runs the (cached) sweep and writes the title's
@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from .analysis import AnalysisOptions
+from ..core.errors import PertitleError
+from ..encoder.cache import Cache
+from ..encoder.ffmpeg import FFmpeg, locate
 from .batch import BatchResult, TitleResult, process_title
-from .cache import Cache
-from .errors import PertitleError
-from .ffmpeg import FFmpeg, locate
+from .common import AnalysisOptions
 
 TASK_RETRIES = 3
 
@@ -42,7 +42,7 @@ def connect(scheduler: str | None, local: bool, workers: int | None):
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise DaskUnavailable("Dask is not installed: pip install 'pertitle[dask]' (or '.[dask]')") from None
+        raise DaskUnavailable("Dask is not importable: reinstall pertitle (pip install .)") from None
     if scheduler:
         try:
             return Client(scheduler, timeout="20s"), None

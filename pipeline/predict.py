@@ -7,25 +7,23 @@ from __future__ import annotations
 
 import time
 
-from ladders.document import build_document
-from ladders.hybrid import refine
-
-from . import commands as C
-from .analysis import AnalysisOptions, analysed_dict, make_plan, source_dict
-from .cache import Cache, fingerprint
-from .errors import InvalidOptions
-from .features import extract
-from .ffmpeg import FFmpeg
-from .probe import probe
-from .sweep import SweepPlan, candidate_sizes, points_measurer
+from ..core.codecs import codec as codec_info
+from ..core.errors import InvalidOptions
+from ..encoder.cache import Cache, fingerprint
+from ..encoder.features import extract
+from ..encoder.ffmpeg import FFmpeg
+from ..encoder.probe import probe
+from ..encoder.sweep import SweepPlan, candidate_sizes, points_measurer
+from ..ladders.document import build_document
+from ..ladders.hybrid import refine
+from . import models
+from .common import AnalysisOptions, analysed_dict, make_plan, source_dict
 
 
 def predicted_rows(source, plan: SweepPlan, cache: Cache | None = None, model_path: str | None = None):
     """Model-predicted RD rows for every grid point of ``plan`` (sizes x the model's CRFs)."""
-    from ladders import model as M
-    from ladders.training import load_default_model
-
-    model, meta = M.load(model_path) if model_path else load_default_model(cache.root if cache else None)
+    model, meta = (models.load(model_path) if model_path
+                   else models.load_default_model(cache.root if cache else None))
     codec = plan.encodes[0].codec if plan.encodes else "libx264"
     if meta.get("codec") and meta["codec"] != codec:
         raise InvalidOptions(f"the model was trained on {meta['codec']} encodes, not {codec}")
@@ -60,7 +58,7 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, model_path: str | None =
     doc = build_document(
         kind="predicted", source=source_dict(source, fingerprint(source.path)), analysed=analysed_dict(plan),
         rows=[{**r, "codec": opts.codec} for r in rows], codec=opts.codec,
-        preset=meta.get("preset") or C.codec(opts.codec).default_preset,
+        preset=meta.get("preset") or codec_info(opts.codec).default_preset,
         gop=plan.encodes[0].gop if plan.encodes else 0, vmaf_model=meta.get("vmaf_model", "vmaf_v0.6.1"),
         policy=opts.policy, ffmpeg_version=ff.version if ff else "", fixed_ladder=opts.fixed_ladder,
         extra={"prediction": {

@@ -135,6 +135,23 @@ class DatasetError(PertitleError):
     kind = "dataset"
 
 
+# --- stopping ---------------------------------------------------------------------------------
+class Stopped(PertitleError):
+    """A process was not started, or was killed, because the program is being stopped."""
+
+    exit_code = 1
+    kind = "stopped"
+
+
+class Terminated(BaseException):
+    """Raised in the main thread by the SIGTERM/SIGHUP handler (like KeyboardInterrupt for
+    SIGINT): unwinds every ``finally`` so work folders and temporary files are removed."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(signum)
+
+
 # --- batch ------------------------------------------------------------------------------------
 BATCH_PARTIAL_FAILURE = 40
 """Exit code of ``pertitle batch`` when at least one title failed and the others completed."""

@@ -12,14 +12,15 @@ import re
 import time
 from collections.abc import Callable, Iterable
 
-from .analysis import AnalysisOptions, make_plan
-from .batch import discover
-from .cache import Cache
-from .errors import DatasetError, PertitleError
-from .features import FEATURE_VERSION, extract
-from .ffmpeg import FFmpeg
-from .probe import probe
-from .sweep import EventSink, _ignore, run_sweep
+from ..core.errors import DatasetError, PertitleError
+from ..encoder.cache import Cache
+from ..encoder.discover import discover
+from ..encoder.events import EventSink, no_events
+from ..encoder.features import FEATURE_VERSION, extract
+from ..encoder.ffmpeg import FFmpeg
+from ..encoder.probe import probe
+from ..encoder.sweep import run_sweep
+from .common import AnalysisOptions, make_plan
 
 KEEP = ["width", "height", "crf", "kbps", "frames", "vmaf_mean", "vmaf_hmean", "vmaf_p5", "vmaf_min",
         "psnr_y", "encode_s", "measure_s"]
@@ -55,7 +56,7 @@ def group_function(regex: str | None) -> Callable[[str], str]:
 
 
 def title_rows(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, group: str,
-               on_event: EventSink = _ignore) -> list[dict]:
+               on_event: EventSink = no_events) -> list[dict]:
     source = probe(path)
     plan = make_plan(source, opts)
     sweep = run_sweep(ff, plan, cache, jobs=opts.jobs, on_event=on_event)
@@ -78,7 +79,7 @@ def title_rows(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, group
 
 
 def build(sources: Iterable[str], opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
-          group_regex: str | None = None, on_event: EventSink = _ignore,
+          group_regex: str | None = None, on_event: EventSink = no_events,
           log: Callable[[str], None] = lambda _: None):
     import pandas as pd
 

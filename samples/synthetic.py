@@ -16,10 +16,10 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from encoder.commands import BASE, file_url
-from encoder.runner import run
-
-from .generate import KINDS, command as lavfi_command
+from ..encoder.commands import BASE, file_url
+from ..encoder.runner import run
+from .generate import KINDS
+from .generate import command as lavfi_command
 
 SECONDS = 3.0
 RATE = 24

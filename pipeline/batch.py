@@ -9,63 +9,18 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from .analysis import Analysis, AnalysisOptions, analyze
-from .cache import Cache, fingerprint
-from .errors import PertitleError
-from .ffmpeg import FFmpeg
-from .fsutil import atomic_write, atomic_write_json
-from .sweep import EventSink, _ignore
-
-VIDEO_EXTENSIONS = {
-    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".m2ts", ".mts", ".mpg", ".mpeg",
-    ".mxf", ".flv", ".wmv", ".ogv", ".3gp", ".y4m", ".nut", ".ivf", ".264", ".h264", ".265",
-    ".hevc", ".vob", ".dv", ".f4v", ".asf", ".rm", ".divx",
-}
-NEVER_VIDEO = {".json", ".csv", ".txt", ".md", ".tsv", ".py", ".log", ".html", ".xml", ".yaml",
-               ".yml", ".srt", ".vtt", ".m3u8", ".mpd", ".joblib", ".pkl", ".zip", ".gz"}
+from ..core.errors import PertitleError
+from ..core.fsutil import atomic_write, atomic_write_json
+from ..encoder.cache import Cache, fingerprint
+from ..encoder.events import EventSink, no_events
+from ..encoder.ffmpeg import FFmpeg
+from .analyze import analyze
+from .common import Analysis, AnalysisOptions
 
 LADDER_SUFFIX = ".ladder.json"
 RD_SUFFIX = ".rd.csv"
-
-
-def looks_like_video(path: str) -> bool:
-    """By content, not only by extension: a file with a video extension is a candidate (if it
-    is broken, the batch reports it); any other file is one only if it opens as media with a
-    video stream."""
-    ext = os.path.splitext(path)[1].lower()
-    if ext in VIDEO_EXTENSIONS:
-        return True
-    if ext in NEVER_VIDEO:
-        return False
-    try:
-        if os.path.getsize(path) == 0:
-            return False
-        import av
-
-        with av.open(path, metadata_errors="ignore") as c:
-            return any(not (s.disposition & av.stream.Disposition.attached_pic)
-                       for s in c.streams.video)
-    except Exception:  # anything that does not open as media is simply not a video
-        return False
-
-
-def discover(folder: str, exclude: Iterable[str] = ()) -> list[str]:
-    """Video files under ``folder`` (recursive, sorted, hidden files and ``exclude`` dirs skipped)."""
-    excluded = {os.path.abspath(e) for e in exclude}
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
-                         and os.path.abspath(os.path.join(root, d)) not in excluded)
-        for f in sorted(files):
-            if f.startswith("."):
-                continue
-            p = os.path.join(root, f)
-            if os.path.isfile(p) and looks_like_video(p):
-                found.append(p)
-    return found
 
 
 def output_paths(folder: str, path: str, outdir: str) -> tuple[str, str]:
@@ -129,7 +84,7 @@ def summarize(path: str, a: Analysis, ladder_path: str, rd_path: str, wall: floa
 
 
 def process_title(path: str, folder: str, outdir: str, opts: AnalysisOptions, ff: FFmpeg,
-                  cache: Cache, on_event: EventSink = _ignore, workdir: str | None = None) -> TitleResult:
+                  cache: Cache, on_event: EventSink = no_events, workdir: str | None = None) -> TitleResult:
     """One title, isolated: every failure becomes a ``failed`` result, never an exception."""
     t0 = time.monotonic()
     ladder_path, rd_path = output_paths(folder, path, outdir)
@@ -176,5 +131,3 @@ def write_summary(result: BatchResult, outdir: str) -> tuple[str, str]:
                                   "failed": len(result.failed)})
     return csv_path, json_path
 
-
-TitleRunner = Callable[[str], TitleResult]

@@ -1,0 +1,29 @@
+"""``analyze``: probe -> plan -> sweep (encode + measure) -> curves -> hull -> ladder document."""
+from __future__ import annotations
+
+from ..core.errors import LadderError
+from ..encoder.cache import Cache
+from ..encoder.events import EventSink, no_events
+from ..encoder.ffmpeg import FFmpeg
+from ..encoder.probe import Source, probe
+from ..encoder.sweep import run_sweep
+from .common import Analysis, AnalysisOptions, analysis_document, make_plan, sweep_info
+from .fast import analyze_fast
+
+
+def analyze(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
+            on_event: EventSink = no_events, workdir: str | None = None,
+            source: Source | None = None) -> Analysis:
+    source = source or probe(path)
+    ff.require_encoder(opts.codec)
+    if opts.fast:
+        return analyze_fast(source, opts, ff, cache, on_event=on_event, workdir=workdir)
+    plan = make_plan(source, opts)
+    sweep = run_sweep(ff, plan, cache, jobs=opts.jobs, workdir=workdir, on_event=on_event)
+    if not sweep.rows:
+        first = sweep.failures[0][1] if sweep.failures else "no points"
+        raise LadderError(f"too few successful trial encodes ({len(sweep.rows)} of "
+                          f"{len(plan.encodes)}): {first}", path)
+    doc = analysis_document(source, plan, sweep.rows, opts, ff,
+                            sweep_info(plan, sweep, opts, encodes=len(plan.encodes)))
+    return Analysis(source, plan, sweep, doc)

@@ -1,0 +1,121 @@
+"""What every mode (exhaustive, fast, predict, verify) shares: the options of an analysis, the
+sweep plan they give for a source, the analysis result, and the document parts they all write
+the same way."""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+
+from ..core.errors import InvalidOptions
+from ..encoder import commands as C
+from ..encoder.cache import fingerprint, make_key
+from ..encoder.ffmpeg import FFmpeg
+from ..encoder.probe import Source
+from ..encoder.sweep import SweepPlan, SweepResult, plan_sweep
+from ..ladders.document import DOCUMENT_VERSION, build_document
+from ..ladders.policy import LadderPolicy
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    codec: str = "libx264"
+    crfs: tuple[float, ...] | None = None
+    heights: tuple[int, ...] | None = None
+    preset: str | None = None
+    gop_seconds: float = 2.0
+    start_s: float = 0.0
+    duration_s: float | None = None
+    segments: int = 0               # analyse N spread excerpts instead of the title (0: fast mode decides)
+    segment_s: float = 3.0
+    vmaf_model: str = "auto"
+    psnr: bool = True
+    ssim: bool = False
+    xpsnr: bool = False
+    subsample: int = 1
+    jobs: int = 1
+    policy: LadderPolicy = field(default_factory=LadderPolicy)
+    fixed_ladder: str | None = "apple-hls-h264"
+    fast: bool = False              # model-guided sweep: a fraction of the grid, see pipeline.fast
+    fast_budget: float = 0.22       # share of the grid's encodes the fast mode may spend
+    model_path: str | None = None   # fast mode's model (default: the shipped one)
+
+    def measure_spec(self) -> C.MeasureSpec:
+        threads = 1 if self.jobs > 1 else max(1, os.cpu_count() or 1)
+        return C.MeasureSpec(psnr=self.psnr, ssim=self.ssim, xpsnr=self.xpsnr,
+                             subsample=self.subsample, threads=threads)
+
+    def config_key(self) -> str:
+        """Hash of everything that changes the ladder (not jobs): for batch resume."""
+        d = asdict(self)
+        d.pop("jobs")
+        return make_key(options=d, document=DOCUMENT_VERSION)
+
+
+def make_plan(source: Source, opts: AnalysisOptions) -> SweepPlan:
+    try:
+        return plan_sweep(source, codec=opts.codec, crfs=opts.crfs, heights=opts.heights,
+                          preset=opts.preset, gop_seconds=opts.gop_seconds, start_s=opts.start_s,
+                          duration_s=opts.duration_s, segments=opts.segments, segment_s=opts.segment_s,
+                          measure=opts.measure_spec(),
+                          model=opts.vmaf_model)
+    except ValueError as exc:  # options that do not fit this source / codec
+        raise InvalidOptions(str(exc), source.path) from None
+
+
+def source_dict(source: Source, sha256: str | None = None) -> dict:
+    d = source.to_dict()
+    if sha256:
+        d["sha256"] = sha256
+    return d
+
+
+def analysed_dict(plan: SweepPlan) -> dict:
+    ref = plan.reference
+    seg = {"segments": [[s, d] for s, d in ref.segments]} if ref.segments else {}
+    return {"start_s": ref.start_s, "duration_s": ref.duration_s, **seg, "frames": plan.frames,
+            "reference_width": ref.width, "reference_height": ref.height,
+            "fps": float(ref.fps), "constant_rate": ref.make_cfr, "deinterlaced": ref.deinterlace,
+            "range_converted": ref.full_range}
+
+
+def sweep_info(plan: SweepPlan, sweep: SweepResult, opts: AnalysisOptions, *, encodes: int,
+               head: dict | None = None, extra: dict | None = None) -> dict:
+    """The document's ``sweep`` section: what was encoded, cached, failed, and what it cost.
+    ``head`` goes first (the fast mode's ``mode``), ``extra`` before the timings."""
+    cached = sum(bool(r.get("cached")) for r in sweep.rows)
+    return {
+        **(head or {}),
+        "encodes": encodes,
+        "measured": len(sweep.rows) - cached, "cached": cached, "failed": len(sweep.failures),
+        "failures": [f"{e.width}x{e.height} crf {e.crf:g}: {msg}" for e, msg in sweep.failures],
+        "crfs": sorted({float(e.crf) for e in plan.encodes if e.crf is not None}),
+        "sizes": sorted({(e.width, e.height) for e in plan.encodes}, key=lambda s: s[1]),
+        **(extra or {}),
+        "wall_s": round(sweep.wall_s, 2), "reference_s": round(sweep.reference_s, 2),
+        "point_s": round(sweep.point_s, 1),
+        "config_key": opts.config_key(),
+    }
+
+
+@dataclass
+class Analysis:
+    source: Source
+    plan: SweepPlan
+    sweep: SweepResult
+    document: dict
+
+    def rd_frame(self):
+        return self.sweep.frame()
+
+
+def analysis_document(source: Source, plan: SweepPlan, rows: list[dict], opts: AnalysisOptions,
+                      ff: FFmpeg, info: dict, notes: list[str] = ()) -> dict:
+    """The ladder document of an analysis (exhaustive or fast) from its RD rows."""
+    doc = build_document(
+        kind="analyzed", source=source_dict(source, fingerprint(source.path)),
+        analysed=analysed_dict(plan), rows=rows, codec=opts.codec,
+        preset=plan.encodes[0].effective_preset, gop=plan.encodes[0].gop if plan.encodes else 0,
+        vmaf_model=plan.measure.model, policy=opts.policy, ffmpeg_version=ff.version,
+        fixed_ladder=opts.fixed_ladder, extra={"sweep": info})
+    doc["notes"] = list(source.warnings) + doc["notes"] + list(notes)
+    return doc
