@@ -127,6 +127,19 @@ def ffmpeg_option(f):
                         help="FFmpeg binary (default: the one imageio-ffmpeg ships; env PERTITLE_FFMPEG).")(f)
 
 
+def input_options(f):
+    return click.option("--allow-playlists", "allow_references", is_flag=True,
+                        help="Read an input that opens other files (HLS/DASH playlist, concat list). "
+                             "Refused by default: a title is one local media file.")(f)
+
+
+def model_options(f):
+    f = click.option("--trust-model", is_flag=True,
+                     help="Accept a pickle/joblib model file. Loading a pickle runs any code inside it: "
+                          "only for files you made yourself.")(f)
+    return f
+
+
 def cache_options(f):
     f = click.option("--cache", "cache_dir", envvar="PERTITLE_CACHE", default=None, metavar="DIR",
                      help="Cache of measured points (default ~/.cache/pertitle; env PERTITLE_CACHE).")(f)
@@ -148,10 +161,18 @@ POLICY_OPTIONS = [
 ]
 
 
+POLICY_RANGES = {
+    "top_quality": click.FloatRange(1, 100), "step_quality": click.FloatRange(0.5, 50),
+    "max_rungs": click.IntRange(1, 32), "min_kbps": click.FloatRange(1, 1e6), "max_kbps": click.FloatRange(1, 1e6),
+    "min_step_ratio": click.FloatRange(1.01, 10), "max_step_ratio": click.FloatRange(1.01, 10),
+}
+
+
 def policy_options(f):
     from .ladders.policy import POOLINGS, LadderPolicy
 
-    opts = [click.option(flag, field, default=getattr(LadderPolicy, field), show_default=True, help=text)
+    opts = [click.option(flag, field, default=getattr(LadderPolicy, field), show_default=True, help=text,
+                         type=POLICY_RANGES[field])
             for flag, field, text in POLICY_OPTIONS]
     opts += [
         click.option("--ladder-heights", default=None, metavar="H,H,...", help="Heights allowed in the ladder (default: all measured)."),
@@ -173,30 +194,30 @@ def sweep_options(f):
         click.option("--heights", default=None, metavar="H,H,...",
                      help="Candidate heights (default 2160,1440,1080,720,540,432,360,270,234 up to the source, plus its own)."),
         click.option("--preset", default=None, help="Encoder preset (default: the codec's, e.g. medium)."),
-        click.option("--gop", "gop_seconds", default=2.0, show_default=True, help="Keyframe interval in seconds (0: encoder default)."),
-        click.option("--start", "start_s", default=0.0, show_default=True, help="Analyse from this time (s)."),
-        click.option("--duration", "duration_s", default=None, type=float, help="Analyse this many seconds (default: to the end)."),
-        click.option("--segments", default=0, show_default=True,
+        click.option("--gop", "gop_seconds", default=2.0, show_default=True, type=click.FloatRange(0, 60), help="Keyframe interval in seconds (0: encoder default)."),
+        click.option("--start", "start_s", default=0.0, show_default=True, type=click.FloatRange(0, 1e6), help="Analyse from this time (s)."),
+        click.option("--duration", "duration_s", default=None, type=click.FloatRange(0.1, 1e6), help="Analyse this many seconds (default: to the end)."),
+        click.option("--segments", default=0, show_default=True, type=click.IntRange(0, 100),
                      help="Analyse N excerpts spread over the title, joined (0: the title, or --start/--duration; "
                           "--fast on a long title uses 4)."),
-        click.option("--segment-seconds", "segment_s", default=3.0, show_default=True, help="Length of each excerpt (s)."),
+        click.option("--segment-seconds", "segment_s", default=3.0, show_default=True, type=click.FloatRange(0.5, 600), help="Length of each excerpt (s)."),
         click.option("--vmaf-model", type=click.Choice(["auto", *VMAF_MODELS]), default="auto", show_default=True,
                      help="auto: vmaf_v0.6.1, the 4K model above 1080p."),
         click.option("--metrics", default="psnr", show_default=True, metavar="LIST",
                      help="Extra metrics besides VMAF: any of psnr,ssim,xpsnr (or 'none')."),
-        click.option("--subsample", default=1, show_default=True, help="Score every Nth frame (odd N)."),
-        click.option("-j", "--jobs", default=None, type=int, help="Parallel encodes (default: CPU count)."),
+        click.option("--subsample", default=1, show_default=True, type=click.IntRange(1, 1000), help="Score every Nth frame (odd N)."),
+        click.option("-j", "--jobs", default=None, type=click.IntRange(1, 256), help="Parallel encodes (default: CPU count)."),
         click.option("--fast", is_flag=True,
                      help="Model-guided sweep: encode only around the predicted ladder (about a fifth "
                           "of the grid), VMAF on every 3rd frame; a long title is sampled (--segments)."),
-        click.option("--fast-budget", default=0.22, show_default=True,
+        click.option("--fast-budget", default=0.22, show_default=True, type=click.FloatRange(0.01, 1.0),
                      help="With --fast: the share of the grid's encodes to spend."),
         click.option("--model", "model_path", default=None, metavar="MODEL.skops",
                      help="With --fast: the model that guides the sweep (default: the shipped one)."),
     ]
     for o in reversed(opts):
         f = o(f)
-    return f
+    return model_options(input_options(f))
 
 
 def build_options(kw: dict):
@@ -229,15 +250,22 @@ def build_options(kw: dict):
             psnr="psnr" in metrics, ssim="ssim" in metrics, xpsnr="xpsnr" in metrics,
             subsample=kw.pop("subsample"), jobs=kw.pop("jobs") or (os.cpu_count() or 1), policy=policy,
             fast=kw.pop("fast", False), fast_budget=kw.pop("fast_budget", 0.22),
-            model_path=kw.pop("model_path", None))
+            model_path=kw.pop("model_path", None), trust_model=kw.pop("trust_model", False),
+            allow_references=kw.pop("allow_references", False))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def checked_workdir(workdir: str | None) -> str | None:
+    from .core.fsutil import check_folder
+
+    return check_folder(workdir, what="work folder") if workdir else None
 
 
 def make_cache(no_cache: bool, cache_dir: str | None):
     from .encoder.cache import Cache, default_root
 
-    return Cache(None if no_cache else (cache_dir or default_root()))
+    return Cache.open(None if no_cache else (cache_dir or default_root()))
 
 
 def _default_output(input_path: str) -> str:
@@ -280,10 +308,11 @@ def analyze(input_path, output, rd_csv, as_json, quiet, ffmpeg_path, no_cache, c
     from .pipeline.batch import write_outputs
 
     opts = build_options(kw)
-    source = probe(input_path)
-    ff = locate(ffmpeg_path)
     output = output or _default_output(input_path)
-    rd_csv = rd_csv or rd_path_for(output)
+    out, rd = ladder_outputs(input_path, output, rd_csv)
+    workdir = checked_workdir(workdir)
+    source = probe(input_path, opts.allow_references)
+    ff = locate(ffmpeg_path)
     prog = Progress(quiet, os.path.basename(input_path))
     for w in source.warnings:
         if not quiet:
@@ -293,10 +322,32 @@ def analyze(input_path, output, rd_csv, as_json, quiet, ffmpeg_path, no_cache, c
                          workdir=workdir, source=source)
     finally:
         prog.close()
-    write_outputs(a, output, rd_csv)
-    summary = render_summary(a.document, output, rd_csv)
-    if as_json:
-        click.echo(json.dumps(a.document, indent=2))
+    write_outputs(a, out, rd)
+    _finish(a.document, out, rd, as_json, quiet)
+
+
+def ladder_outputs(input_path: str, output: str, rd_csv: str | None = None, with_rd: bool = True):
+    """Check the ladder (and RD table) outputs before any work. A stream output (``-``, FIFO,
+    device) gets the ladder only; its RD table is written only when ``--rd-csv`` names one."""
+    from .core.fsutil import check_output
+
+    out = check_output(output, inputs=[input_path], what="ladder")
+    rd = None
+    if with_rd and (rd_csv or not out.is_stream):
+        rd = check_output(rd_csv or rd_path_for(output), inputs=[input_path], what="RD table")
+        if rd.target == out.target and not out.is_stream:
+            raise E.OutputError("the ladder and the RD table would be the same file", output)
+    return out, rd
+
+
+def _finish(doc: dict, out, rd, as_json: bool, quiet: bool) -> None:
+    """Summary on stdout, or on stderr when stdout carries the ladder JSON."""
+    from .core.fsutil import to_json
+
+    summary = render_summary(doc, None if out.kind == "stdout" else out.path, rd.path if rd else None)
+    if as_json and out.kind != "stdout":
+        click.echo(to_json(doc), nl=False)
+    if as_json or out.kind == "stdout":
         if not quiet:
             _err(summary)
     else:
@@ -335,6 +386,8 @@ def render_summary(doc: dict, ladder_path: str | None = None, rd_path: str | Non
         lines.append(f"note: {n}")
     if ladder_path:
         lines.append(f"wrote {ladder_path}" + (f" and {rd_path}" if rd_path else ""))
+    elif rd_path:
+        lines.append(f"wrote {rd_path}")
     return "\n".join(lines)
 
 
@@ -344,7 +397,7 @@ def render_summary(doc: dict, ladder_path: str | None = None, rd_path: str | Non
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT", help="Run titles on this Dask scheduler.")
 @click.option("--cluster", type=click.Choice(["local"]), default=None, help="Start a local Dask cluster for the batch.")
-@click.option("--workers", default=None, type=int, help="With --cluster local: number of workers.")
+@click.option("--workers", default=None, type=click.IntRange(1, 256), help="With --cluster local: number of workers.")
 @sweep_options
 @policy_options
 @cache_options
@@ -359,14 +412,17 @@ def batch(folder, outdir, quiet, scheduler, cluster, workers, ffmpeg_path, no_ca
     distributed = bool(scheduler or cluster)
     if distributed and kw.get("jobs") is None:
         kw["jobs"] = 1  # one title per worker process, one encode at a time in it
+    from .core.fsutil import check_folder
+
     opts = build_options(kw)
+    outdir = check_folder(outdir)
+    workdir = checked_workdir(workdir)
     ff = locate(ffmpeg_path)
     ff.require_filter("libvmaf")
     ff.require_encoder(opts.codec)
-    os.makedirs(outdir, exist_ok=True)
     paths = discover(folder, exclude=[outdir])
     if not paths:
-        _err(f"pertitle: no video files under {folder}")
+        _err(f"pertitle: error: no video files under {folder}")
         sys.exit(E.InputNotFound.exit_code)
     cache = make_cache(no_cache, cache_dir)
     result = BatchResult()
@@ -413,17 +469,16 @@ def render_batch(result, folder: str) -> str:
 def export(ladder, fmt, output):
     """Re-export a ladder: JSON (validated), CSV (one row per rung), ffmpeg (a packaging
     command), HLS multivariant playlist or DASH MPD skeleton."""
-    from .core.fsutil import atomic_write_text
+    from .core.fsutil import check_output, write_output
     from .ladders import export as X
     from .ladders.document import load
 
+    out = check_output(output or "-", inputs=[ladder], what="export")
     doc = load(ladder)
     text = X.render(doc, fmt)
-    if output:
-        atomic_write_text(output, text)
+    write_output(out, lambda fh: fh.write(text))
+    if out.kind != "stdout":
         _err(f"wrote {output}")
-    else:
-        click.echo(text, nl=not text.endswith("\n"))
 
 
 @cli.command()
@@ -432,11 +487,12 @@ def export(ladder, fmt, output):
               help="The source, if it moved since the ladder was made (its content must match).")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True)
-@click.option("-j", "--jobs", default=None, type=int)
+@click.option("-j", "--jobs", default=None, type=click.IntRange(1, 256))
+@input_options
 @cache_options
 @ffmpeg_option
 @handle_errors
-def verify(ladder, source_path, as_json, quiet, jobs, ffmpeg_path, no_cache, cache_dir, workdir):
+def verify(ladder, source_path, as_json, quiet, jobs, allow_references, ffmpeg_path, no_cache, cache_dir, workdir):
     """Re-encode every rung as delivered (2-pass at its bitrate) and measure it: expected vs
     measured VMAF, and BD-rate of the re-encoded rungs against the measured hull."""
     from .encoder.ffmpeg import locate
@@ -444,18 +500,28 @@ def verify(ladder, source_path, as_json, quiet, jobs, ffmpeg_path, no_cache, cac
     from .pipeline.verify import verify_ladder
 
     doc = load(ladder)
+    workdir = checked_workdir(workdir)
     ff = locate(ffmpeg_path)
     prog = Progress(quiet, "verify")
     try:
         out = verify_ladder(doc, ff, make_cache(no_cache, cache_dir), source_path=source_path,
-                            jobs=jobs or (os.cpu_count() or 1), on_event=prog, workdir=workdir)
+                            jobs=jobs or (os.cpu_count() or 1), on_event=prog, workdir=workdir,
+                            allow_references=allow_references)
     finally:
         prog.close()
     if as_json:
-        click.echo(json.dumps(out, indent=2))
+        from .core.fsutil import to_json
+
+        click.echo(to_json(out), nl=False)
+        if not out["all_ok"]:
+            sys.exit(E.VERIFY_FAILURE)
         return
     lines = [f"{'rung':>4}  {'size':>10}  {'target':>6}  {'actual':>7}  {'VMAF exp':>8}  {'VMAF meas':>9}"]
     for r in out["rungs"]:
+        if r["status"] != "ok":
+            lines.append(f"{r['index']:>4}  {r['width']:>4}x{r['height']:<5}  {r['target_kbps']:>6}  "
+                         f"FAILED: {r['error']}")
+            continue
         lines.append(f"{r['index']:>4}  {r['width']:>4}x{r['height']:<5}  {r['target_kbps']:>6}  "
                      f"{r['measured_kbps']:>7.0f}  {r['expected_vmaf']:>8.2f}  {r['measured_vmaf']:>9.2f}")
     bd = out.get("bd_rate_vs_hull_pct")
@@ -464,17 +530,24 @@ def verify(ladder, source_path, as_json, quiet, jobs, ffmpeg_path, no_cache, cac
                  + (f"; vs the per-size envelope: {out['bd_rate_vs_envelope_pct']:+.2f}%"
                     if out.get("bd_rate_vs_envelope_pct") is not None else ""))
     lines.append(f"VMAF error of the ladder's expectations: MAE {out['vmaf_mae']}")
+    failed = sum(r["status"] != "ok" for r in out["rungs"])
+    if failed:
+        lines.append(f"{failed} of {len(out['rungs'])} rungs failed")
     click.echo("\n".join(lines))
+    if failed:
+        sys.exit(E.VERIFY_FAILURE)
 
 
 @cli.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=str))
+@input_options
 @handle_errors
-def probe(input_path):
+def probe(input_path, allow_references):
     """Print what pertitle sees in INPUT (size, rate, range, warnings) as JSON."""
+    from .core.fsutil import to_json
     from .encoder.probe import probe as run_probe
 
-    click.echo(json.dumps(run_probe(input_path).to_dict(), indent=2))
+    click.echo(to_json(run_probe(input_path, allow_references).to_dict()), nl=False)
 
 
 @cli.command("info")
@@ -494,12 +567,14 @@ def info(ffmpeg_path):
 
 @cli.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=str))
+@input_options
 @handle_errors
-def features(input_path):
+def features(input_path, allow_references):
     """Print INPUT's cheap content features as JSON (sampled frames only, no trial encode)."""
+    from .core.fsutil import to_json
     from .encoder.features import extract
 
-    click.echo(json.dumps(extract(input_path), indent=2))
+    click.echo(to_json(extract(input_path, allow_references=allow_references)), nl=False)
 
 
 @cli.group()
@@ -522,12 +597,14 @@ def dataset():
 def dataset_build(sources, output, group_regex, training_groups, quiet, ffmpeg_path, no_cache, cache_dir,
                   workdir, **kw):
     """Sweep every source exhaustively (cached, resumable) and write one row per trial encode."""
-    from .core.fsutil import atomic_write
+    from .core.fsutil import check_output, write_output
     from .encoder.ffmpeg import locate
     from .pipeline import dataset as D
     from .samples.synthetic import GROUP_REGEX
 
+    out = check_output(output, inputs=sources, what="dataset")
     opts = build_options(kw)
+    workdir = checked_workdir(workdir)
     ff = locate(ffmpeg_path)
     prog = Progress(quiet)
     try:
@@ -536,8 +613,8 @@ def dataset_build(sources, output, group_regex, training_groups, quiet, ffmpeg_p
                                on_event=prog, log=(lambda m: None) if quiet else _err)
     finally:
         prog.close()
-    atomic_write(output, lambda fh: df.to_csv(fh, index=False))
-    click.echo(f"wrote {output}: {len(df)} rows, {df['title'].nunique()} titles, "
+    write_output(out, lambda fh: df.to_csv(fh, index=False))
+    _err(f"wrote {output}: {len(df)} rows, {df['title'].nunique()} titles, "
                f"{df['group'].nunique()} groups; {len(failures)} sources skipped")
 
 
@@ -549,12 +626,16 @@ def dataset_build(sources, output, group_regex, training_groups, quiet, ffmpeg_p
 @handle_errors
 def train(dataset_csv, output, family):
     """Fit a model that predicts a title's RD points from its features."""
+    from .core.fsutil import check_output
     from .ladders.dataset import read_dataset
     from .pipeline import models
 
+    out = check_output(output, inputs=[dataset_csv], what="model", allow_stdout=False)
+    if out.is_stream:
+        raise E.OutputError("a model is written as a file", output)
     df = read_dataset(dataset_csv)
     model = models.train(df, family)
-    meta = models.save(model, output, df)
+    meta = models.save(model, out.target, df)
     click.echo(f"wrote {output}: {family} on {meta['n_titles']} titles / {meta['n_rows']} rows "
                f"(data sha256 {meta['training_data_sha256'][:12]})")
 
@@ -564,14 +645,16 @@ def train(dataset_csv, output, family):
 @click.option("-o", "--output", default=None, metavar="LADDER.json")
 @click.option("--model", "model_path", default=None, metavar="MODEL.skops",
               help="Model file (default: the shipped one).")
-@click.option("--verify", default=0, show_default=True, metavar="N",
+@click.option("--verify", default=0, show_default=True, metavar="N", type=click.IntRange(0, 1000),
               help="Spend at most N real encodes to check and correct the prediction.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True)
-@click.option("--gop", "gop_seconds", default=2.0, show_default=True)
-@click.option("--start", "start_s", default=0.0, show_default=True)
-@click.option("--duration", "duration_s", default=None, type=float)
-@click.option("-j", "--jobs", default=None, type=int)
+@click.option("--gop", "gop_seconds", default=2.0, show_default=True, type=click.FloatRange(0, 60))
+@click.option("--start", "start_s", default=0.0, show_default=True, type=click.FloatRange(0, 1e6))
+@click.option("--duration", "duration_s", default=None, type=click.FloatRange(0.1, 1e6))
+@click.option("-j", "--jobs", default=None, type=click.IntRange(1, 256))
+@model_options
+@input_options
 @policy_options
 @cache_options
 @ffmpeg_option
@@ -584,23 +667,20 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
 
     if verify < 0:
         raise click.BadParameter("must be >= 0", param_hint="--verify")
+    from .core.fsutil import to_json, write_output
+
     opts = build_options({**kw, "codec": "libx264", "crfs": None, "heights": None, "preset": None,
                           "gop_seconds": gop_seconds, "start_s": start_s, "duration_s": duration_s,
-                          "vmaf_model": "auto", "metrics": "psnr", "subsample": 1, "jobs": jobs})
-    ff = locate(ffmpeg_path) if verify else None
-    doc = predict_ladder(input_path, opts, model_path=model_path, verify=verify, ff=ff,
-                         cache=make_cache(no_cache, cache_dir), workdir=workdir)
+                          "vmaf_model": "auto", "metrics": "psnr", "subsample": 1, "jobs": jobs,
+                          "model_path": model_path})
     output = output or _default_output(input_path)
-    from .core.fsutil import atomic_write_json
-
-    atomic_write_json(output, doc)
-    summary = render_summary(doc, output)
-    if as_json:
-        click.echo(json.dumps(doc, indent=2))
-        if not quiet:
-            _err(summary)
-    else:
-        click.echo(summary)
+    out, _ = ladder_outputs(input_path, output, with_rd=False)
+    workdir = checked_workdir(workdir)
+    ff = locate(ffmpeg_path) if verify else None
+    doc = predict_ladder(input_path, opts, verify=verify, ff=ff, cache=make_cache(no_cache, cache_dir),
+                         workdir=workdir)
+    write_output(out, lambda fh: fh.write(to_json(doc)))
+    _finish(doc, out, None, as_json, quiet)
 
 
 @cli.command()
@@ -608,7 +688,7 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
 @click.option("--families", default="median,probe_shift,ridge,hgb,extratrees", show_default=True)
 @click.option("--verify", "verify_levels", default="0,2", show_default=True, metavar="N,N",
               help="Also evaluate the hybrid with N verification encodes.")
-@click.option("--folds", default=0, show_default=True, help="Group k-fold (0: leave one group out).")
+@click.option("--folds", default=0, show_default=True, type=click.IntRange(0, 1000), help="Group k-fold (0: leave one group out).")
 @click.option("--holdout", default=None, metavar="REGEX",
               help="Only hold out groups matching REGEX (e.g. the real clips); the others always train.")
 @click.option("-o", "--output", default=None, metavar="RESULTS.csv", help="Per-title results.")
@@ -617,11 +697,12 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
 @handle_errors
 def evaluate(dataset_csv, families, verify_levels, folds, holdout, output, as_json, **kw):
     """Cross-validate model families grouped by title; report ladder BD-rate and VMAF error."""
-    from .core.fsutil import atomic_write
+    from .core.fsutil import check_output, write_output
     from .encoder.features import FEATURE_COLUMNS
     from .ladders.dataset import read_dataset
     from .ladders.evaluate import cross_validate, summarize
 
+    out = check_output(output, inputs=[dataset_csv], what="results") if output else None
     opts = build_options({**kw, "codec": "libx264", "crfs": None, "heights": None, "preset": None,
                           "gop_seconds": 2.0, "start_s": 0.0, "duration_s": None, "vmaf_model": "auto",
                           "metrics": "psnr", "subsample": 1, "jobs": 1})
@@ -631,8 +712,8 @@ def evaluate(dataset_csv, families, verify_levels, folds, holdout, output, as_js
     results = cross_validate(df, fams, opts.policy, levels, splits=folds or None, log=_err, holdout=holdout,
                              feature_columns=FEATURE_COLUMNS)
     per_title, agg = summarize(results)
-    if output:
-        atomic_write(output, lambda fh: per_title.to_csv(fh, index=False))
+    if out is not None:
+        write_output(out, lambda fh: per_title.to_csv(fh, index=False))
     if as_json:
         click.echo(agg.to_json(orient="records", indent=2))
         return
@@ -662,7 +743,7 @@ def render_evaluation(per_title, agg) -> str:
 
 
 @cli.command()
-@click.argument("output", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("output", type=str)
 @click.option("--kind", default="demo", show_default=True,
               help="What the clip shows: demo, flat, gradient, detail, zoom, life, grain, cuts.")
 @click.option("--size", default="960x540", show_default=True, metavar="WxH")
@@ -672,6 +753,10 @@ def render_evaluation(per_title, agg) -> str:
 @handle_errors
 def sample(output, kind, size, rate, seconds, ffmpeg_path):
     """Generate a synthetic test clip with FFmpeg (deterministic, no download)."""
+    import shutil
+    import tempfile
+
+    from .core.fsutil import check_output, write_output
     from .encoder.ffmpeg import locate
     from .samples.generate import KINDS, generate
 
@@ -679,9 +764,22 @@ def sample(output, kind, size, rate, seconds, ffmpeg_path):
         raise click.BadParameter(f"choose one of {', '.join(KINDS)}", param_hint="--kind")
     try:
         w, h = (int(v) for v in size.lower().split("x"))
-        generate(locate(ffmpeg_path).path, output, kind=kind, width=w, height=h, rate=rate, seconds=seconds)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--size") from None
+    except ValueError:
+        raise click.BadParameter("expected WxH, e.g. 960x540", param_hint="--size") from None
+    if not (16 <= w <= 4096 and 16 <= h <= 4096) or w % 2 or h % 2:
+        raise click.BadParameter("width and height must be even, 16..4096", param_hint="--size")
+    if not 1 <= rate <= 120:
+        raise click.BadParameter("must be 1..120", param_hint="--rate")
+    if not 0.1 <= seconds <= 600:
+        raise click.BadParameter("must be 0.1..600", param_hint="--seconds")
+    out = check_output(output, what="sample clip")
+    ff = locate(ffmpeg_path)
+    ext = os.path.splitext(output)[1] if out.kind == "file" and os.path.splitext(output)[1] else ".mp4"
+    with tempfile.TemporaryDirectory(prefix="pertitle-sample-") as tmp:
+        clip = os.path.join(tmp, "sample" + ext)
+        generate(ff.path, clip, kind=kind, width=w, height=h, rate=rate, seconds=seconds)
+        with open(clip, "rb") as src:
+            write_output(out, lambda fh: shutil.copyfileobj(src, fh), mode="wb")
     _err(f"wrote {output} ({kind}, {size}, {rate} fps, {seconds:g} s)")
 
 
@@ -704,9 +802,16 @@ def _on_signal(signum, frame):
     raise E.Terminated(signum)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    _err(f"pertitle: warning: {message}")
+
+
 def main() -> None:
+    import warnings
+
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, _on_signal)
+    warnings.showwarning = _show_warning
     cli(prog_name="pertitle")
 
 

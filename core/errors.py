@@ -135,6 +135,17 @@ class DatasetError(PertitleError):
     kind = "dataset"
 
 
+class OutputError(PertitleError):
+    """An output path that cannot (or must not) be written: checked before any work."""
+
+    exit_code = 34
+    kind = "output"
+
+
+class CacheWarning(UserWarning):
+    """A cache entry that was unreadable, malformed or forged (a miss), or an unwritable cache."""
+
+
 # --- stopping ---------------------------------------------------------------------------------
 class Stopped(PertitleError):
     """A process was not started, or was killed, because the program is being stopped."""
@@ -155,6 +166,8 @@ class Terminated(BaseException):
 # --- batch ------------------------------------------------------------------------------------
 BATCH_PARTIAL_FAILURE = 40
 """Exit code of ``pertitle batch`` when at least one title failed and the others completed."""
+VERIFY_FAILURE = 41
+"""Exit code of ``pertitle verify`` when at least one rung could not be encoded or measured."""
 
 
 def _last_meaningful_line(text: str) -> str:
@@ -174,7 +187,7 @@ EXIT_CODES = {
     12: "input is not a readable video",
     13: "input is truncated",
     14: "input has no video stream (e.g. audio only)",
-    15: "input unsupported (absurd dimensions, too short, ...)",
+    15: "input unsupported (absurd dimensions, too short, a playlist or list that opens other files)",
     20: "FFmpeg binary not found",
     21: "FFmpeg build lacks a required filter/encoder (e.g. libvmaf)",
     22: "an FFmpeg process failed",
@@ -183,5 +196,7 @@ EXIT_CODES = {
     31: "invalid ladder file",
     32: "model file missing, invalid or incompatible",
     33: "dataset invalid",
+    34: "output cannot be written (a folder, not writable, too long, or the input itself): nothing was computed",
     BATCH_PARTIAL_FAILURE: "batch finished, but some titles failed (see the summary)",
+    VERIFY_FAILURE: "verify finished, but some rungs could not be encoded or measured (see the table)",
 }

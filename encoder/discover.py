@@ -42,8 +42,10 @@ def looks_like_video(path: str) -> bool:
 
 
 def discover(folder: str, exclude: Iterable[str] = ()) -> list[str]:
-    """Video files under ``folder`` (recursive, sorted, hidden files and ``exclude`` dirs skipped)."""
+    """Video files under ``folder`` (recursive, sorted; hidden files, ``exclude`` dirs, symlinked
+    folders and symlinks that lead out of ``folder`` skipped: nothing outside it is read)."""
     excluded = {os.path.abspath(e) for e in exclude}
+    top = os.path.realpath(folder)
     found = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")
@@ -52,6 +54,9 @@ def discover(folder: str, exclude: Iterable[str] = ()) -> list[str]:
             if f.startswith("."):
                 continue
             p = os.path.join(root, f)
+            real = os.path.realpath(p)
+            if os.path.commonpath([top, real]) != top:
+                continue  # a symlink to somewhere else
             if os.path.isfile(p) and looks_like_video(p):
                 found.append(p)
     return found

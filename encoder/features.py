@@ -319,7 +319,11 @@ def _crossover_probe(run: FrameRun, fps: float) -> dict[str, float]:
     curves: dict[int, list[tuple[float, float]]] = {}
     seqs = [q for q in run.crop_seqs if len(q) >= 2 and min(q[0].shape) >= 64]
     if not seqs:
-        return {f"xo_{k}_{r}": 0.0 for k in (2, 4) for r in ("low", "high")}
+        # too small to compare sizes (a 32x32 source): no evidence either way, and the
+        # full-size probe point comes from the main probe instead
+        return {**{f"xo_{k}_{r}": 0.0 for k in (2, 4) for r in ("low", "high")},
+                "xo_full_low_log_bpp": math.nan, "xo_full_low_psnr": math.nan,
+                "xo_full_high_log_bpp": math.nan, "xo_full_high_psnr": math.nan}
     for k in (1, 2, 4):
         pts = []
         for crf in CROSSOVER_CRFS:

@@ -6,6 +6,7 @@ rotation, non-square pixels, interlacing) so the reference preparation can do it
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import stat
@@ -139,13 +140,55 @@ def media_url(path: str) -> str:
     return "file:" + os.path.abspath(path)
 
 
+_SNIFF = ((b"#EXTM3U", "an HLS playlist"), (b"ffconcat version", "an ffconcat list"),
+          (b"<MPD", "a DASH manifest"), (b"<?xml", "an XML document (DASH manifest?)"))
+
+
+@functools.lru_cache(maxsize=1)
+def safe_demuxers() -> str:
+    """Every demuxer this PyAV build has, minus the ones that open other files: the
+    ``format_whitelist`` FFmpeg itself enforces when PyAV opens an input."""
+    import av
+
+    names = []
+    for n in sorted(av.formats_available):
+        if n in REFERENCING_DEMUXERS:
+            continue
+        try:
+            av.ContainerFormat(n, "r")
+        except (ValueError, av.error.FFmpegError):
+            continue  # a muxer only
+        names.append(n)
+    return ",".join(names)
+
+
+def _sniff(path: str) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError:
+        return None
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    for magic, what in _SNIFF:
+        if stripped.startswith(magic) or (magic == b"<MPD" and magic in head):
+            return what
+    return None
+
+
 def open_media(path: str, fmt: str | None = None, allow_references: bool = False):
-    """Open ``path`` with PyAV as a local file only (protocol whitelist ``file``). A demuxer that
-    would open further files (playlists, lists) is refused unless ``allow_references``; with
-    ``fmt`` the demuxer is pinned instead of guessed again."""
+    """Open ``path`` with PyAV as one local file: a ``file:`` URL, protocol whitelist ``file``,
+    and (unless ``allow_references``) a format whitelist without the demuxers that open other
+    files (playlists, lists), so FFmpeg itself refuses them before reading anything else.
+    With ``fmt`` the demuxer is pinned instead of guessed again."""
     import av
 
     options = {"protocol_whitelist": "file"}
+    if not allow_references:
+        what = _sniff(path)
+        if what:
+            raise UnsupportedInput(f"{what} refers to other files: analyse the media file itself "
+                                   "(--allow-playlists reads it anyway)", path)
+        options["format_whitelist"] = safe_demuxers()
     try:
         c = av.open(media_url(path), format=fmt, options=options, metadata_errors="ignore")
     except av.error.FileNotFoundError:
@@ -156,6 +199,10 @@ def open_media(path: str, fmt: str | None = None, allow_references: bool = False
             raise TruncatedInput("truncated MP4/MOV (no usable moov index: the file was cut "
                                  "short or never finalised)", path) from None
         raise NotAVideo("not a recognised video file", path) from None
+    except av.error.ArgumentError:
+        # EINVAL from the format whitelist: a demuxer that would open other files
+        raise UnsupportedInput("not a media file pertitle reads (a playlist, list or other format "
+                               "that opens further files; --allow-playlists reads it anyway)", path) from None
     except av.error.FFmpegError as exc:
         raise NotAVideo(f"cannot open as media: {exc.strerror or exc}", path) from None
     except (UnicodeDecodeError, ValueError):

@@ -7,6 +7,7 @@ nothing, and a killed run loses at most the points in flight.
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -152,6 +153,26 @@ def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] 
 # ------------------------------------------------------------------------------------------
 
 
+def plausible_row(row: dict, enc: EncodeSpec) -> bool:
+    """A cached point must describe this encode and hold sane numbers (else it is measured again)."""
+    try:
+        if (int(row["width"]), int(row["height"])) != (enc.width, enc.height):
+            return False
+        if (row.get("crf") is None) != (enc.crf is None) or (enc.crf is not None and float(row["crf"]) != float(enc.crf)):
+            return False
+        kbps, nbytes, frames = float(row["kbps"]), int(row["bytes"]), int(row["frames"])
+        if not (math.isfinite(kbps) and kbps > 0 and nbytes > 0 and frames > 0):
+            return False
+        for k in ("vmaf_mean", "vmaf_hmean", "vmaf_p5", "vmaf_min"):
+            v = float(row[k])
+            if not (math.isfinite(v) and -1.0 <= v <= 100.5):
+                return False
+        return all(row.get(k) is None or math.isfinite(float(row[k]))
+                   for k in ("psnr_y", "psnr_avg", "ssim", "xpsnr_y"))
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 def point_key(plan: SweepPlan, source_sha: str, enc: EncodeSpec, ffmpeg_version: str) -> str:
     ref = {k: getattr(plan.reference, k) for k in plan.reference.__dataclass_fields__}
     ref.pop("source")
@@ -272,7 +293,7 @@ def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
     rows: list[dict] = []
     todo: list[tuple[EncodeSpec, str]] = []
     for enc, key in keyed:
-        hit = cache.get(key)
+        hit = cache.get(key, check=lambda row, enc=enc: plausible_row(row, enc))
         if hit is not None:
             hit = {**hit, "title": title, "cached": True}
             rows.append(hit)

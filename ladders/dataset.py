@@ -10,6 +10,7 @@ REQUIRED = ["title", "group", "width", "height", "ref_width", "ref_height", "ref
 
 
 def read_dataset(path: str):
+    import numpy as np
     import pandas as pd
 
     if not os.path.isfile(path):
@@ -25,4 +26,12 @@ def read_dataset(path: str):
         raise DatasetError("no feature columns (f_*)", path)
     if df["title"].nunique() < 2:
         raise DatasetError("needs at least two titles", path)
+    numeric = ["width", "height", "ref_width", "ref_height", "ref_fps", "crf", "kbps", "vmaf_mean", "log_bpp"]
+    for col in numeric:
+        values = pd.to_numeric(df[col], errors="coerce")
+        if not np.isfinite(values).all():
+            raise DatasetError(f"column {col} holds a value that is not a finite number", path)
+        df[col] = values
+    if ((df["width"] < 2) | (df["height"] < 2) | (df["kbps"] <= 0) | (df["ref_fps"] <= 0)).any():
+        raise DatasetError("sizes, bitrates and frame rates must be positive", path)
     return df

@@ -162,28 +162,114 @@ def schema() -> dict:
         return json.load(fh)
 
 
+MAX_DOCUMENT_BYTES = 16 << 20
+MAX_DEPTH = 16
+
+
+def _depth(obj, limit: int) -> int:
+    """Nesting depth of a parsed document, iteratively (a deep document must not recurse)."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        o, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        if isinstance(o, dict):
+            stack.extend((v, d + 1) for v in o.values())
+        elif isinstance(o, list):
+            stack.extend((v, d + 1) for v in o)
+    return deepest
+
+
 def validate(doc: Mapping, path: str | None = None) -> None:
+    """Schema (with bounds on every size, rate and count) plus what a schema cannot say: rungs
+    ascend, every preset exists for the codec, every number is finite."""
     import jsonschema
 
+    if _depth(doc, MAX_DEPTH) > MAX_DEPTH:
+        raise InvalidLadderFile(f"not a ladder document (nested deeper than {MAX_DEPTH} levels)", path)
     try:
         jsonschema.validate(doc, schema())
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
-        raise InvalidLadderFile(f"not a valid ladder document at {where}: {exc.message}", path) from None
+        raise InvalidLadderFile(f"not a valid ladder document at {where}: {exc.message[:200]}", path) from None
+    except RecursionError:
+        raise InvalidLadderFile("not a ladder document (too deeply nested)", path) from None
     rates = [r["bitrate_kbps"] for r in doc["rungs"]]
     if any(b <= a for a, b in zip(rates, rates[1:])):
         raise InvalidLadderFile("rungs do not ascend by bitrate", path)
+    for r in doc["rungs"]:
+        enc = r["encoder"]
+        try:
+            c = C.codec(enc["codec"])
+        except ValueError as exc:
+            raise InvalidLadderFile(str(exc), path) from None
+        if enc["codec"] != doc["codec"]:
+            raise InvalidLadderFile(f"rung {r.get('index', '?')} uses {enc['codec']}, the ladder is {doc['codec']}", path)
+        if enc["preset"] not in c.presets:
+            raise InvalidLadderFile(f"unknown {c.name} preset {enc['preset']!r} in rung {r.get('index', '?')}", path)
+    bad = _non_finite(doc)
+    if bad:
+        raise InvalidLadderFile(f"not a finite number at {bad}", path)
 
 
-def load(path: str) -> dict:
-    if not os.path.isfile(path):
-        raise InvalidLadderFile("no such file", path)
+def _non_finite(obj, where: str = "") -> str | None:
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else (where or "(top)")
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, list):
+        items = enumerate(obj)
+    else:
+        return None
+    for k, v in items:
+        hit = _non_finite(v, f"{where}/{k}")
+        if hit:
+            return hit
+    return None
+
+
+def _strict_float(text: str) -> float:
+    v = float(text)
+    if not math.isfinite(v):
+        raise ValueError(f"number out of range: {text[:20]}")
+    return v
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse(text: str | bytes, path: str | None = None) -> dict:
+    """Strict JSON: no NaN/Infinity, no number that overflows a double, bounded depth."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
+        doc = json.loads(text, parse_constant=_no_constants, parse_float=_strict_float)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidLadderFile(f"not JSON: {exc}", path) from None
+        raise InvalidLadderFile(f"not JSON: {str(exc)[:200]}", path) from None
+    except ValueError as exc:
+        raise InvalidLadderFile(f"not a valid ladder document: {exc}", path) from None
+    except RecursionError:
+        raise InvalidLadderFile("not a ladder document (too deeply nested)", path) from None
     if not isinstance(doc, dict):
         raise InvalidLadderFile("not a ladder document (top level is not an object)", path)
     validate(doc, path)
     return doc
+
+
+def load(path: str) -> dict:
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        raise InvalidLadderFile("no such file", path) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidLadderFile("not a regular file", path)
+    if st.st_size > MAX_DOCUMENT_BYTES:
+        raise InvalidLadderFile(f"too large for a ladder document ({st.st_size} bytes)", path)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_DOCUMENT_BYTES + 1)
+    except OSError as exc:
+        raise InvalidLadderFile(f"cannot read: {exc.strerror}", path) from None
+    return parse(data, path)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import os
 import shlex
 from xml.sax.saxutils import quoteattr
 
 from ..core.codecs import codec as codec_info
+from ..core.fsutil import csv_safe, to_json
 
 CSV_FIELDS = ["index", "width", "height", "bitrate_kbps", "maxrate_kbps", "bufsize_kbits", "vmaf",
               "vmaf_hmean", "vmaf_p5", "psnr_y", "codec", "preset", "rate_control",
@@ -31,19 +32,16 @@ def render(doc: dict, fmt: str) -> str:
         raise ValueError(f"unknown export format {fmt!r}") from None
 
 
-def to_json(doc: dict) -> str:
-    return json.dumps(doc, indent=2) + "\n"
-
-
 def to_csv(doc: dict) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in doc["rungs"]:
         enc = r["encoder"]
-        w.writerow({**r, "maxrate_kbps": enc.get("maxrate_kbps"), "bufsize_kbits": enc.get("bufsize_kbits"),
-                    "codec": enc["codec"], "preset": enc["preset"], "rate_control": enc["rate_control"],
-                    "crf_equivalent": enc.get("crf_equivalent"), "gop_frames": enc.get("gop_frames")})
+        row = {**r, "maxrate_kbps": enc.get("maxrate_kbps"), "bufsize_kbits": enc.get("bufsize_kbits"),
+               "codec": enc["codec"], "preset": enc["preset"], "rate_control": enc["rate_control"],
+               "crf_equivalent": enc.get("crf_equivalent"), "gop_frames": enc.get("gop_frames")}
+        w.writerow({k: csv_safe(v) for k, v in row.items()})
     return buf.getvalue()
 
 
@@ -87,7 +85,7 @@ def to_hls(doc: dict) -> str:
 
 
 def to_dash(doc: dict) -> str:
-    fps = doc["source"].get("fps_rational") or f"{float(doc['source']['fps']):.3f}"
+    fps = str(doc["source"].get("fps_rational") or f"{float(doc['source']['fps']):.3f}")
     dur = float(doc["source"]["duration_s"])
     reps = []
     for r in sorted(doc["rungs"], key=lambda r: r["bitrate_kbps"]):
@@ -102,7 +100,7 @@ def to_dash(doc: dict) -> str:
         f'type="static" mediaPresentationDuration="PT{dur:.3f}S" minBufferTime="PT2S">',
         "  <!-- bandwidth = the rung's VBV maxrate (nominal); rewrite from measured segments -->",
         "  <Period>",
-        f'    <AdaptationSet mimeType="video/mp4" segmentAlignment="true" startWithSAP="1" frameRate="{fps}">',
+        f'    <AdaptationSet mimeType="video/mp4" segmentAlignment="true" startWithSAP="1" frameRate={quoteattr(fps)}>',
         '      <SegmentTemplate media="$RepresentationID$/seg_$Number%05d$.m4s" '
         'initialization="$RepresentationID$/init.mp4" duration="4" startNumber="1"/>',
         *reps,
@@ -120,7 +118,8 @@ def ffmpeg_package_args(doc: dict, source: str | None = None, hls_time: int = 6)
     import ffmpeg as ffmpeg_graph
 
     rungs = sorted(doc["rungs"], key=lambda r: r["bitrate_kbps"], reverse=True)
-    src = source or doc["source"]["path"]
+    # a file: URL, so a name like "-x.mp4" or "concat:a|b" is read as the local file it is
+    src = "file:" + os.path.abspath(source or doc["source"]["path"])
     c = codec_info(doc["codec"])
     split = ffmpeg_graph.input(src).video.filter_multi_output("split", len(rungs))
     branches = [split[i].filter("scale", r["width"], r["height"], flags="lanczos").filter("setsar", 1)

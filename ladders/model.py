@@ -177,6 +177,9 @@ class CurveModel:
             raise ModelError(f"dataset lacks feature columns: {', '.join(missing[:5])}")
         X = design(df, self.feature_columns)
         self.columns_ = list(X.columns)
+        # a feature a title cannot have (the crossover probe of a 32x32 source) is imputed
+        self.medians_ = {c: float(v) for c, v in X.median().items()}
+        X = X.fillna(self.medians_)
         self.estimators_ = {}
         y = {"log_bpp": df["log_bpp"].astype(float).values, "vmaf_logit": vmaf_to_logit(df["vmaf_mean"])}
         for t in TARGETS:
@@ -187,6 +190,7 @@ class CurveModel:
 
     def predict_frame(self, X):
         """{"log_bpp": ..., "vmaf_mean": ...} for design rows ``X``."""
+        X = X.fillna(getattr(self, "medians_", {}))
         return {"log_bpp": self.estimators_["log_bpp"].predict(X),
                 "vmaf_mean": logit_to_vmaf(self.estimators_["vmaf_logit"].predict(X))}
 

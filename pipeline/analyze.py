@@ -14,7 +14,7 @@ from .fast import analyze_fast
 def analyze(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
             on_event: EventSink = no_events, workdir: str | None = None,
             source: Source | None = None) -> Analysis:
-    source = source or probe(path)
+    source = source or probe(path, opts.allow_references)
     ff.require_encoder(opts.codec)
     if opts.fast:
         return analyze_fast(source, opts, ff, cache, on_event=on_event, workdir=workdir)

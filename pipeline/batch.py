@@ -6,16 +6,17 @@ title is recorded with its error and never costs the others their results.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
 
 from ..core.errors import PertitleError
-from ..core.fsutil import atomic_write, atomic_write_json
+from ..core.fsutil import Output, atomic_write, atomic_write_json, check_output, csv_safe, to_json
+from ..core.fsutil import write_outputs as write_many
 from ..encoder.cache import Cache, fingerprint
 from ..encoder.events import EventSink, no_events
 from ..encoder.ffmpeg import FFmpeg
+from ..ladders.document import load
 from .analyze import analyze
 from .common import Analysis, AnalysisOptions
 
@@ -29,14 +30,18 @@ def output_paths(folder: str, path: str, outdir: str) -> tuple[str, str]:
     return base + LADDER_SUFFIX, base + RD_SUFFIX
 
 
-def is_done(ladder_path: str, sha: str, config_key: str) -> bool:
+def done_document(ladder_path: str, sha: str, config_key: str) -> dict | None:
+    """The title's existing ladder, if it is a valid document for the same content and options."""
+    if not os.path.isfile(ladder_path):
+        return None
     try:
-        with open(ladder_path, encoding="utf-8") as fh:
-            doc = json.load(fh)
-        return (doc.get("source", {}).get("sha256") == sha
-                and doc.get("sweep", {}).get("config_key") == config_key)
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return False
+        doc = load(ladder_path)
+    except PertitleError:
+        return None  # damaged or foreign: redo the title
+    sweep = doc.get("sweep") if isinstance(doc.get("sweep"), dict) else {}
+    if doc["source"].get("sha256") == sha and sweep.get("config_key") == config_key:
+        return doc
+    return None
 
 
 @dataclass
@@ -67,11 +72,23 @@ class BatchResult:
         return [t for t in self.titles if t.status == "failed"]
 
 
-def write_outputs(a: Analysis, ladder_path: str, rd_path: str) -> None:
-    """RD table first, ladder last: the ladder's presence marks the title as done."""
-    df = a.rd_frame()
-    atomic_write(rd_path, lambda fh: df.to_csv(fh, index=False))
-    atomic_write_json(ladder_path, a.document)
+def rd_csv_writer(df):
+    """The RD table as CSV, text cells that a spreadsheet would run as formulas neutralised."""
+    import pandas as pd
+
+    safe = df.copy()
+    for col in safe.columns:
+        if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col]):
+            safe[col] = safe[col].map(csv_safe)
+    return lambda fh: safe.to_csv(fh, index=False)
+
+
+def write_outputs(a: Analysis, ladder: Output, rd: Output | None) -> None:
+    """RD table and ladder written together (neither is replaced unless both can be); the
+    ladder's presence marks a batch title as done."""
+    items = [(rd, rd_csv_writer(a.rd_frame()))] if rd is not None else []
+    items.append((ladder, lambda fh: fh.write(to_json(a.document))))
+    write_many(items)
 
 
 def summarize(path: str, a: Analysis, ladder_path: str, rd_path: str, wall: float) -> TitleResult:
@@ -90,16 +107,18 @@ def process_title(path: str, folder: str, outdir: str, opts: AnalysisOptions, ff
     ladder_path, rd_path = output_paths(folder, path, outdir)
     try:
         sha = fingerprint(path)
-        if is_done(ladder_path, sha, opts.config_key()):
-            with open(ladder_path, encoding="utf-8") as fh:
-                doc = json.load(fh)
+        doc = done_document(ladder_path, sha, opts.config_key())
+        if doc is not None:
             return TitleResult(path=path, status="skipped", ladder=ladder_path, rd_csv=rd_path,
                                rungs=" ".join(f"{r['width']}x{r['height']}@{r['bitrate_kbps']}"
                                               for r in doc["rungs"]),
                                bd_rate_vs_fixed_pct=(doc.get("comparison") or {}).get("bd_rate_pct"),
-                               encodes=doc["sweep"]["encodes"], cached=doc["sweep"]["encodes"])
+                               encodes=int(doc["sweep"].get("encodes") or 0),
+                               cached=int(doc["sweep"].get("encodes") or 0))
+        ladder, rd = (check_output(ladder_path, inputs=[path], what="ladder"),
+                      check_output(rd_path, inputs=[path], what="RD table"))
         a = analyze(path, opts, ff, cache, on_event=on_event, workdir=workdir)
-        write_outputs(a, ladder_path, rd_path)
+        write_outputs(a, ladder, rd)
         return summarize(path, a, ladder_path, rd_path, time.monotonic() - t0)
     except PertitleError as exc:
         return TitleResult(path=path, status="failed", error=str(exc), error_kind=exc.kind,
@@ -123,7 +142,7 @@ def write_summary(result: BatchResult, outdir: str) -> tuple[str, str]:
     def _csv(fh):
         w = csv.DictWriter(fh, fieldnames=SUMMARY_FIELDS, extrasaction="ignore")
         w.writeheader()
-        w.writerows(rows)
+        w.writerows({k: csv_safe(v) for k, v in r.items()} for r in rows)
 
     atomic_write(csv_path, _csv)
     atomic_write_json(json_path, {"titles": rows, "ok": sum(t.status == "ok" for t in result.titles),

@@ -38,6 +38,8 @@ class AnalysisOptions:
     fast: bool = False              # model-guided sweep: a fraction of the grid, see pipeline.fast
     fast_budget: float = 0.22       # share of the grid's encodes the fast mode may spend
     model_path: str | None = None   # fast mode's model (default: the shipped one)
+    trust_model: bool = False       # allow a pickle model file (runs code on load; see pipeline.models)
+    allow_references: bool = False  # read playlists/lists that open other files (HLS, concat, ...)
 
     def measure_spec(self) -> C.MeasureSpec:
         threads = 1 if self.jobs > 1 else max(1, os.cpu_count() or 1)
@@ -47,7 +49,8 @@ class AnalysisOptions:
     def config_key(self) -> str:
         """Hash of everything that changes the ladder (not jobs): for batch resume."""
         d = asdict(self)
-        d.pop("jobs")
+        for k in ("jobs", "trust_model", "allow_references"):  # change how, not what, is computed
+            d.pop(k)
         return make_key(options=d, document=DOCUMENT_VERSION)
 
 

@@ -57,10 +57,10 @@ def group_function(regex: str | None) -> Callable[[str], str]:
 
 def title_rows(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, group: str,
                on_event: EventSink = no_events) -> list[dict]:
-    source = probe(path)
+    source = probe(path, opts.allow_references)
     plan = make_plan(source, opts)
     sweep = run_sweep(ff, plan, cache, jobs=opts.jobs, on_event=on_event)
-    feats = extract(path, source)
+    feats = extract(path, source, opts.allow_references)
     rw, rh = plan.ref_size
     title = os.path.splitext(os.path.basename(path))[0]
     analysis_s = sum(float(r.get("encode_s") or 0) + float(r.get("measure_s") or 0) for r in sweep.rows)

@@ -34,23 +34,40 @@ def _title_task(path: str, folder: str, outdir: str, opts: AnalysisOptions, ffmp
         ff = locate(ffmpeg_path)
     except PertitleError as exc:
         return TitleResult(path=path, status="failed", error=str(exc), error_kind=exc.kind, exit_code=exc.exit_code)
-    return process_title(path, folder, outdir, opts, ff, Cache(cache_root), workdir=workdir)
+    return process_title(path, folder, outdir, opts, ff, Cache.open(cache_root), workdir=workdir)
 
 
 def connect(scheduler: str | None, local: bool, workers: int | None):
-    """A Client on the given scheduler, or on a new LocalCluster (returned so it can be closed)."""
+    """A Client on the given scheduler, or on a new LocalCluster (returned so it can be closed).
+
+    ``tls://`` uses Dask's own security settings (``distributed.comm.tls.*`` in the Dask config,
+    e.g. DASK_DISTRIBUTED__COMM__TLS__CA_FILE / __CLIENT__CERT / __CLIENT__KEY); without them the
+    connection is refused here rather than attempted in the clear."""
     try:
+        import dask
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise DaskUnavailable("Dask is not importable: reinstall pertitle (pip install .)") from None
     if scheduler:
+        proto = scheduler.split("://", 1)[0] if "://" in scheduler else "tcp"
+        if proto not in ("tcp", "tls"):
+            raise DaskUnavailable(f"unsupported scheduler address {scheduler!r}: use tcp://HOST:PORT or "
+                                  "tls://HOST:PORT")
+        if proto == "tls" and not (dask.config.get("distributed.comm.tls.ca-file", None)
+                                   and dask.config.get("distributed.comm.tls.client.cert", None)):
+            raise DaskUnavailable("tls:// needs Dask's TLS settings: set DASK_DISTRIBUTED__COMM__TLS__CA_FILE, "
+                                  "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT and __CLIENT__KEY (see README)")
         try:
             return Client(scheduler, timeout="20s"), None
-        except OSError as exc:
-            raise DaskUnavailable(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - anything that is not a Dask scheduler lands here
+            raise DaskUnavailable(f"cannot reach a Dask scheduler at {scheduler}: "
+                                  f"{type(exc).__name__}: {str(exc)[:160]}") from None
     n = workers or max(1, (os.cpu_count() or 1))
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None)
+    try:
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None)
+    except Exception as exc:  # noqa: BLE001
+        raise DaskUnavailable(f"cannot start a local Dask cluster: {type(exc).__name__}: {exc}") from None
     return Client(cluster), cluster
 
 

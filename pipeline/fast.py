@@ -35,7 +35,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     fopts = AnalysisOptions(**{**asdict(opts), "policy": opts.policy, "subsample": subsample,
                                "segments": segments})
     plan = make_plan(source, fopts)
-    rows, meta, _ = predicted_rows(source, plan, cache, opts.model_path)
+    rows, meta, _ = predicted_rows(source, plan, fopts, cache)
     budget = max(4, math.ceil(opts.fast_budget * len(plan.encodes)))
     done: list[dict] = []
     failures: list = []

@@ -20,28 +20,28 @@ from . import models
 from .common import AnalysisOptions, analysed_dict, make_plan, source_dict
 
 
-def predicted_rows(source, plan: SweepPlan, cache: Cache | None = None, model_path: str | None = None):
+def predicted_rows(source, plan: SweepPlan, opts: AnalysisOptions, cache: Cache | None = None):
     """Model-predicted RD rows for every grid point of ``plan`` (sizes x the model's CRFs)."""
-    model, meta = (models.load(model_path) if model_path
+    model, meta = (models.load(opts.model_path, trust_pickle=opts.trust_model) if opts.model_path
                    else models.load_default_model(cache.root if cache else None))
     codec = plan.encodes[0].codec if plan.encodes else "libx264"
     if meta.get("codec") and meta["codec"] != codec:
         raise InvalidOptions(f"the model was trained on {meta['codec']} encodes, not {codec}")
-    feats = extract(source.path, source)
+    feats = extract(source.path, source, opts.allow_references)
     crfs = sorted({float(e.crf) for e in plan.encodes if e.crf is not None}) or meta["grid"]["crfs"]
     sizes = sorted({(e.width, e.height) for e in plan.encodes}, key=lambda s: s[1]) or candidate_sizes(source)
     rows = model.predict_rows(feats, sizes, crfs, plan.ref_size, float(plan.reference.fps))
     return rows, meta, feats
 
 
-def predict_ladder(path: str, opts: AnalysisOptions, *, model_path: str | None = None, verify: int = 0,
-                   ff: FFmpeg | None = None, cache: Cache | None = None, workdir: str | None = None) -> dict:
+def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFmpeg | None = None,
+                   cache: Cache | None = None, workdir: str | None = None) -> dict:
     t0 = time.monotonic()
-    source = probe(path)
+    source = probe(path, opts.allow_references)
     if opts.policy.pooling != "mean":
         raise InvalidOptions("the model predicts mean-pooled VMAF: use --pooling mean with predict")
     plan = make_plan(source, opts)
-    rows, meta, feats = predicted_rows(source, plan, cache, model_path)
+    rows, meta, feats = predicted_rows(source, plan, opts, cache)
     t_feat = float(feats.get("feature_s", 0.0))
     measured: list[dict] = []
     if verify:

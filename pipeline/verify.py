@@ -34,10 +34,11 @@ def rung_spec(rung: dict, codec: str) -> EncodeSpec:
 
 
 def verify_ladder(doc: dict, ff: FFmpeg, cache: Cache, *, source_path: str | None = None, jobs: int = 1,
-                  on_event: EventSink = no_events, workdir: str | None = None) -> dict:
+                  on_event: EventSink = no_events, workdir: str | None = None,
+                  allow_references: bool = False) -> dict:
     t0 = time.monotonic()
     path = source_path or doc["source"]["path"]
-    source = probe(path)
+    source = probe(path, allow_references)
     if doc["source"].get("sha256"):
         if fingerprint(path) != doc["source"]["sha256"]:
             raise InvalidLadderFile("the source's content differs from the one the ladder was made for", path)
@@ -49,26 +50,36 @@ def verify_ladder(doc: dict, ff: FFmpeg, cache: Cache, *, source_path: str | Non
     base = make_plan(source, opts)
     if segs and [list(s) for s in base.reference.segments] != [list(map(float, s)) for s in segs]:
         raise InvalidLadderFile("cannot rebuild the analysed excerpts of this ladder", path)
-    specs = tuple(rung_spec(r, doc["codec"]) for r in doc["rungs"])
+    try:
+        specs = tuple(rung_spec(r, doc["codec"]) for r in doc["rungs"])
+    except ValueError as exc:
+        raise InvalidLadderFile(f"a rung cannot be encoded as written: {exc}", path) from None
     plan = SweepPlan(source, base.reference, specs, replace(base.measure, model=doc["vmaf_model"]))
     res = run_sweep(ff, plan, cache, jobs=jobs, on_event=on_event, workdir=workdir)
     by_size_rate = {(r["width"], r["height"], round(float(r["target_kbps"]))): r for r in res.rows}
     qcol = {"mean": "vmaf_mean", "hmean": "vmaf_hmean", "p5": "vmaf_p5"}[doc.get("pooling", "mean")]
+    failed = {(e.width, e.height, round(float(e.bitrate_kbps))): msg for e, msg in res.failures}
     rungs = []
-    for r in doc["rungs"]:
-        m = by_size_rate.get((r["width"], r["height"], round(float(r["encoder"]["bitrate_kbps"]))))
+    for i, r in enumerate(doc["rungs"]):
+        key = (r["width"], r["height"], round(float(r["encoder"]["bitrate_kbps"])))
+        m = by_size_rate.get(key)
         if m is None:
+            rungs.append({"index": r.get("index", i), "width": r["width"], "height": r["height"],
+                          "target_kbps": r["bitrate_kbps"], "status": "failed",
+                          "error": failed.get(key, "no measurement")})
             continue
-        rungs.append({"index": r["index"], "width": r["width"], "height": r["height"],
+        rungs.append({"index": r.get("index", i), "status": "ok", "width": r["width"], "height": r["height"],
                       "target_kbps": r["bitrate_kbps"], "measured_kbps": m["kbps"],
                       "expected_vmaf": r["vmaf"], "measured_vmaf": m[qcol],
                       "vmaf_error": round(r["vmaf"] - m[qcol], 3),
                       "rate_error_pct": round(100 * (m["kbps"] / r["bitrate_kbps"] - 1), 2),
                       "psnr_y": m.get("psnr_y")})
-    measured = [(r["measured_kbps"], r["measured_vmaf"]) for r in rungs]
+    ok = [r for r in rungs if r["status"] == "ok"]
+    measured = [(r["measured_kbps"], r["measured_vmaf"]) for r in ok]
     out: dict = {"source": path, "codec": doc["codec"], "rungs": rungs,
                  "encodes": len(specs), "cached": sum(bool(r.get("cached")) for r in res.rows),
-                 "failed": [f"{e.width}x{e.height}: {msg}" for e, msg in res.failures]}
+                 "failed": [f"{e.width}x{e.height}: {msg}" for e, msg in res.failures],
+                 "all_ok": len(ok) == len(rungs)}
     hull = [(h["kbps"], h["vmaf"]) for h in doc.get("hull", [])]
     if hull and len(measured) >= 2:
         try:
@@ -85,7 +96,7 @@ def verify_ladder(doc: dict, ff: FFmpeg, cache: Cache, *, source_path: str | Non
             out["bd_rate_vs_envelope_pct"] = round(bd_rate(env_pts, measured, min_overlap=1.0), 3)
         except BDRateError:
             out["bd_rate_vs_envelope_pct"] = None
-    errs = [abs(r["vmaf_error"]) for r in rungs]
+    errs = [abs(r["vmaf_error"]) for r in ok]
     out["vmaf_mae"] = round(sum(errs) / len(errs), 3) if errs else None
     out["wall_s"] = round(time.monotonic() - t0, 2)
     return out
