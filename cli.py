@@ -208,10 +208,12 @@ def sweep_options(f):
         click.option("--subsample", default=1, show_default=True, type=click.IntRange(1, 1000), help="Score every Nth frame (odd N)."),
         click.option("-j", "--jobs", default=None, type=click.IntRange(1, 256), help="Parallel encodes (default: CPU count)."),
         click.option("--fast", is_flag=True,
-                     help="Model-guided sweep: encode only around the predicted ladder (about a fifth "
-                          "of the grid), VMAF on every 3rd frame; a long title is sampled (--segments)."),
-        click.option("--fast-budget", default=0.22, show_default=True, type=click.FloatRange(0.01, 1.0),
-                     help="With --fast: the share of the grid's encodes to spend."),
+                     help="Model-guided sweep: the model's prediction is the prior, a search measures each "
+                          "rung's size against its rivals until every rung is backed (at most --fast-budget "
+                          "of the exhaustive cost), VMAF on every 3rd frame; a long title is sampled (--segments)."),
+        click.option("--fast-budget", default=0.18, show_default=True, type=click.FloatRange(0.01, 1.0),
+                     help="With --fast: the most it may spend, as a share of the exhaustive analysis' "
+                          "estimated cost (it stops earlier once every rung is backed by measurements)."),
         click.option("--model", "model_path", default=None, metavar="MODEL.skops",
                      help="With --fast: the model that guides the sweep (default: the shipped one)."),
     ]
@@ -249,7 +251,7 @@ def build_options(kw: dict):
             vmaf_model=kw.pop("vmaf_model"),
             psnr="psnr" in metrics, ssim="ssim" in metrics, xpsnr="xpsnr" in metrics,
             subsample=kw.pop("subsample"), jobs=kw.pop("jobs") or (os.cpu_count() or 1), policy=policy,
-            fast=kw.pop("fast", False), fast_budget=kw.pop("fast_budget", 0.22),
+            fast=kw.pop("fast", False), fast_budget=kw.pop("fast_budget", 0.18),
             model_path=kw.pop("model_path", None), trust_model=kw.pop("trust_model", False),
             allow_references=kw.pop("allow_references", False))
     except ValueError as exc:
@@ -359,11 +361,16 @@ def render_summary(doc: dict, ladder_path: str | None = None, rd_path: str | Non
     lines = [f"{os.path.basename(src['path'])}: {src.get('display_width', src['width'])}x"
              f"{src.get('display_height', src['height'])} {src['fps']:.3f} fps, {src['duration_s']:.2f} s"
              f"  [{doc['kind']}, {doc['codec']}, {doc['vmaf_model']} {doc['pooling']}]"]
-    lines.append(f"{'rung':>4}  {'size':>10}  {'kbps':>6}  {'VMAF':>5}  {'CRF~':>5}")
+    iv = any("vmaf_interval" in r for r in doc["rungs"])
+    level = (doc.get("prediction") or {}).get("interval_level", 0.8)
+    lines.append(f"{'rung':>4}  {'size':>10}  {'kbps':>6}  {'VMAF':>5}  {'CRF~':>5}"
+                 + (f"  VMAF {level:.0%} interval" if iv else ""))
     for r in doc["rungs"]:
         crf = r["encoder"].get("crf_equivalent")
+        lo_hi = r.get("vmaf_interval")
         lines.append(f"{r['index']:>4}  {r['width']:>4}x{r['height']:<5}  {r['bitrate_kbps']:>6}  "
-                     f"{r['vmaf']:>5.1f}  {crf if crf is not None else '':>5}")
+                     f"{r['vmaf']:>5.1f}  {crf if crf is not None else '':>5}"
+                     + (f"  {lo_hi[0]:5.1f} .. {lo_hi[1]:5.1f}" if lo_hi else ""))
     comp = doc.get("comparison")
     if comp:
         bd = comp.get("bd_rate_pct")
@@ -380,8 +387,16 @@ def render_summary(doc: dict, ladder_path: str | None = None, rd_path: str | Non
                      f"in {sw['wall_s']:.1f} s")
     pred = doc.get("prediction")
     if pred:
-        lines.append(f"predicted by {pred.get('model', 'model')} in {pred.get('wall_s', 0):.2f} s"
-                     + (f", verified with {pred['verify_encodes']} encodes" if pred.get("verify_encodes") else ""))
+        members = pred.get("model_members") or 1
+        lines.append(f"predicted by {pred.get('model', 'model')}{f' x{members}' if members > 1 else ''} "
+                     f"in {pred.get('wall_s', 0):.2f} s"
+                     + (f", verified with {pred['verify_encodes']} encodes (search: {pred['search']['stop']})"
+                        if pred.get("verify_encodes") else ""))
+        if "confident" in pred:
+            lo, hi = pred["top_kbps_interval"]
+            lines.append(f"confidence: top rung {lo}-{hi} kbps, BD-rate loss up to {pred['loss_bound_pct']:.1f}% "
+                         f"({pred.get('interval_level', 0.8):.0%} intervals): "
+                         + ("ship it" if pred["confident"] else "too uncertain to ship without --fast"))
     for n in doc.get("notes", []):
         lines.append(f"note: {n}")
     if ladder_path:
@@ -618,13 +633,102 @@ def dataset_build(sources, output, group_regex, training_groups, quiet, ffmpeg_p
                f"{df['group'].nunique()} groups; {len(failures)} sources skipped")
 
 
+@dataset.command("sweep")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("-o", "--out-dir", required=True, metavar="DIR", help="One JSON per window (existing ones are kept: resumable).")
+@click.option("--window", "window_s", default=6.0, show_default=True, type=click.FloatRange(1, 60),
+              help="Window length (s): non-overlapping windows from the start while whole ones fit.")
+@click.option("--spread", default=8, show_default=True, type=click.IntRange(0, 100),
+              help="Titles at least this many windows long get this many windows spread over them instead.")
+@click.option("--long-from", default=30.0, show_default=True, help="A title this long (s) or longer is spread.")
+@click.option("-q", "--quiet", is_flag=True)
+@sweep_options
+@cache_options
+@ffmpeg_option
+@handle_errors
+def dataset_sweep(sources, out_dir, window_s, spread, long_from, quiet, ffmpeg_path, no_cache, cache_dir, workdir, **kw):
+    """Exhaustive sweeps of windows of every source: the expensive half of the training data."""
+    from .core.fsutil import atomic_write_json, check_folder
+    from .encoder.ffmpeg import locate
+    from .encoder.probe import probe as run_probe
+    from .pipeline import dataset as D
+
+    out_dir = check_folder(out_dir)
+    opts = build_options(kw)
+    ff = locate(ffmpeg_path)
+    cache = make_cache(no_cache, cache_dir)
+    paths = D.expand_sources(sources)
+    todo = []
+    for p in paths:
+        src = run_probe(p, opts.allow_references)
+        wins = D.plan_windows(src.duration_s, window_s, spread if src.duration_s >= long_from else 0)
+        todo += [(p, st, du) for st, du in wins]
+    done = 0
+    for i, (p, st, du) in enumerate(todo, 1):
+        target = os.path.join(out_dir, D.window_name(p, st) + ".json")
+        if os.path.exists(target):
+            continue
+        prog = Progress(quiet, f"[{i}/{len(todo)}] {D.window_name(p, st)}")
+        try:
+            rec = D.sweep_window(p, st, du, opts, ff, cache, on_event=prog)
+        except E.PertitleError as exc:
+            _err(f"[{i}/{len(todo)}] {D.window_name(p, st)}: skipped: {exc}")
+            continue
+        finally:
+            prog.close()
+        atomic_write_json(target, rec)
+        done += 1
+    click.echo(f"{len(todo)} windows, {done} swept now, the others already in {out_dir}")
+
+
+@dataset.command("assemble")
+@click.argument("sweeps", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--sources", "roots", multiple=True, required=True, metavar="DIR",
+              help="Where the swept sources are (searched also in DIR/long).")
+@click.option("-o", "--output", required=True, metavar="DATASET.csv")
+@click.option("--sweeps-out", default=None, metavar="SWEEPS.csv", help="Also write the consolidated sweeps table.")
+@click.option("-q", "--quiet", is_flag=True)
+@handle_errors
+def dataset_assemble(sweeps, roots, output, sweeps_out, quiet):
+    """The training table from sweeps (JSON files/folders, or a sweeps CSV) and features extracted
+    over each window of the sources."""
+    import glob
+
+    import pandas as pd
+
+    from .core.fsutil import check_output, write_output
+    from .pipeline import dataset as D
+
+    out = check_output(output, what="dataset")
+    sw_out = check_output(sweeps_out, what="sweeps table") if sweeps_out else None
+    records, tables = [], []
+    for s in sweeps:
+        if os.path.isdir(s):
+            records += D.sweep_records(sorted(glob.glob(os.path.join(s, "*.json"))))
+        elif s.endswith(".csv"):
+            tables.append(pd.read_csv(s))
+        else:
+            records += D.sweep_records([s])
+    frames = [D.sweeps_frame(D.consolidate(records))] if records else []
+    table = pd.concat(frames + tables, ignore_index=True)
+    df, skipped = D.assemble(table, roots, log=(lambda m: None) if quiet else _err)
+    if sw_out is not None:
+        write_output(sw_out, lambda fh: table.to_csv(fh, index=False))
+    write_output(out, lambda fh: df.to_csv(fh, index=False))
+    _err(f"wrote {output}: {len(df)} rows, {df['title'].nunique()} windows of {df['file'].nunique()} sources, "
+         f"{df['group'].nunique()} groups; {len(skipped)} windows skipped")
+
+
 @cli.command()
 @click.argument("dataset_csv", metavar="DATASET.csv", type=click.Path(path_type=str))
 @click.option("-o", "--output", required=True, metavar="MODEL.skops")
 @click.option("--family", type=click.Choice(["median", "probe_shift", "ridge", "ridge_int", "hgb", "extratrees"]),
               default="hgb", show_default=True)
+@click.option("--members", default=None, type=click.IntRange(1, 50),
+              help="Ensemble members, bagged over CV groups (default: 5 for hgb/extratrees, else 1).")
+@click.option("--no-calibration", is_flag=True, help="Skip the grouped-CV calibration of intervals and bias.")
 @handle_errors
-def train(dataset_csv, output, family):
+def train(dataset_csv, output, family, members, no_calibration):
     """Fit a model that predicts a title's RD points from its features."""
     from .core.fsutil import check_output
     from .ladders.dataset import read_dataset
@@ -634,7 +738,7 @@ def train(dataset_csv, output, family):
     if out.is_stream:
         raise E.OutputError("a model is written as a file", output)
     df = read_dataset(dataset_csv)
-    model = models.train(df, family)
+    model = models.train(df, family, members, calibrate=not no_calibration)
     meta = models.save(model, out.target, df)
     click.echo(f"wrote {output}: {family} on {meta['n_titles']} titles / {meta['n_rows']} rows "
                f"(data sha256 {meta['training_data_sha256'][:12]})")
@@ -685,32 +789,60 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
 
 @cli.command()
 @click.argument("dataset_csv", metavar="DATASET.csv", type=click.Path(path_type=str))
-@click.option("--families", default="median,probe_shift,ridge,hgb,extratrees", show_default=True)
-@click.option("--verify", "verify_levels", default="0,2", show_default=True, metavar="N,N",
-              help="Also evaluate the hybrid with N verification encodes.")
-@click.option("--folds", default=0, show_default=True, type=click.IntRange(0, 1000), help="Group k-fold (0: leave one group out).")
+@click.option("--family", type=click.Choice(["median", "probe_shift", "ridge", "ridge_int", "hgb", "extratrees"]),
+              default="hgb", show_default=True)
+@click.option("--members", default=None, type=click.IntRange(1, 50), help="Ensemble members (default: as train).")
+@click.option("--no-calibration", is_flag=True, help="Judge the model without its calibration (no intervals, no bias fix).")
+@click.option("--verify", "verify_levels", default="0,6", show_default=True, metavar="N,N",
+              help="Modes: 0 = predict, N = predict --verify N.")
+@click.option("--fast/--no-fast", default=True, show_default=True, help="Also the fast mode's search (simulated).")
+@click.option("--folds", default=10, show_default=True, type=click.IntRange(0, 1000),
+              help="Group k-fold (0: leave one group out).")
 @click.option("--holdout", default=None, metavar="REGEX",
-              help="Only hold out groups matching REGEX (e.g. the real clips); the others always train.")
+              help="Only hold out groups matching REGEX; the others always train.")
+@click.option("--judge", type=click.Choice(["real", "all"]), default="real", show_default=True,
+              help="Which held-out titles are judged (real: not the synthetic clips).")
+@click.option("--without-synthetic", is_flag=True, help="Train without the synthetic clips.")
+@click.option("--real-groups", default=None, type=click.IntRange(1, 10000),
+              help="Train on this many real groups only (a learning curve point; chosen by --seed).")
+@click.option("--seed", default=0, show_default=True)
 @click.option("-o", "--output", default=None, metavar="RESULTS.csv", help="Per-title results.")
 @click.option("--json", "as_json", is_flag=True, help="Print the aggregate table as JSON.")
 @policy_options
 @handle_errors
-def evaluate(dataset_csv, families, verify_levels, folds, holdout, output, as_json, **kw):
-    """Cross-validate model families grouped by title; report ladder BD-rate and VMAF error."""
+def evaluate(dataset_csv, family, members, no_calibration, verify_levels, fast, folds, holdout, judge,
+             without_synthetic, real_groups, seed, output, as_json, **kw):
+    """Grouped cross-validation: the ladders of held-out titles by prediction, --verify N and the
+    fast search, against their exhaustive ladders (BD-rate, top rung, VMAF bias, interval coverage).
+    Measurements come from each held-out title's own exhaustive table."""
+    import numpy as np
+
     from .core.fsutil import check_output, write_output
-    from .encoder.features import FEATURE_COLUMNS
     from .ladders.dataset import read_dataset
-    from .ladders.evaluate import cross_validate, summarize
+    from .ladders.evaluate import cross_validate, modes_of, summarize
+    from .pipeline import models
 
     out = check_output(output, inputs=[dataset_csv], what="results") if output else None
     opts = build_options({**kw, "codec": "libx264", "crfs": None, "heights": None, "preset": None,
                           "gop_seconds": 2.0, "start_s": 0.0, "duration_s": None, "vmaf_model": "auto",
                           "metrics": "psnr", "subsample": 1, "jobs": 1})
     df = read_dataset(dataset_csv)
-    fams = [f.strip() for f in families.split(",") if f.strip()]
+    if "vmaf_model" in df.columns:
+        df = df[df["vmaf_model"] == "vmaf_v0.6.1"]
+    synthetic = df["origin"].eq("synthetic") if "origin" in df.columns else df["title"].str.match(r"^(photo|lavfi|credits)_")
+    rng = np.random.default_rng(seed)
+    real_names = sorted(set(df.loc[~synthetic, "group"].astype(str)))
+    keep_real = set(rng.permutation(real_names)[:real_groups]) if real_groups else set(real_names)
+
+    def fit(train):
+        syn = train["origin"].eq("synthetic") if "origin" in train.columns else train["title"].str.match(r"^(photo|lavfi|credits)_")
+        train = train[(syn & (not without_synthetic)) | (~syn & train["group"].astype(str).isin(keep_real))]
+        return models.train(train, family, members, calibrate=not no_calibration, policy=opts.policy)
+
     levels = [int(v) for v in verify_levels.split(",") if v.strip()]
-    results = cross_validate(df, fams, opts.policy, levels, splits=folds or None, log=_err, holdout=holdout,
-                             feature_columns=FEATURE_COLUMNS)
+    only = None if judge == "all" else (lambda dt: not bool(synthetic.loc[dt.index].any()))
+    results = cross_validate(df, fit, opts.policy, modes_of(levels, fast), splits=folds or None,
+                             holdout=holdout, log=_err, only=only)
     per_title, agg = summarize(results)
     if out is not None:
         write_output(out, lambda fh: per_title.to_csv(fh, index=False))
@@ -721,24 +853,24 @@ def evaluate(dataset_csv, families, verify_levels, folds, holdout, output, as_js
 
 
 def render_evaluation(per_title, agg) -> str:
-    lines = ["per held-out title (BD-rate of the predicted ladder vs the exhaustive one; VMAF MAE of its rungs):"]
-    best = agg.sort_values(["verify", "bd_median"]).groupby("verify").head(1)
-    for _, b in best.iterrows():
-        sub = per_title[(per_title.family == b.family) & (per_title.verify == b.verify)]
-        lines.append(f"  [{b.family}, verify {b.verify}]")
-        for _, r in sub.sort_values("title").iterrows():
-            lines.append(f"    {r.title[:40]:40} BD {r.bd_or_envelope_pct:+6.2f}%  MAE {r.vmaf_mae:5.2f}  "
-                         f"pred {r.rungs_predicted}")
+    lines = []
+    for mode, g in per_title.groupby("mode", sort=False):
+        lines.append(f"[{mode}] per held-out title (BD-rate vs the exhaustive ladder; top rung ratio):")
+        for _, r in g.sort_values("bd_or_envelope_pct", ascending=False).iterrows():
+            lines.append(f"  {r.title[:48]:48} BD {r.bd_or_envelope_pct:+7.2f}%  top x{r.top_ratio:4.2f}  "
+                         f"{r.encodes:2d} enc  {r.rungs_predicted}")
     lines.append("")
-    lines.append(f"{'family':12} {'verify':>6} {'titles':>6} {'BD med':>7} {'BD p90':>7} {'BD mean':>7} "
-                 f"{'MAE':>5} {'top err':>7} {'saved':>6} {'speedup':>8}")
-    for _, r in agg.sort_values(["verify", "bd_median"]).iterrows():
-        lines.append(f"{r.family:12} {r.verify:>6} {r.titles:>6} {r.bd_median:>+6.2f}% {r.bd_p90:>+6.2f}% "
-                     f"{r.bd_mean:>+6.2f}% {r.vmaf_mae:>5.2f} {r.top_vmaf_abs_error:>7.2f} "
-                     f"{r.encodes_saved:>6.1%} {r.time_ratio:>7.0f}x")
-    winner = agg[agg.verify == 0].sort_values("bd_median").iloc[0] if (agg.verify == 0).any() else None
-    if winner is not None:
-        lines.append(f"best without verification: {winner.family} (median BD {winner.bd_median:+.2f}%)")
+    lines.append(f"{'mode':10} {'titles':>6} {'BD med':>7} {'BD p90':>7} {'BD max':>7} {'hull med':>8} "
+                 f"{'top±25%':>7} {'bias':>6} {'MAE':>5} {'enc':>5} {'cost':>5} {'cover':>11} {'confident':>9}")
+    for _, r in agg.iterrows():
+        cover = (f"{r.rung_cover:.0%}/{r.top_cover:.0%}/{r.loss_cover:.0%}"
+                 if r.rung_cover == r.rung_cover else "")
+        conf = f"{r.confident:.0%}" if r.confident == r.confident else ""
+        lines.append(f"{r['mode']:10} {r.titles:>6} {r.bd_median:>+6.2f}% {r.bd_p90:>+6.2f}% {r.bd_max:>+6.2f}% "
+                     f"{r.hull_loss_median:>+7.2f}% {r.top_within_25pct:>7.0%} {r.vmaf_bias:>+6.2f} {r.vmaf_mae:>5.2f} "
+                     f"{r.encodes:>5.1f} {r.cost_ratio_max:>5.2f} {cover:>11} {conf:>9}")
+    lines.append("cover: share of held-out truths inside the predicted intervals (rung VMAF / top rung bitrate / "
+                 "loss bound; 80% intervals); cost: the fast search's largest share of the exhaustive cost")
     return "\n".join(lines)
 
 

@@ -29,7 +29,7 @@ from fractions import Fraction
 
 import numpy as np
 
-FEATURE_VERSION = 4
+FEATURE_VERSION = 5   # 5: computed over the analysed excerpt (start/duration), not the whole file
 ANALYSIS_SHORT_SIDE = 270     # luma analysis size (short side)
 MIN_RUN, MAX_RUN = 8, 24      # frames in the main run (consecutive: inter-frame coding needs them)
 RUN_FRACTION = 0.12           # ... as a share of the clip's frames
@@ -115,18 +115,21 @@ class _Shrinker:
         return g.to_ndarray().astype(np.float32)
 
 
-def _scan_packets(container, vs) -> dict:
-    """Compressed-domain facts, from packets only (no decoding)."""
+def _scan_packets(container, vs, window: tuple[int, int] | None = None) -> dict:
+    """Compressed-domain facts, from packets only (no decoding); with ``window`` (pts range),
+    only the packets inside it count."""
     key_ts, sizes_key, sizes_inter = [], [], []
     first_ts = None
     for pkt in container.demux(vs):
         if not pkt.size:
             continue
         ts = pkt.pts if pkt.pts is not None else pkt.dts
+        if window is not None and ts is not None and not (window[0] <= ts < window[1]):
+            continue
         if ts is not None and (first_ts is None or ts < first_ts):
             first_ts = ts
         if pkt.is_keyframe:
-            key_ts.append(pkt.pts if pkt.pts is not None else pkt.dts)
+            key_ts.append(ts)
             sizes_key.append(pkt.size)
         else:
             sizes_inter.append(pkt.size)
@@ -157,11 +160,13 @@ def _decode_run(c, vs, start_pts: int | None, n: int, shrink: _Shrinker) -> Fram
     return FrameRun(lumas, [q[0] for q in seqs], seqs) if lumas else None
 
 
-def _sample_runs(c, vs, info: dict, fps: float, duration: float, aw: int, ah: int) -> list[FrameRun]:
+def _sample_runs(c, vs, info: dict, fps: float, duration: float, aw: int, ah: int,
+                 start_pts: int | None = None) -> list[FrameRun]:
     """One contiguous main run (inter-frame statistics and the probe encodes need consecutive
     frames) at the keyframe nearest the middle, plus two 2-frame runs at other keyframes for
-    spatial variety. Without keyframes to seek to (single-GOP clips), the main run starts at the
-    first frame: decoding up to the middle would cost more than the whole feature budget."""
+    spatial variety. Without three keyframes to seek to (long GOPs), the main run starts at the
+    first frame of the analysed part (``start_pts``): decoding on to its middle would cost more
+    than the whole feature budget."""
 
     shrink = _Shrinker(aw, ah)
     key_ts = sorted(set(info["key_ts"]))
@@ -172,7 +177,8 @@ def _sample_runs(c, vs, info: dict, fps: float, duration: float, aw: int, ah: in
         extras = [key_ts[len(key_ts) // 6], key_ts[(5 * len(key_ts)) // 6]]
         runs = [main] + [_decode_run(c, vs, ts, 2, shrink) for ts in extras if ts != mid]
     else:
-        runs = [_decode_run(c, vs, info["first_ts"], n, shrink)]
+        first = start_pts if start_pts is not None else info["first_ts"]
+        runs = [_decode_run(c, vs, first, n, shrink)]
     return [r for r in runs if r is not None]
 
 
@@ -304,6 +310,41 @@ def _upscale(y: np.ndarray, shape: tuple[int, int], reformatter) -> np.ndarray:
     return g.to_ndarray().astype(np.float32)
 
 
+NATIVE_PROBE_CRFS = (20, 28)   # about where the top rungs sit (VMAF 90-95 at the native size)
+NATIVE_PROBE_FRAMES = 12
+
+
+def _native_probe(run: FrameRun, fps: float) -> dict[str, float]:
+    """The native-resolution crops of the main run encoded in memory with the *analysis* preset
+    (x264 medium) at the CRFs where top rungs sit: bits per pixel and PSNR. The level of the top of
+    the ladder is set at the source's own size with the real encoder; a small-size or ultrafast probe
+    has to extrapolate to it."""
+    seqs = [q[:NATIVE_PROBE_FRAMES] for q in run.crop_seqs if len(q) >= 2 and min(q[0].shape) >= 32]
+    out: dict[str, float] = {}
+    for crf in NATIVE_PROBE_CRFS:
+        if not seqs:
+            out[f"nat_crf{crf}_log_bpp"] = out[f"nat_crf{crf}_psnr"] = math.nan
+            out[f"nat_crf{crf}_inter_ratio"] = math.nan
+            continue
+        bits, px, err, inter, intra = 0.0, 0, [], [], []
+        for seq in seqs:
+            frames = [y[: y.shape[0] // 2 * 2, : y.shape[1] // 2 * 2] for y in seq]
+            sizes, decoded = _encode_in_memory(frames, fps, crf, "medium")
+            h, w = frames[0].shape
+            gop = max(2, int(round(2 * fps)))
+            i_bits = sizes[0] * 8
+            p_bits = (float(np.mean(sizes[1:])) if len(sizes) > 1 else sizes[0]) * 8
+            bits += (i_bits + (gop - 1) * p_bits) / gop
+            px += h * w
+            intra.append(i_bits)
+            inter.append(p_bits)
+            err.extend(psnr(np.clip(y + 0.5, 0, 255), d) for y, d in zip(frames, decoded))
+        out[f"nat_crf{crf}_log_bpp"] = math.log(max(bits / px, 1e-6))
+        out[f"nat_crf{crf}_psnr"] = float(np.mean(err))
+        out[f"nat_crf{crf}_inter_ratio"] = float(np.mean(inter) / max(np.mean(intra), 1e-9))
+    return out
+
+
 def _crossover_probe(run: FrameRun, fps: float) -> dict[str, float]:
     """Does a smaller size win at equal bits, for this content, at the source's own resolution?
 
@@ -353,8 +394,10 @@ def _crossover_probe(run: FrameRun, fps: float) -> dict[str, float]:
     return out
 
 
-def extract(path: str, source=None, allow_references: bool = False) -> dict[str, float]:
-    """Feature dict for ``path`` (a probed :class:`Source` saves re-reading the header)."""
+def extract(path: str, source=None, allow_references: bool = False, start_s: float = 0.0,
+            duration_s: float | None = None) -> dict[str, float]:
+    """Feature dict for ``path``, or for its part from ``start_s`` lasting ``duration_s`` (the
+    excerpt an analysis measures); a probed :class:`Source` saves re-reading the header."""
     from .probe import open_media, probe, video_stream
 
     t0 = time.monotonic()
@@ -362,17 +405,24 @@ def extract(path: str, source=None, allow_references: bool = False) -> dict[str,
     w, h = src.reference_size
     fps = float(src.fps)
     aw, ah = analysis_size(w, h)
+    start_s = max(0.0, float(start_s or 0.0))
+    end_s = src.duration_s if duration_s is None else min(src.duration_s, start_s + float(duration_s))
+    if end_s <= start_s:
+        start_s, end_s = 0.0, src.duration_s
+    span = end_s - start_s
+    whole = start_s <= 0.0 and end_s >= src.duration_s
     # One opening: the packet scan, then seeks back for the sampled runs.
     with open_media(path, src.demuxer, allow_references) as c:
         vs = video_stream(c)
         vs.thread_type = "AUTO"
-        info = _scan_packets(c, vs)
-        runs = _sample_runs(c, vs, info, fps, src.duration_s, aw, ah)
-    if not runs:
-        from ..core.errors import NotAVideo
-
-        raise NotAVideo("no frames could be sampled for features", path)
-
+        window = start_pts = None
+        if not whole:
+            tb = float(vs.time_base)
+            base = int(vs.start_time or 0)
+            start_pts = base + int(round(start_s / tb))
+            window = (start_pts, base + int(round(end_s / tb)))
+        info = _scan_packets(c, vs, window)
+        runs = _sample_runs(c, vs, info, fps, span, aw, ah, start_pts)
     si, ti, e_vals, h_vals, noise, d2, d4, bright, contrast = [], [], [], [], [], [], [], [], []
     nat_si, nat_e, nat_d2, nat_d4 = [], [], [], []
     for r in runs:
@@ -400,11 +450,13 @@ def extract(path: str, source=None, allow_references: bool = False) -> dict[str,
     key_n = len(info["key_bytes"])
     inter = np.mean(info["inter_bytes"]) if info["inter_bytes"] else float("nan")
     intra = np.mean(info["key_bytes"]) if info["key_bytes"] else float("nan")
+    nbytes = sum(info["key_bytes"]) + sum(info["inter_bytes"])
+    bpp = nbytes * 8 / (max(span, 1e-3) * w * h * fps)
     feats: dict[str, float] = {
         "width": float(w), "height": float(h), "log_pixels": math.log(w * h), "fps": fps,
-        "duration_s": float(src.duration_s),
-        "source_bpp": src.bits_per_pixel, "source_log_bpp": math.log(max(src.bits_per_pixel, 1e-4)),
-        "source_keyframes_per_s": key_n / max(src.duration_s, 1e-3),
+        "duration_s": float(span),
+        "source_bpp": bpp, "source_log_bpp": math.log(max(bpp, 1e-4)),
+        "source_keyframes_per_s": key_n / max(span, 1e-3),
         "source_inter_intra_ratio": float(inter / intra) if key_n and info["inter_bytes"] else 1.0,
         "si_mean": float(np.mean(si)), "si_max": float(np.max(si)),
         "ti_mean": float(np.mean(ti)) if ti else 0.0, "ti_max": float(np.max(ti)) if ti else 0.0,
@@ -421,6 +473,7 @@ def extract(path: str, source=None, allow_references: bool = False) -> dict[str,
     }
     feats.update(_probe_encodes(runs[0], fps))
     feats.update(_crossover_probe(runs[0], fps))
+    feats.update(_native_probe(runs[0], fps))
     feats["feature_s"] = time.monotonic() - t0
     return feats
 
@@ -434,5 +487,6 @@ FEATURE_COLUMNS = [
     "probe_lo_slope", "probe_lo_rate_slope",
     "xo_2_low", "xo_2_high", "xo_4_low", "xo_4_high", "xo_full_low_log_bpp", "xo_full_low_psnr",
     "xo_full_high_log_bpp", "xo_full_high_psnr",
+    *[f"nat_crf{q}_{k}" for q in NATIVE_PROBE_CRFS for k in ("log_bpp", "psnr", "inter_ratio")],
 ]
 """The features a model may use (bookkeeping columns like feature_s and duration are not)."""

@@ -122,10 +122,14 @@ class Envelope:
     def max_kbps(self) -> float:
         return max(c.max_kbps for c in self.curves)
 
-    def best(self, kbps: float, max_height: int | None = None) -> tuple[Curve | None, float]:
+    def best(self, kbps: float, max_height: int | None = None,
+             sizes: set[tuple[int, int]] | None = None) -> tuple[Curve | None, float]:
+        """The best curve at ``kbps`` (among ``sizes`` if given, none taller than ``max_height``)."""
         best_c, best_q = None, float("-inf")
         for c in self.curves:
             if max_height is not None and c.height > max_height:
+                continue
+            if sizes is not None and (c.width, c.height) not in sizes:
                 continue
             q = c.quality_at(kbps)
             if not math.isnan(q) and q > best_q + 1e-9:
@@ -146,3 +150,15 @@ class Envelope:
     def max_quality(self, max_kbps: float | None = None) -> float:
         k = self.max_kbps if max_kbps is None else min(max_kbps, self.max_kbps)
         return self.quality_at(k)
+
+
+def true_quality(curves: Sequence[Curve], w: int, h: int, kbps: float) -> float:
+    """The quality a (size, bitrate) really has on a title's measured curves: PCHIP inside the
+    measured range, linear in log-rate below it, flat above it (the nearest height when the size
+    was not measured)."""
+    c = next((c for c in curves if (c.width, c.height) == (w, h)), None)
+    if c is None:
+        c = min(curves, key=lambda c: abs(c.height - h))
+    if kbps > c.max_kbps:
+        return float(c.quality[-1])
+    return c.quality_at(kbps, extrapolate="linear")

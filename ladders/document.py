@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from importlib import resources
 
@@ -92,12 +92,14 @@ def rung_encoder_settings(codec: str, preset: str, width: int, height: int, kbps
 def build_document(*, kind: str, source: Mapping, analysed: Mapping, rows: list[Mapping],
                    codec: str, preset: str, gop: int, vmaf_model: str, policy: LadderPolicy,
                    ffmpeg_version: str, fixed_ladder: str | None = "apple-hls-h264",
-                   extra: Mapping | None = None) -> dict:
-    """The ladder document for one title and one codec."""
+                   extra: Mapping | None = None,
+                   evidence: Callable[[float], set[tuple[int, int]]] | None = None) -> dict:
+    """The ladder document for one title and one codec. ``evidence``: see :func:`choose_ladder`
+    (a model-guided analysis places rungs only at sizes measured near their bitrates)."""
     qcol = policy.quality_column
     rows = [r for r in rows if r.get("codec", codec) == codec]
     curves = curves_from_rows(rows, qcol)
-    choice = choose_ladder(curves, policy)
+    choice = choose_ladder(curves, policy, evidence)
     rungs = []
     for i, r in enumerate(choice.rungs):
         crf_eq = r.values.get("crf")

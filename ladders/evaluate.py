@@ -1,60 +1,68 @@
-"""Judge predicted ladders against exhaustive ones, title by title, never on a title seen in training.
+"""Judge model-guided ladders against exhaustive ones, title by title, never on a title seen in training.
 
-For a held-out title, the model predicts its RD points; the same policy turns them into a ladder;
-each predicted rung (size, bitrate) is then read off the title's *measured* curve at that size —
-the quality it would really have. Measures:
+For a held-out title, the model predicts its RD points; a *mode* turns them into a ladder:
 
-- ``bd_rate_pct``: BD-rate of the predicted ladder (bitrates, true qualities) against the
-  exhaustive ladder (bitrates, true qualities); > 0 is a loss. When the two ladders' quality
-  ranges barely overlap (one-rung ladders), ``envelope_loss_pct`` stands in for it.
-- ``envelope_loss_pct``: mean extra bits each predicted rung spends over the cheapest measured way
-  to reach its true quality (the envelope); the exhaustive ladder scores ~0 here.
-- ``vmaf_mae`` / ``vmaf_bias``: predicted rung quality against its true quality.
-- ``encodes``: trial encodes used (0 for prediction, N with ``verify=N``) against the sweep's.
+- ``predict``: the prediction alone (no encode);
+- ``verify N``: the measurement search with at most N encodes (``predict --verify N``);
+- ``fast``: the search with the fast mode's budget (a share of the exhaustive analysis' cost).
+
+Measurements come from the title's own exhaustive table (what a real encode would have measured).
+Each rung (size, bitrate) of the resulting ladder is read off the title's *measured* curve at that
+size: the quality it would really have. Measures, per title:
+
+- ``bd_rate_pct``: BD-rate of the ladder (bitrates, true qualities) against the exhaustive ladder
+  (> 0: a loss); with one-rung ladders ``envelope_loss_pct`` stands in (``bd_or_envelope_pct``);
+- ``hull_loss_pct``: BD-rate of the ladder against the title's measured hull minus what the
+  exhaustive ladder itself loses there (the independent check's figure);
+- ``top_ratio``: the top rung's bitrate over the exhaustive top rung's;
+- ``vmaf_bias`` / ``vmaf_mae``: predicted rung quality minus / against its true quality;
+- with a calibrated model (predict): whether each rung's interval, the top rung's interval and the
+  loss bound covered the truth, and whether the ladder was declared confident.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from ..core.errors import LadderError
 from .bdrate import BDRateError, bd_rate
-from .curves import Curve, Envelope
+from .curves import Curve, Envelope, true_quality
 from .document import curves_from_rows
-from .hybrid import refine
-from .model import CurveModel, design, monotone_rows
+from .hull import upper_hull
+from .model import design, logit_to_vmaf, monotone_rows
 from .policy import LadderPolicy, Rung, choose_ladder
+from .search import exhaustive_cost, ladder, point_cost, search
+from .uncertainty import debias, intervals, spreads
+
+FAST_SHARE = 0.18   # the fast mode's default budget: this share of the exhaustive analysis' cost
+FAST_SUBSAMPLE = 3
 
 
 @dataclass
 class TitleEval:
     title: str
     group: str
-    family: str
-    verify: int
+    mode: str
+    encodes: int
+    grid: int
+    cost_ratio: float
     bd_rate_pct: float | None
     envelope_loss_pct: float
+    hull_loss_pct: float | None
+    top_ratio: float
     vmaf_mae: float
     vmaf_bias: float
-    top_vmaf_error: float
     rungs_predicted: str
     rungs_exhaustive: str
-    encodes_used: int
-    encodes_exhaustive: int
-    exhaustive_s: float
-    predict_s: float
-
-
-def true_quality(curves: Sequence[Curve], w: int, h: int, kbps: float) -> float:
-    """The measured quality of (size, bitrate): linear in log-rate below the curve, flat above."""
-    c = next((c for c in curves if (c.width, c.height) == (w, h)), None)
-    if c is None:
-        c = min(curves, key=lambda c: abs(c.height - h))
-    if kbps > c.max_kbps:
-        return float(c.quality[-1])
-    return c.quality_at(kbps, extrapolate="linear")
+    stop: str = ""
+    rung_cover: float | None = None
+    top_cover: float | None = None
+    loss_cover: float | None = None
+    confident: bool | None = None
 
 
 def envelope_loss(curves: Sequence[Curve], points: Iterable[tuple[float, float]]) -> float:
@@ -72,6 +80,16 @@ def fmt_rungs(rungs: Sequence[Rung]) -> str:
     return " ".join(f"{r.width}x{r.height}@{r.kbps:.0f}" for r in rungs)
 
 
+def hull_loss(pred: Sequence[Rung], truth: Sequence[Curve], exh: Sequence[Rung]) -> float | None:
+    hull = [(p.kbps, p.quality) for p in upper_hull(p for c in truth for p in c.points())]
+    pts = [(r.kbps, true_quality(truth, r.width, r.height, r.kbps)) for r in pred]
+    try:
+        return (bd_rate(hull, pts, min_overlap=1.0)
+                - bd_rate(hull, [(r.kbps, r.quality) for r in exh], min_overlap=1.0))
+    except BDRateError:
+        return None
+
+
 def score_ladder(pred: Sequence[Rung], truth: Sequence[Curve], policy: LadderPolicy) -> dict:
     exh = choose_ladder(list(truth), policy).rungs
     true_q = [true_quality(truth, r.width, r.height, r.kbps) for r in pred]
@@ -85,8 +103,9 @@ def score_ladder(pred: Sequence[Rung], truth: Sequence[Curve], policy: LadderPol
     return {
         "bd_rate_pct": None if bd is None else float(bd),
         "envelope_loss_pct": envelope_loss(truth, pred_pts),
+        "hull_loss_pct": hull_loss(pred, truth, exh),
+        "top_ratio": pred[-1].kbps / exh[-1].kbps,
         "vmaf_mae": float(np.mean(np.abs(errs))), "vmaf_bias": float(np.mean(errs)),
-        "top_vmaf_error": float(errs[-1]),
         "rungs_predicted": fmt_rungs(pred), "rungs_exhaustive": fmt_rungs(exh),
     }
 
@@ -96,27 +115,16 @@ def score_ladder(pred: Sequence[Rung], truth: Sequence[Curve], policy: LadderPol
 # ------------------------------------------------------------------------------------------
 
 
-def _title_rows(df_title, pred_log_bpp, pred_vmaf) -> list[dict]:
-    fps = df_title["ref_fps"].values
-    w, h = df_title["width"].values, df_title["height"].values
-    kbps = np.exp(pred_log_bpp) * w * h * fps / 1000
-    rows = [{"width": int(a), "height": int(b), "crf": float(c), "kbps": float(k),
-             "vmaf_mean": float(np.clip(q, 0, 100))}
-            for a, b, c, k, q in zip(w, h, df_title["crf"].values, kbps, pred_vmaf)]
-    return monotone_rows(rows)
-
-
 def group_splits(df, splits: int | None = None, holdout: str | None = None):
     """(train, test) row positions: leave one group out, or ``splits`` folds of whole groups.
-    Every title of a group is on one side only (clips of one title never on both). With
+    Every title of a group is on one side only (windows of one source never on both). With
     ``holdout`` (a regex), only groups matching it are ever held out (e.g. the real clips),
     while every other group always trains."""
-    import re
-
     from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
     groups = df["group"].astype(str).values
-    cv = LeaveOneGroupOut() if not splits else GroupKFold(n_splits=splits)
+    cv = (LeaveOneGroupOut() if not splits or splits >= len(set(groups))
+          else GroupKFold(n_splits=splits))
     pat = re.compile(holdout) if holdout else None
     for tr, te in cv.split(df, groups=groups):
         if pat is not None:
@@ -130,45 +138,84 @@ def group_splits(df, splits: int | None = None, holdout: str | None = None):
         yield tr, te
 
 
-def cross_validate(df, families: Sequence[str], policy: LadderPolicy,
-                   verify_levels: Sequence[int] = (0,), splits=None, log=lambda _: None,
-                   holdout: str | None = None, *, feature_columns: Sequence[str]) -> list[TitleEval]:
-    """Fit on some groups, judge the ladders of the held-out ones (see :func:`group_splits`)."""
+def _rows(dt, log_bpp, vmaf) -> list[dict]:
+    fps = dt["ref_fps"].values
+    w, h = dt["width"].values, dt["height"].values
+    kbps = np.exp(log_bpp) * w * h * fps / 1000
+    return monotone_rows([{"width": int(a), "height": int(b), "crf": float(c), "kbps": float(k),
+                           "vmaf_mean": float(np.clip(q, 0, 100))}
+                          for a, b, c, k, q in zip(w, h, dt["crf"].values, kbps, vmaf)])
+
+
+def modes_of(verify_levels: Sequence[int], fast: bool) -> list[str]:
+    return [("predict" if n == 0 else f"verify {n}") for n in verify_levels] + (["fast"] if fast else [])
+
+
+def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_share: float = FAST_SHARE):
+    """Every mode's ladder for one held-out title (``dt``: its exhaustive rows)."""
+    X = design(dt, model.feature_columns)[model.columns_]
+    per = model.predict_members(X)
+    cal = getattr(model, "calibration_", {}) or {}
+    shift = cal.get("rung", {}).get("bias", 0.0)
+    rows = debias(_rows(dt, np.mean([p["log_bpp"] for p in per], axis=0),
+                        logit_to_vmaf(np.mean([p["vmaf_logit"] for p in per], axis=0))), shift)
+    members = [debias(_rows(dt, p["log_bpp"], logit_to_vmaf(p["vmaf_logit"])), shift) for p in per]
+    truth = curves_from_rows(dt.to_dict("records"), "vmaf_mean")
+    table = {(int(r.width), int(r.height), float(r.crf)): {
+        "width": int(r.width), "height": int(r.height), "crf": float(r.crf), "kbps": float(r.kbps),
+        "vmaf_mean": float(r.vmaf_mean)} for r in dt.itertuples()}
+    W, H = int(dt["ref_width"].iloc[0]), int(dt["ref_height"].iloc[0])
+    ref_px, grid = W * H, list(table)
+    full = exhaustive_cost([(p[0], p[1]) for p in grid], ref_px)
+    out = []
+    for mode in modes:
+        measured, stop, spent = [], "", 0.0
+        if mode == "predict":
+            cur = rows
+            rungs = choose_ladder(curves_from_rows(cur, policy.quality_column), policy).rungs
+        else:
+            if mode == "fast":
+                kw = dict(ceiling=fast_share * full, rounds=6,
+                          cost=lambda p: point_cost(p[0], p[1], ref_px, FAST_SUBSAMPLE))
+            else:
+                kw = dict(ceiling=int(mode.split()[1]), rounds=3)
+            found = search(rows, lambda pts: [table[p] for p in pts if p in table], policy, min(W, H), **kw)
+            measured, stop, spent = found.measured, found.stop, found.spent
+            rungs = ladder(found.rows, measured, policy).rungs
+        s = score_ladder(rungs, truth, policy)
+        ev = TitleEval(title=str(dt["title"].iloc[0]), group=str(dt["group"].iloc[0]), mode=mode,
+                       encodes=len(measured), grid=len(grid), cost_ratio=spent / full if mode == "fast" else 0.0,
+                       stop=stop, **s)
+        if mode == "predict" and cal:
+            iv = intervals(cal, rungs, spreads(rows, members, rungs, policy))
+            tq = [true_quality(truth, r.width, r.height, r.kbps) for r in rungs]
+            ev.rung_cover = float(np.mean([i["vmaf_low"] <= q <= i["vmaf_high"] for q, i in zip(tq, iv["rungs"])]))
+            exh_top = rungs[-1].kbps / s["top_ratio"]
+            ev.top_cover = float(iv["top_kbps"][0] <= exh_top <= iv["top_kbps"][1])
+            loss = s["bd_rate_pct"] if s["bd_rate_pct"] is not None else s["envelope_loss_pct"]
+            ev.loss_cover = float(loss <= iv["loss_bound_pct"]) if math.isfinite(iv["loss_bound_pct"]) else None
+            ev.confident = iv["confident"]
+        out.append(ev)
+    return out
+
+
+def cross_validate(df, fit: Callable, policy: LadderPolicy, modes: Sequence[str], *, splits=None,
+                   holdout: str | None = None, log=lambda _: None, fast_share: float = FAST_SHARE,
+                   only: Callable[[object], bool] | None = None) -> list[TitleEval]:
+    """Fit (``fit(train_df) -> model``) on some groups, judge the ladders of the held-out titles
+    (``only(title_rows)`` picks which held-out titles are judged, e.g. the real ones)."""
     results: list[TitleEval] = []
     for fold, (tr, te) in enumerate(group_splits(df, splits, holdout)):
         train, test = df.iloc[tr], df.iloc[te]
-        log(f"fold {fold + 1}: held out {', '.join(sorted(set(test['group'])))}")
-        for fam in families:
-            model = CurveModel(family=fam, feature_columns=tuple(feature_columns)).fit(train)
-            for title, dt in test.groupby("title"):
-                X = design(dt, model.feature_columns)
-                pred = model.predict_frame(X[model.columns_])
-                rows = _title_rows(dt, pred["log_bpp"], pred["vmaf_mean"])
-                truth = curves_from_rows(dt.to_dict("records"), "vmaf_mean")
-                ref_short = int(min(dt["ref_width"].iloc[0], dt["ref_height"].iloc[0]))
-                exh_s = float(dt["analysis_encode_s"].iloc[0])
-                feat_s = float(dt["f_feature_s"].iloc[0]) if "f_feature_s" in dt else 0.0
-                truth_rows = {(int(r.width), int(r.height), float(r.crf)): {
-                    "width": int(r.width), "height": int(r.height), "crf": float(r.crf),
-                    "kbps": float(r.kbps), "vmaf_mean": float(r.vmaf_mean)} for r in dt.itertuples()}
-
-                def lookup(points):
-                    return [truth_rows[p] for p in points if p in truth_rows]
-
-                for n in verify_levels:
-                    try:
-                        cur, used_rows = refine(rows, lookup, n, policy, ref_short) if n else (rows, [])
-                        used = len(used_rows)
-                        rungs = choose_ladder(curves_from_rows(cur, "vmaf_mean"), policy).rungs
-                        s = score_ladder(rungs, truth, policy)
-                    except LadderError as exc:
-                        log(f"  {title} ({fam}, verify {n}): {exc}")
-                        continue
-                    per_encode = exh_s / max(1, len(dt))
-                    results.append(TitleEval(
-                        title=str(title), group=str(dt["group"].iloc[0]), family=fam, verify=n,
-                        encodes_used=used, encodes_exhaustive=len(dt), exhaustive_s=exh_s,
-                        predict_s=feat_s + used * per_encode, **s))
+        log(f"fold {fold + 1}: held out {', '.join(sorted(set(test['group'].astype(str))))}")
+        model = fit(train)
+        for _, dt in test.groupby("title"):
+            if only is not None and not only(dt):
+                continue
+            try:
+                results += evaluate_title(model, dt, policy, modes, fast_share)
+            except LadderError as exc:
+                log(f"  {dt['title'].iloc[0]}: {exc}")
     return results
 
 
@@ -179,20 +226,20 @@ def summarize(results: Sequence[TitleEval]):
     if df.empty:
         return df, df
     df["bd_or_envelope_pct"] = df["bd_rate_pct"].where(df["bd_rate_pct"].notna(), df["envelope_loss_pct"])
-    agg = df.groupby(["family", "verify"]).agg(
-        titles=("title", "count"),
-        bd_median=("bd_or_envelope_pct", "median"),
-        bd_p90=("bd_or_envelope_pct", lambda s: float(np.percentile(s, 90))),
-        bd_mean=("bd_or_envelope_pct", "mean"),
-        envelope_loss_median=("envelope_loss_pct", "median"),
-        vmaf_mae=("vmaf_mae", "mean"),
-        top_vmaf_abs_error=("top_vmaf_error", lambda s: float(np.mean(np.abs(s)))),
-        encodes_saved=("encodes_used", lambda s: 0.0),
-    ).reset_index()
-    saved = df.groupby(["family", "verify"]).apply(
-        lambda g: 1 - g["encodes_used"].sum() / g["encodes_exhaustive"].sum(), include_groups=False)
-    agg["encodes_saved"] = saved.values
-    speed = df.groupby(["family", "verify"]).apply(
-        lambda g: g["exhaustive_s"].sum() / max(g["predict_s"].sum(), 1e-9), include_groups=False)
-    agg["time_ratio"] = speed.values
-    return df, agg
+    rows = []
+    for mode, g in df.groupby("mode", sort=False):
+        bd = g["bd_or_envelope_pct"]
+        hl = g["hull_loss_pct"].dropna()
+        rows.append({
+            "mode": mode, "titles": len(g), "bd_median": bd.median(), "bd_p90": float(np.percentile(bd, 90)),
+            "bd_max": bd.max(), "hull_loss_median": hl.median() if len(hl) else np.nan,
+            "hull_loss_p90": float(np.percentile(hl, 90)) if len(hl) else np.nan,
+            "top_within_25pct": float(((g["top_ratio"] > 0.75) & (g["top_ratio"] < 1.25)).mean()),
+            "vmaf_bias": g["vmaf_bias"].mean(), "vmaf_mae": g["vmaf_mae"].mean(),
+            "encodes": g["encodes"].mean(), "grid": g["grid"].mean(),
+            "cost_ratio_max": g["cost_ratio"].max(),
+            "rung_cover": g["rung_cover"].mean(), "top_cover": g["top_cover"].mean(),
+            "loss_cover": g["loss_cover"].mean(),
+            "confident": g["confident"].astype(float).mean() if g["confident"].notna().any() else np.nan,
+        })
+    return df, pd.DataFrame(rows)

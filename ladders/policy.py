@@ -12,6 +12,7 @@ whole curve sits below ``min_kbps`` the ladder is legitimately short; ``notes`` 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from ..core.errors import LadderError
@@ -99,8 +100,12 @@ def _greedy(env: Envelope, b_top: float, floor: float, policy: LadderPolicy,
         rates.append(b_next)
 
 
-def choose_ladder(curves: list[Curve], policy: LadderPolicy) -> LadderChoice:
-    """Pick the rungs. ``curves`` hold one codec's per-resolution curves in the policy's metric."""
+def choose_ladder(curves: list[Curve], policy: LadderPolicy,
+                  evidence: Callable[[float], set[tuple[int, int]]] | None = None) -> LadderChoice:
+    """Pick the rungs. ``curves`` hold one codec's per-resolution curves in the policy's metric.
+    ``evidence(kbps)``, when given, names the sizes measured near that bitrate: a rung's size is
+    then chosen among them whenever there are any (a decision backed by measurement, not by an
+    extrapolated curve)."""
     curves = _allowed(list(curves), policy)
     env = Envelope(curves)
     notes: list[str] = []
@@ -144,7 +149,12 @@ def choose_ladder(curves: list[Curve], policy: LadderPolicy) -> LadderChoice:
     rungs: list[Rung] = []
     max_h: int | None = None
     for b in sorted(rates, reverse=True):
-        c, q = env.best(b, max_height=max_h)
+        backed = evidence(b) if evidence is not None else None
+        c = None
+        if backed:
+            c, q = env.best(b, max_height=max_h, sizes=backed)
+        if c is None:
+            c, q = env.best(b, max_height=max_h)
         if c is None:
             c, q = env.best(b)
         if c is None or math.isnan(q):

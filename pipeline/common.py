@@ -36,7 +36,7 @@ class AnalysisOptions:
     policy: LadderPolicy = field(default_factory=LadderPolicy)
     fixed_ladder: str | None = "apple-hls-h264"
     fast: bool = False              # model-guided sweep: a fraction of the grid, see pipeline.fast
-    fast_budget: float = 0.22       # share of the grid's encodes the fast mode may spend
+    fast_budget: float = 0.18       # fast mode: at most this share of the exhaustive analysis' cost
     model_path: str | None = None   # fast mode's model (default: the shipped one)
     trust_model: bool = False       # allow a pickle model file (runs code on load; see pipeline.models)
     allow_references: bool = False  # read playlists/lists that open other files (HLS, concat, ...)
@@ -112,13 +112,13 @@ class Analysis:
 
 
 def analysis_document(source: Source, plan: SweepPlan, rows: list[dict], opts: AnalysisOptions,
-                      ff: FFmpeg, info: dict, notes: list[str] = ()) -> dict:
+                      ff: FFmpeg, info: dict, notes: list[str] = (), evidence=None) -> dict:
     """The ladder document of an analysis (exhaustive or fast) from its RD rows."""
     doc = build_document(
         kind="analyzed", source=source_dict(source, fingerprint(source.path)),
         analysed=analysed_dict(plan), rows=rows, codec=opts.codec,
         preset=plan.encodes[0].effective_preset, gop=plan.encodes[0].gop if plan.encodes else 0,
         vmaf_model=plan.measure.model, policy=opts.policy, ffmpeg_version=ff.version,
-        fixed_ladder=opts.fixed_ladder, extra={"sweep": info})
+        fixed_ladder=opts.fixed_ladder, extra={"sweep": info}, evidence=evidence)
     doc["notes"] = list(source.warnings) + doc["notes"] + list(notes)
     return doc

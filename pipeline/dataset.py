@@ -99,3 +99,171 @@ def build(sources: Iterable[str], opts: AnalysisOptions, ff: FFmpeg, cache: Cach
     if not rows:
         raise DatasetError(f"no title could be swept ({len(failures)} failed)")
     return pd.DataFrame(rows), failures
+
+
+# ------------------------------------------------------------------------------------------
+# Windows: several non-overlapping excerpts of one source are several titles to the model
+# (different scenes), always in the source's CV group.
+# ------------------------------------------------------------------------------------------
+
+SWEEP_COLUMNS = ["source", "source_sha256", "start_s", "duration_s", "ref_width", "ref_height", "ref_fps",
+                 "origin", "vmaf_model", "width", "height", "crf", "kbps", "frames", "vmaf_mean", "vmaf_hmean", "vmaf_p5",
+                 "vmaf_min", "psnr_y", "encode_s", "measure_s"]
+"""``samples/training_sweeps.csv``: one row per trial encode of one window (the expensive part of the
+training data, kept so that features can be recomputed without sweeping again)."""
+
+
+SYNTHETIC_GROUP = re.compile(r"^(?:(photo_.+)_(?:pan|fastpan|zoom|grain|soft|scroll|still)$|(lavfi_[a-z]+)_\d+p$"
+                             r"|(credits)_)")
+
+
+def origin_group(stem: str) -> str:
+    """CV group of a source: for a corpus clip its origin (the repository or dataset it came from:
+    the name's first token: clips of one origin share cameras, people or processing); for a
+    synthetic clip its picture or lavfi kind. A group never straddles a split."""
+    m = SYNTHETIC_GROUP.match(stem)
+    if m:
+        return next(g for g in m.groups() if g)
+    return stem.split("_", 1)[0] if "_" in stem else stem
+
+
+def consolidate(records: Iterable[dict]):
+    """One record per window: this tool's own sweep wins over a reference sweep of the same window
+    (the reference's plan can differ: portrait sizes, odd widths, VFR frame counts)."""
+    best: dict[tuple[str, float], dict] = {}
+    for d in records:
+        key = (d["source"], round(float(d["start_s"]), 3))
+        if key not in best or (best[key].get("origin") == "reference" and d.get("origin") != "reference"):
+            best[key] = d
+    return [best[k] for k in sorted(best)]
+
+
+def plan_windows(duration_s: float, window_s: float = 6.0, spread: int = 0) -> list[tuple[float, float]]:
+    """Non-overlapping windows: from the start, every ``window_s`` while a whole one fits (the first
+    always, to the end if the source is shorter); or, with ``spread`` > 0, that many centred in equal
+    parts of the title (long titles: scenes far apart)."""
+    if spread > 0 and duration_s >= spread * window_s:
+        return [(round(max(0.0, (k + 0.5) * duration_s / spread - window_s / 2), 3), window_s)
+                for k in range(spread)]
+    out, k = [], 0
+    while k == 0 or (k + 1) * window_s <= duration_s + 1e-3:
+        out.append((k * window_s, window_s))
+        k += 1
+    return out
+
+
+def window_name(path: str, start_s: float) -> str:
+    return f"{os.path.splitext(os.path.basename(path))[0]}@{start_s:g}"
+
+
+def sweep_window(path: str, start_s: float, duration_s: float, opts: AnalysisOptions, ff: FFmpeg,
+                 cache: Cache, on_event: EventSink = no_events) -> dict:
+    """The exhaustive sweep of one window, as a JSON-able record (see SWEEP_COLUMNS)."""
+    from dataclasses import replace
+
+    from ..encoder.cache import fingerprint
+
+    source = probe(path, opts.allow_references)
+    plan = make_plan(source, replace(opts, start_s=start_s, duration_s=duration_s, segments=0))
+    t0 = time.monotonic()
+    sw = run_sweep(ff, plan, cache, jobs=opts.jobs, on_event=on_event)
+    fps = plan.reference.fps
+    return {"source": os.path.basename(path), "source_sha256": fingerprint(path), "start_s": start_s,
+            "duration_s": duration_s,
+            "reference": {"width": plan.ref_size[0], "height": plan.ref_size[1],
+                          "fps": f"{fps.numerator}/{fps.denominator}", "frames": plan.frames},
+            "vmaf_model": plan.measure.model, "ffmpeg": ff.version, "origin": "pertitle",
+            "failures": [f"{e.width}x{e.height} crf {e.crf}: {m}" for e, m in sw.failures],
+            "wall_s": round(time.monotonic() - t0, 1),
+            "points": [{k: r.get(k) for k in ("width", "height", "crf", "kbps", "frames", "vmaf_mean",
+                                               "vmaf_hmean", "vmaf_p5", "vmaf_min", "psnr_y", "encode_s",
+                                               "measure_s")} for r in sw.rows]}
+
+
+def sweep_records(paths: Iterable[str]) -> list[dict]:
+    """Sweep records from JSON files (this tool's, or the reference sweeps' format: ``seconds``
+    instead of ``start_s``/``duration_s``, always from the start)."""
+    import json
+
+    out = []
+    for p in paths:
+        with open(p, encoding="utf-8") as fh:
+            d = json.load(fh)
+        if "start_s" not in d:
+            d = {**d, "start_s": 0.0, "duration_s": float(d.get("seconds", 6.0)), "origin": "reference"}
+        out.append(d)
+    return out
+
+
+def sweeps_frame(records: Iterable[dict]):
+    """Sweep records -> the flat table of SWEEP_COLUMNS."""
+    from fractions import Fraction
+
+    import pandas as pd
+
+    rows = []
+    for d in records:
+        ref = d["reference"]
+        fps = float(Fraction(str(ref["fps"])))
+        for p in d["points"]:
+            rows.append({"source": d["source"], "source_sha256": d["source_sha256"],
+                         "start_s": float(d["start_s"]), "duration_s": float(d["duration_s"]),
+                         "ref_width": int(ref["width"]), "ref_height": int(ref["height"]), "ref_fps": fps,
+                         "origin": d.get("origin", "pertitle"), "vmaf_model": d.get("vmaf_model", "vmaf_v0.6.1"),
+                         **{k: p.get(k) for k in SWEEP_COLUMNS[9:]}})
+    return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
+
+
+def find_source(name: str, roots: Iterable[str]) -> str | None:
+    for root in roots:
+        for sub in ("", "long"):
+            p = os.path.join(root, sub, name)
+            if os.path.isfile(p):
+                return p
+    return None
+
+
+def assemble(sweeps, roots: Iterable[str], *, log: Callable[[str], None] = lambda _: None,
+             features_cache: dict | None = None):
+    """Training rows from a sweeps table (SWEEP_COLUMNS) and the sources themselves: each window's
+    features are extracted over that window. A source that is missing or whose content changed
+    (SHA-256) is skipped with a note."""
+    import pandas as pd
+
+    from ..encoder.cache import fingerprint
+
+    roots = list(roots)
+    out, skipped = [], []
+    feats_cache = features_cache if features_cache is not None else {}
+    for (name, sha, start, dur), pts in sweeps.groupby(["source", "source_sha256", "start_s", "duration_s"],
+                                                        sort=True):
+        path = find_source(name, roots)
+        if path is None or fingerprint(path) != sha:
+            skipped.append((name, "missing" if path is None else "content changed"))
+            continue
+        key = (sha, float(start), float(dur), FEATURE_VERSION)
+        if key not in feats_cache:
+            src = probe(path)
+            feats_cache[key] = extract(path, src, start_s=float(start), duration_s=float(dur))
+        feats = feats_cache[key]
+        stem = os.path.splitext(name)[0]
+        title = f"{stem}@{float(start):g}"
+        fps = float(pts["ref_fps"].iloc[0])
+        analysis_s = float(pd.to_numeric(pts["encode_s"], errors="coerce").fillna(0).sum()
+                           + pd.to_numeric(pts["measure_s"], errors="coerce").fillna(0).sum())
+        for r in pts.itertuples(index=False):
+            pixels = int(r.width) * int(r.height)
+            out.append({"title": title, "group": origin_group(stem), "file": name, "start_s": float(start),
+                        "duration_s": float(dur), "ref_width": int(r.ref_width), "ref_height": int(r.ref_height),
+                        "ref_fps": fps, "codec": "libx264", "preset": "medium", "vmaf_model": r.vmaf_model,
+                        "width": int(r.width), "height": int(r.height), "crf": float(r.crf),
+                        "kbps": float(r.kbps), "frames": r.frames, "vmaf_mean": float(r.vmaf_mean),
+                        "vmaf_hmean": r.vmaf_hmean, "vmaf_p5": r.vmaf_p5, "vmaf_min": r.vmaf_min,
+                        "psnr_y": r.psnr_y, "encode_s": r.encode_s, "measure_s": r.measure_s,
+                        "log_bpp": math.log(max(float(r.kbps), 1e-3) * 1000 / (pixels * fps)),
+                        "analysis_encode_s": round(analysis_s, 2), "feature_version": FEATURE_VERSION,
+                        "origin": r.origin, **{f"f_{k}": v for k, v in feats.items()}})
+        log(f"{title}: {len(pts)} points")
+    for name, why in skipped:
+        log(f"skipped {name}: {why}")
+    return pd.DataFrame(out), skipped

@@ -1,7 +1,6 @@
 """Fast mode: a model-guided sweep that measures a fraction of the grid (see :func:`analyze_fast`)."""
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict
 
@@ -11,22 +10,23 @@ from ..encoder.events import EventSink, no_events
 from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import Source
 from ..encoder.sweep import SweepResult, points_measurer
-from ..ladders.hybrid import refine
+from ..ladders.search import evidence_of, exhaustive_cost, point_cost, search, unbacked
 from .common import Analysis, AnalysisOptions, analysis_document, make_plan, sweep_info
 from .predict import predicted_rows
 
-FAST_SUBSAMPLE = 3   # libvmaf n_subsample in fast mode: odd (even steps can bias the pooled score)
-FAST_SEGMENTS = 4    # fast mode on a long title without --start/--duration: 4 spread excerpts
+FAST_SUBSAMPLE = 3    # libvmaf n_subsample in fast mode: odd (even steps can bias the pooled score)
+FAST_SEGMENTS = 4     # fast mode on a long title without --start/--duration: 4 spread excerpts
+FAST_ROUNDS = 6       # measurement rounds: re-plan after each (each round keeps every job busy)
 
 
 def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
                  on_event: EventSink = no_events, workdir: str | None = None) -> Analysis:
-    """Fast mode: the model predicts every grid point from cheap features; real encodes are then
-    spent only around the predicted ladder (each rung's size at its bitrate and the neighbouring
-    sizes), in three rounds that re-plan the ladder from what was measured; VMAF scores every
-    third frame. Measured points replace predictions, the rest are corrected by the measured
-    offsets (``ladders.hybrid``). Same document as the exhaustive analysis; its RD table holds
-    the measured points only."""
+    """Fast mode: the model's predictions are the prior; the search (:mod:`pertitle.ladders.search`)
+    measures, round by round, each rung's size, its closest rival and the next larger size at the
+    rung's bitrate, and the top rung's bracket, until every rung is backed by measurements or the
+    budget (``fast_budget`` of the exhaustive analysis' estimated cost) is spent. Rungs are placed
+    only at sizes measured near their bitrates. VMAF scores every third frame. Same document as
+    the exhaustive analysis (plus what the search did); its RD table holds the measured points."""
     t0 = time.monotonic()
     subsample = opts.subsample if opts.subsample > 1 else FAST_SUBSAMPLE
     segments = opts.segments
@@ -35,12 +35,15 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     fopts = AnalysisOptions(**{**asdict(opts), "policy": opts.policy, "subsample": subsample,
                                "segments": segments})
     plan = make_plan(source, fopts)
-    rows, meta, _ = predicted_rows(source, plan, fopts, cache)
-    budget = max(4, math.ceil(opts.fast_budget * len(plan.encodes)))
+    prior, _, meta, _ = predicted_rows(source, plan, fopts, cache)
+    ref_px = plan.ref_size[0] * plan.ref_size[1]
+    full_cost = exhaustive_cost([(e.width, e.height) for e in plan.encodes], ref_px)
+    # a grid too small for the share to buy two points (one size, few CRFs) gets two anyway
+    ceiling = max(opts.fast_budget * full_cost,
+                  2 * max(point_cost(e.width, e.height, ref_px, subsample) for e in plan.encodes))
     done: list[dict] = []
     failures: list = []
     reference_s = 0.0
-    rows = [{**r, "codec": opts.codec} for r in rows]
     with points_measurer(ff, plan, cache, jobs=opts.jobs, workdir=workdir, on_event=on_event) as run_points:
 
         def measure(points):
@@ -49,23 +52,34 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
             done.extend(res.rows)
             failures.extend(res.failures)
             reference_s += res.reference_s
-            return [{k: r[k] for k in ("width", "height", "crf", "kbps", "vmaf_mean")} for r in res.rows]
+            return res.rows
 
-        corrected, measured = refine(rows, measure, budget, opts.policy, min(plan.ref_size), rounds=3)
-    if not measured:
+        found = search(prior, measure, opts.policy, min(plan.ref_size), ceiling=ceiling,
+                       cost=lambda p: point_cost(p[0], p[1], ref_px, subsample),
+                       rounds=FAST_ROUNDS, batch_min=max(2, opts.jobs))
+    if not found.measured:
         first = failures[0][1] if failures else "no points"
         raise LadderError(f"fast mode measured nothing: {first}", source.path)
-    # Measured rows keep every metric they have (PSNR, pooled VMAF variants).
+    # Measured rows keep every metric they have (PSNR, pooled VMAF variants); rows in grid order.
     full = {(r["width"], r["height"], float(r["crf"])): r for r in done}
-    merged = [{**r, **full.get((r["width"], r["height"], float(r["crf"])), {})} for r in corrected]
-    sweep = SweepResult(done, failures, wall_s=time.monotonic() - t0, reference_s=reference_s)
-    info = sweep_info(plan, sweep, fopts, encodes=len(done) + len(failures),
-                      head={"mode": "fast"},
-                      extra={"vmaf_subsample": subsample, "model": meta.get("family")})
-    info = {"mode": "fast", "encodes": info["encodes"], "grid_points": len(plan.encodes),
-            **{k: v for k, v in info.items() if k not in ("mode", "encodes")}}
+    merged = [{**r, **full.get((r["width"], r["height"], float(r["crf"])), {}), "codec": opts.codec}
+              for r in found.rows]
+    rows = sorted(done, key=lambda r: (r["height"], r["width"], float(r["crf"])))
+    sweep = SweepResult(rows, failures, wall_s=time.monotonic() - t0, reference_s=reference_s)
+    info = sweep_info(plan, sweep, fopts, encodes=len(done) + len(failures), head={"mode": "fast"},
+                      extra={"grid_points": len(plan.encodes), "vmaf_subsample": subsample,
+                             "model": meta.get("family"),
+                             "search": {**found.to_dict(), "ceiling": round(ceiling, 3),
+                                        "exhaustive_cost": round(full_cost, 3)}})
     info["config_key"] = opts.config_key()
-    notes = [f"fast mode: {len(done)} of {len(plan.encodes)} grid encodes measured (VMAF every "
-             f"{subsample} frames); the other points are model predictions corrected by them"]
-    doc = analysis_document(source, plan, merged, opts, ff, info, notes)
+    evidence = evidence_of(found.measured)
+    doc = analysis_document(source, plan, merged, opts, ff, info, evidence=evidence)
+    gaps = unbacked(doc["rungs"], found.measured, [(e.width, e.height) for e in plan.encodes])
+    doc["sweep"]["search"]["unbacked_rungs"] = gaps
+    notes = [f"fast mode: {len(done)} of {len(plan.encodes)} grid encodes measured (VMAF every {subsample} "
+             f"frames), search stopped: {found.stop}; the other points are model predictions corrected by them"]
+    if gaps:
+        notes.append(f"rungs {', '.join(map(str, gaps))} are not backed by a measurement of their size and "
+                     "the next larger one near their bitrate (budget spent): run the exhaustive analysis to be sure")
+    doc["notes"] += notes
     return Analysis(source, plan, sweep, doc)

@@ -18,6 +18,8 @@ from ..ladders import model as M
 from ..ladders.dataset import read_dataset
 
 DEFAULT_FAMILY = "hgb"
+DEFAULT_MEMBERS = 5       # ensemble members (bagged over groups) for the tree families
+CALIBRATION_FOLDS = 5
 
 
 def shipped_dataset_path() -> str:
@@ -41,13 +43,25 @@ def shipped_model_record() -> dict:
     return rec
 
 
-def new_model(family: str = DEFAULT_FAMILY) -> M.CurveModel:
+def new_model(family: str = DEFAULT_FAMILY, members: int | None = None) -> M.CurveModel:
     """An unfitted model over this build's feature list."""
-    return M.CurveModel(family=family, feature_columns=tuple(FEATURE_COLUMNS))
+    if members is None:
+        members = DEFAULT_MEMBERS if family in ("hgb", "extratrees") else 1
+    return M.CurveModel(family=family, feature_columns=tuple(FEATURE_COLUMNS), members=members)
 
 
-def train(df, family: str = DEFAULT_FAMILY) -> M.CurveModel:
-    return new_model(family).fit(df)
+def train(df, family: str = DEFAULT_FAMILY, members: int | None = None, calibrate: bool = True,
+          policy=None) -> M.CurveModel:
+    """Fit on ``df``; with ``calibrate``, also the grouped-CV calibration of its intervals and of
+    its winner's-curse bias (:mod:`pertitle.ladders.uncertainty`), for the default ladder policy."""
+    from ..ladders.policy import LadderPolicy
+    from ..ladders.uncertainty import calibrate as run_calibration
+
+    model = new_model(family, members).fit(df)
+    if calibrate:
+        model.calibration_ = run_calibration(df, lambda d: new_model(family, members).fit(d),
+                                             policy or LadderPolicy(), folds=CALIBRATION_FOLDS)
+    return model
 
 
 def save(model: M.CurveModel, path: str, df, extra: dict | None = None) -> dict:
@@ -96,7 +110,11 @@ def _retrained_default(data: str, cache_dir: str | None, why: ModelError):
         return M.load(path, FEATURE_VERSION, sha256=sha)
     except (OSError, ValueError, KeyError, TypeError, ModelError):
         pass  # not there yet, or not trustworthy: fit again
-    model = train(df)
+    model = train(df, calibrate=False)
+    try:  # the calibration measures the model family on this table: the shipped one still holds
+        model.calibration_ = dict(shipped_model_record().get("meta", {}).get("calibration") or {})
+    except ModelError:
+        model.calibration_ = {}
     extra = {"retrained_because": str(why)}
     try:
         meta = save(model, path, df, extra=extra)

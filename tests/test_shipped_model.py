@@ -57,6 +57,7 @@ def test_predict_uses_the_shipped_model_and_orders_content_by_difficulty(make_cl
 def test_tampered_shipped_model_is_not_loaded_but_retrained(tmp_path, monkeypatch):
     """A shipped model whose bytes changed fails its checksum and is never unpacked; the same
     model is refitted from the shipped table into the cache, in the safe format, and reused."""
+    monkeypatch.setattr(T, "DEFAULT_MEMBERS", 2)   # the test's retrain: a smaller ensemble
     bad = tmp_path / "default.skops"
     shutil.copy(T.shipped_model_path(), bad)
     with open(bad, "ab") as fh:
@@ -72,3 +73,5 @@ def test_tampered_shipped_model_is_not_loaded_but_retrained(tmp_path, monkeypatc
     again, meta2 = T.load_default_model(cache_dir=str(tmp_path / "cache"))
     assert meta2["training_data_sha256"] == meta["training_data_sha256"]
     assert "retrained_because" in meta2
+    # the retrained model keeps the shipped calibration (it measures the family on this table)
+    assert again.calibration_ == T.shipped_model_record()["meta"].get("calibration", {})

@@ -1,0 +1,170 @@
+"""The measurement search of --fast and predict --verify: it escapes a wrong prior, backs every
+rung with measurements, stays under its ceiling, and is deterministic whatever the order in which
+parallel measurements come back."""
+import math
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pertitle.ladders.document import curves_from_rows
+from pertitle.ladders.policy import LadderPolicy, choose_ladder
+from pertitle.ladders.search import (backed, correct_rows, evidence_of, ladder, pair_points, search,
+                                     unbacked)
+
+SIZES = [(416, 234), (480, 270), (640, 360), (768, 432), (960, 540), (1280, 720)]
+CRFS = [16.0, 19.0, 22.0, 25.0, 28.0, 31.0, 34.0, 38.0, 42.0]
+POLICY = LadderPolicy()
+
+
+def title(detail=1.0, rate_bias=1.0, small_bonus=0.0, level=0.0):
+    """A plausible title: bigger sizes cost more bits and saturate higher, so sizes cross over.
+    ``small_bonus`` makes the small sizes look better than they are (the model's typical error),
+    ``level`` shifts every quality (a prior that is optimistic or pessimistic)."""
+    rows = []
+    for w, h in SIZES:
+        scale = h / 720
+        for crf in CRFS:
+            kbps = rate_bias * 4000 * detail * scale ** 1.6 * 2 ** (-(crf - 16) / 6)
+            qmax = 100 - 35 * (1 - scale) ** 1.5 + small_bonus * (1 - scale) * 10
+            q = qmax * (1 - math.exp(-kbps / (900 * detail * scale ** 1.3))) + level
+            rows.append({"width": w, "height": h, "crf": crf, "kbps": kbps, "vmaf_mean": max(0.0, min(q, 100.0))})
+    return rows
+
+
+def lookup_in(truth, shuffle_seed=None):
+    table = {(r["width"], r["height"], r["crf"]): r for r in truth}
+    calls = []
+
+    def measure(points):
+        calls.append(list(points))
+        got = [dict(table[p]) for p in points if p in table]
+        if shuffle_seed is not None:  # parallel jobs finish in any order
+            random.Random(shuffle_seed + len(calls)).shuffle(got)
+        return got
+
+    return measure, calls
+
+
+def rungs_of(rows):
+    return choose_ladder(curves_from_rows(rows, "vmaf_mean"), POLICY).rungs
+
+
+def sizes_of(rungs):
+    return [(r.width, r.height) for r in rungs]
+
+
+def test_escapes_a_prior_that_puts_every_rung_one_size_too_small():
+    truth = title()
+    prior = title(small_bonus=1.5, rate_bias=0.8)
+    exhaustive = rungs_of(truth)
+    assert sizes_of(rungs_of(prior)) != sizes_of(exhaustive)  # the prior is wrong about the shape
+    measure, calls = lookup_in(truth)
+    found = search(prior, measure, POLICY, 720, ceiling=16)
+    final = ladder(found.rows, found.measured, POLICY).rungs
+    assert sizes_of(final) == sizes_of(exhaustive)
+    assert found.spent <= 16
+
+
+def test_every_rung_is_backed_by_its_size_and_the_next_larger_one_when_converged():
+    truth = title(detail=1.3)
+    prior = title(detail=1.3, small_bonus=0.8, level=3.0)
+    measure, _ = lookup_in(truth)
+    found = search(prior, measure, POLICY, 720, ceiling=40)
+    assert found.stop == "converged"
+    final = ladder(found.rows, found.measured, POLICY).rungs
+    assert unbacked(final, found.measured, SIZES) == []
+
+
+def test_the_ceiling_is_never_exceeded_and_costs_are_counted():
+    truth = title()
+    prior = title(small_bonus=1.0)
+    measure, calls = lookup_in(truth)
+    cost = lambda p: p[0] * p[1] / (1280 * 720) + 0.3  # noqa: E731 - bigger encodes cost more
+    found = search(prior, measure, POLICY, 720, ceiling=3.0, cost=cost)
+    spent = sum(cost((r["width"], r["height"], r["crf"])) for r in found.measured)
+    assert spent <= 3.0 + 1e-9 and abs(spent - found.spent) < 1e-9
+    assert found.stop in ("ceiling", "converged")
+    assert sum(len(c) for c in calls) == len(found.measured)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_deterministic_whatever_order_results_arrive_in(seed):
+    truth = title(detail=0.8)
+    prior = title(detail=0.8, small_bonus=1.2, level=-2.0)
+    reference = search(prior, lookup_in(truth)[0], POLICY, 720, ceiling=12)
+    shuffled = search(prior, lookup_in(truth, shuffle_seed=seed)[0], POLICY, 720, ceiling=12)
+    assert [r["crf"] for r in shuffled.measured] == [r["crf"] for r in reference.measured]
+    assert shuffled.rounds == reference.rounds
+    assert sizes_of(ladder(shuffled.rows, shuffled.measured, POLICY).rungs) == \
+        sizes_of(ladder(reference.rows, reference.measured, POLICY).rungs)
+
+
+def test_rounds_keep_parallel_jobs_busy():
+    truth = title()
+    found = search(title(small_bonus=1.0), lookup_in(truth)[0], POLICY, 720, ceiling=20, batch_min=2)
+    assert all(len(r["points"]) >= 2 for r in found.rounds[:-1])
+
+
+def test_rungs_sit_only_at_sizes_measured_near_their_bitrate():
+    truth = title()
+    measure, _ = lookup_in(truth)
+    found = search(title(small_bonus=2.0), measure, POLICY, 720, ceiling=6)
+    ev = evidence_of(found.measured)
+    for r in ladder(found.rows, found.measured, POLICY).rungs:
+        near = ev(r.kbps)
+        assert not near or (r.width, r.height) in near
+
+
+def test_a_failed_measurement_round_stops_the_search():
+    found = search(title(), lambda pts: [], POLICY, 720, ceiling=10)
+    assert found.stop == "failed" and found.measured == []
+
+
+def test_pairs_start_with_the_top_rung_and_a_rival_size():
+    rows = title()
+    rungs = rungs_of(rows)
+    pts = pair_points(rows, rungs, {}, POLICY)
+    top = rungs[-1]
+    assert pts[0][:2] == (top.width, top.height) and pts[1][:2] != pts[0][:2]
+
+
+def test_correct_rows_uses_measured_points_exactly_and_shifts_the_rest():
+    prior = title(rate_bias=0.7)
+    truth = title()
+    m = [r for r in truth if (r["width"], r["height"]) == (640, 360) and r["crf"] in (22.0, 34.0)]
+    out = correct_rows(prior, m, 720)
+    by = {(r["width"], r["height"], r["crf"]): r for r in out}
+    for r in m:
+        assert by[(640, 360, r["crf"])]["kbps"] == pytest.approx(r["kbps"])
+    # the unmeasured CRF between them moved towards the truth
+    t = {(r["width"], r["height"], r["crf"]): r for r in truth}
+    p = {(r["width"], r["height"], r["crf"]): r for r in prior}
+    k = (640, 360, 28.0)
+    assert abs(math.log(by[k]["kbps"] / t[k]["kbps"])) < abs(math.log(p[k]["kbps"] / t[k]["kbps"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(50, 5000), min_size=1, max_size=5), st.floats(50, 5000))
+def test_backing_is_near_or_bracketed(rates, kbps):
+    ok = backed(rates, kbps)
+    near = any(1 / 1.25 <= r / kbps <= 1.25 for r in rates)
+    bracket = any(1 <= kbps / r <= 2 for r in rates) and any(1 <= r / kbps <= 2 for r in rates)
+    assert ok == (near or bracket)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(0.6, 1.6), st.floats(0.5, 1.5), st.floats(0.0, 2.0), st.floats(-4, 4), st.integers(4, 20))
+def test_search_properties(detail, rate_bias, bonus, level, ceiling):
+    """Any prior, any budget: never above the ceiling, never a point twice, never off the grid,
+    and rung sizes never decrease up the ladder."""
+    truth = title(detail=detail)
+    prior = title(detail=detail, rate_bias=rate_bias, small_bonus=bonus, level=level)
+    measure, calls = lookup_in(truth)
+    found = search(prior, measure, POLICY, 720, ceiling=ceiling)
+    pts = [p for c in calls for p in c]
+    assert len(pts) == len(set(pts)) <= ceiling
+    assert all(p[:2] in SIZES and p[2] in CRFS for p in pts)
+    heights = [r.height for r in ladder(found.rows, found.measured, POLICY).rungs]
+    assert heights == sorted(heights)
