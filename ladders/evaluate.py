@@ -166,7 +166,7 @@ def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_s
         "vmaf_mean": float(r.vmaf_mean)} for r in dt.itertuples()}
     W, H = int(dt["ref_width"].iloc[0]), int(dt["ref_height"].iloc[0])
     ref_px, grid = W * H, list(table)
-    full = exhaustive_cost([(p[0], p[1]) for p in grid], ref_px)
+    full = exhaustive_cost(grid, ref_px)
     out = []
     for mode in modes:
         measured, stop, spent = [], "", 0.0
@@ -176,7 +176,7 @@ def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_s
         else:
             if mode == "fast":
                 kw = dict(ceiling=fast_share * full, rounds=6,
-                          cost=lambda p: point_cost(p[0], p[1], ref_px, FAST_SUBSAMPLE))
+                          cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, FAST_SUBSAMPLE))
             else:
                 kw = dict(ceiling=int(mode.split()[1]), rounds=3)
             found = search(rows, lambda pts: [table[p] for p in pts if p in table], policy, min(W, H), **kw)

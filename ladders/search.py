@@ -4,17 +4,24 @@ What decides a ladder's efficiency is, at each rung's bitrate, which size is bes
 curves decides where the top rung sits. A model is decent at the level of a title's curves and weak
 at their shape across sizes, so a search that only measures around the *predicted* rungs inherits
 the prior's mistakes: if the prior puts a rung one size too small, the larger size that wins is
-never measured. This search instead:
+never measured. This search, round after round:
 
-1. **shape first**: where the prior puts each crossover between adjacent sizes (inside the ladder's
-   bitrate range), it measures both sizes at that bitrate, and the top size near the top rung;
-2. **rungs**: the curves are corrected by what was measured (:func:`correct_rows`), the ladder is
-   re-planned, and every rung must then have been measured *at its own size and at the next larger
-   size* near its bitrate (the closest grid CRF, or a measured point within a quarter of a CRF step's
-   rate ratio); the top rung must be bracketed (measured points of its size on both sides of the
-   target quality, unless the target is out of reach);
-3. it repeats 2 until every rung is backed by measurements (``converged``) or the budget is spent
-   (``ceiling``); each round measures all the missing points at once (parallel), top rung first.
+1. corrects the predicted curves by everything measured so far (:func:`correct_rows`) and plans
+   the ladder on them;
+2. asks for the points that would back that ladder's decisions (:func:`pair_points`): for every
+   rung from the top down, its own size, its closest rival (the neighbouring size the curves rate
+   nearest to it) and the next larger size, each at the grid CRF nearest the rung's bitrate;
+   then the other neighbour and the local slope. A rung is *backed* at a size when a measurement
+   of that size lies within NEAR_RATIO of its bitrate or two bracket it (:func:`backed`); the top
+   rung's size is bracketed around the target quality when nothing backs it yet;
+3. measures as many of them as one round's share of the budget allows (every round keeps the
+   parallel jobs busy), and stops when nothing is missing (``converged``) or the budget is spent
+   (``ceiling``).
+
+The final ladder places each rung only at a size measured within EVIDENCE_RATIO of its bitrate
+(:func:`ladder`): a decision read off a corrected curve next to a real point, never off the bare
+prior. (A "shape first" variant, measuring where the prior puts each crossover before the rungs,
+and orderings by decision margin were measured in grouped cross-validation and did worse.)
 
 Everything here is pure and deterministic: ``measure(points)`` is supplied by the caller (real
 encodes, or a title's measured table in cross-validation), its results are keyed by grid point,
@@ -34,20 +41,23 @@ from .policy import LadderPolicy, Rung, choose_ladder
 
 Point = tuple[int, int, float]                 # (width, height, crf)
 Measure = Callable[[list[Point]], list[dict]]  # -> rows with width, height, crf, kbps, vmaf_mean
-# Cost of a point, in units of one full-frame VMAF measurement at the reference size: encoding at
-# the reference size costs about 1.7 of those with x264 medium (measured on the corpus sweeps:
-# 720p 2.97 s vs 2.2 s, 540p 1.99 vs 1.0, 480p 1.09 vs 0.5); smaller sizes cost their pixel share,
-# a measurement on every n-th frame about 1/n.
-ENCODE_WEIGHT = 1.7
+# Cost of a point, in units of one full-frame VMAF measurement at the reference size (measured on
+# the corpus sweeps and on this machine): an x264 medium encode at the reference size takes about
+# 2.7 of those at CRF 16 and gets cheaper as CRF rises (exp(-0.048 per CRF step): 3.5x cheaper at
+# CRF 42), smaller sizes cost their pixel share; a VMAF on every n-th frame costs 0.25 + 0.75/n
+# (decoding and scaling every frame remain).
+ENCODE_WEIGHT = 2.7
+CRF_DECAY = 0.048
 
 
-def point_cost(width: int, height: int, ref_pixels: int, subsample: int = 1) -> float:
-    return ENCODE_WEIGHT * width * height / ref_pixels + 1.0 / subsample
+def point_cost(width: int, height: int, crf: float, ref_pixels: int, subsample: int = 1) -> float:
+    encode = ENCODE_WEIGHT * width * height / ref_pixels * math.exp(-CRF_DECAY * (float(crf) - 16.0))
+    return encode + 0.25 + 0.75 / subsample
 
 
-def exhaustive_cost(sizes: Sequence[tuple[int, int]], ref_pixels: int) -> float:
-    """The cost of measuring every (size, CRF) of a grid (one entry per grid point) in full."""
-    return sum(point_cost(w, h, ref_pixels) for w, h in sizes)
+def exhaustive_cost(points: Sequence[Point], ref_pixels: int) -> float:
+    """The cost of measuring every (width, height, crf) of a grid in full."""
+    return sum(point_cost(w, h, q, ref_pixels) for w, h, q in points)
 
 
 NEAR_RATIO = 1.25   # a measured point this close in bitrate "backs" a rung at its size ...
@@ -152,84 +162,17 @@ def sizes_in_order(rows: list[dict]) -> list[tuple[int, int]]:
     return sorted({_size(r) for r in rows}, key=lambda s: (min(s), s))
 
 
-def shape_points(rows: list[dict], rungs: Sequence[Rung], policy: LadderPolicy) -> list[Point]:
-    """Where the prior puts each crossover of adjacent sizes inside the ladder's bitrate range:
-    both sizes at that bitrate (whether the larger one overtakes there is what the ladder hangs
-    on); then the top rung's size at the top rung's bitrate."""
-    curves = {(c.width, c.height): c for c in curves_from_rows(rows, policy.quality_column)}
-    by = _by_size(rows)
-    sizes = [s for s in sizes_in_order(rows) if s in curves]
-    lo, hi = rungs[0].kbps / 1.5, rungs[-1].kbps * 1.2
-    pts: list[Point] = []
-    top = (rungs[-1].width, rungs[-1].height)
-    pts.append((top[0], top[1], nearest_crf(by[top], rungs[-1].kbps)))
-    for a, b in zip(sizes, sizes[1:]):
-        ca, cb = curves[a], curves[b]
-        grid = np.exp(np.linspace(math.log(max(lo, 1.0)), math.log(max(hi, lo * 1.01)), 48))
-        diff = [cb.quality_at(k, extrapolate="linear") - ca.quality_at(k, extrapolate="linear") for k in grid]
-        x = None
-        for k0, k1, d0, d1 in zip(grid, grid[1:], diff, diff[1:]):
-            if d0 <= 0 < d1 or d0 < 0 <= d1:
-                x = math.exp(math.log(k0) + (math.log(k1) - math.log(k0)) * (-d0) / (d1 - d0))
-                break
-        if x is None:
-            continue  # one of the two wins over the whole range: no crossover to place
-        pts += [(a[0], a[1], nearest_crf(by[a], x)), (b[0], b[1], nearest_crf(by[b], x))]
-    return _unique(pts)
-
-
-def rung_points(rows: list[dict], rungs: Sequence[Rung], measured: dict[Point, dict],
-                policy: LadderPolicy, margin: float = 3.0) -> list[Point]:
-    """What the current ladder still lacks: each rung's own size and the next larger size measured
-    near its bitrate, the next smaller size too when the curves rate it within ``margin`` VMAF of
-    the rung's; the top rung's target bracketed by measured points of its size. The top rung comes
-    first (it sets the level), then the rungs whose decision is closest (smallest margin)."""
-    by = _by_size(rows)
-    sizes = sizes_in_order(rows)
-    curves = {(c.width, c.height): c for c in curves_from_rows(rows, policy.quality_column)}
-    first: list[Point] = []
-    ranked: list[tuple[float, int, Point]] = []
-    for i, rung in enumerate(reversed(rungs)):
-        own = (rung.width, rung.height)
-        if own not in by:
-            continue
-        j = sizes.index(own)
-        mine = curves[own].quality_at(rung.kbps, extrapolate="linear") if own in curves else rung.quality
-        cands: list[tuple[tuple[int, int], float]] = [(own, 0.0)]
-        if j < len(sizes) - 1:
-            big = sizes[j + 1]
-            q = curves[big].quality_at(rung.kbps, extrapolate="linear") if big in curves else mine
-            cands.append((big, abs(mine - q)))
-        if j > 0:
-            small = sizes[j - 1]
-            q = curves[small].quality_at(rung.kbps, extrapolate="linear") if small in curves else -1e9
-            if mine - q < margin:
-                cands.append((small, abs(mine - q)))
-        closest = min((m for _, m in cands[1:]), default=margin)
-        for s, m in cands:
-            if s in by and not _backed(s, rung.kbps, measured):
-                p = (s[0], s[1], nearest_crf(by[s], rung.kbps))
-                if i == 0:
-                    first.append(p)
-                else:
-                    ranked.append((closest, i, p))
-        if i == 0:
-            first += _bracket(by[own], measured, policy)
-    ranked.sort(key=lambda t: (t[0], t[1]))
-    return _unique(first + [p for _, _, p in ranked])
-
-
 def pair_points(rows: list[dict], rungs: Sequence[Rung], measured: dict[Point, dict],
-                policy: LadderPolicy, larger: bool = True) -> list[Point]:
-    """A rung's efficiency hangs on one decision, which size is best at its bitrate: first, for
-    every rung from the top down, its own size and its closest rival (the neighbouring size the
-    curves rate nearest to it there) at the rung's bitrate; then the other neighbour, and the own
-    size one grid step either side (the local slope). Points already backed are skipped."""
+                policy: LadderPolicy) -> list[Point]:
+    """The points that would back the ladder's decisions, most needed first (see the module doc):
+    for every rung from the top down, its own size, its closest rival and the next larger size at
+    the rung's bitrate; then the other neighbour and the own size one grid step either side.
+    Points already backed are skipped."""
     by = _by_size(rows)
     sizes = sizes_in_order(rows)
     curves = {(c.width, c.height): c for c in curves_from_rows(rows, policy.quality_column)}
     first: list[Point] = []
-    second: list[Point] = []
+    later: list[Point] = []
     for rung in reversed(rungs):
         own = (rung.width, rung.height)
         if own not in by:
@@ -239,18 +182,16 @@ def pair_points(rows: list[dict], rungs: Sequence[Rung], measured: dict[Point, d
         if own in curves and rivals:
             mine = curves[own].quality_at(rung.kbps, extrapolate="linear")
             rivals.sort(key=lambda z: (abs(curves[z].quality_at(rung.kbps, extrapolate="linear") - mine), z))
-        tier1 = [own] + rivals[:1]
-        if larger and j + 1 < len(sizes) and sizes[j + 1] not in tier1:
-            tier1.append(sizes[j + 1])     # the next larger size is always checked (see module doc)
+        needed = [own] + rivals[:1]
+        if j + 1 < len(sizes) and sizes[j + 1] not in needed:
+            needed.append(sizes[j + 1])     # a prior that puts rungs too small is the common failure
         for size in [own] + rivals:
-            if _backed(size, rung.kbps, measured):
-                continue
-            (first if size in tier1 else second).append((size[0], size[1], nearest_crf(by[size], rung.kbps)))
+            if not _backed(size, rung.kbps, measured):
+                (first if size in needed else later).append((size[0], size[1], nearest_crf(by[size], rung.kbps)))
         grid = [r["crf"] for r in by[own]]
-        c = nearest_crf(by[own], rung.kbps)
-        k = grid.index(c)
-        second += [(own[0], own[1], grid[m]) for m in (k - 1, k + 1) if 0 <= m < len(grid)]
-    return _unique(first + second)
+        k = grid.index(nearest_crf(by[own], rung.kbps))
+        later += [(own[0], own[1], grid[m]) for m in (k - 1, k + 1) if 0 <= m < len(grid)]
+    return _unique(first + later)
 
 
 def _bracket(rows_of_size: list[dict], measured: dict[Point, dict], policy: LadderPolicy) -> list[Point]:
@@ -289,14 +230,21 @@ def _unique(pts: Sequence[Point]) -> list[Point]:
 # ------------------------------------------------------------------------------------------
 
 
-def evidence_of(measured: Sequence[dict]) -> Callable[[float], set[tuple[int, int]]]:
-    """``kbps -> sizes whose measurements back a decision there``: for :func:`choose_ladder`."""
+EVIDENCE_RATIO = 1.6   # a size may hold a rung where one of its measurements is within this ratio
+
+
+def evidence_of(measured: Sequence[dict], ratio: float | None = None) -> Callable[[float], set[tuple[int, int]]]:
+    """``kbps -> sizes eligible for a rung there``, for :func:`choose_ladder`: sizes with a
+    measurement within ``ratio`` of that bitrate (their corrected curve there is an interpolation
+    or a short extrapolation from a real point, not the bare prior). Among them the corrected
+    curves decide; the search's own stopping rule is stricter (:func:`backed`)."""
+    ratio = ratio or EVIDENCE_RATIO
     rates: dict[tuple[int, int], list[float]] = {}
     for m in measured:
         rates.setdefault(_size(m), []).append(float(m["kbps"]))
 
     def sizes(kbps: float) -> set[tuple[int, int]]:
-        return {s for s, ks in rates.items() if backed(ks, kbps)}
+        return {s for s, ks in rates.items() if any(1 / ratio <= k / kbps <= ratio for k in ks)}
     return sizes
 
 
@@ -339,13 +287,11 @@ class SearchResult:
 
 
 def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: int, *,
-           ceiling: float, cost: Callable[[Point], float] = lambda p: 1.0, strategy: str = "pairs",
-           rounds: int = 4, batch_min: int = 2, max_rounds: int = 16, larger: bool = True) -> SearchResult:
+           ceiling: float, cost: Callable[[Point], float] = lambda p: 1.0, rounds: int = 4,
+           batch_min: int = 2, max_rounds: int = 16) -> SearchResult:
     """Measure until the ladder's decisions are backed by measurements or ``ceiling`` cost units
-    are spent. ``strategy``: "pairs" (each rung's size and its closest rival, re-planned every
-    round) or "shape" (the prior's crossovers first, then every rung's size and the next larger).
-    Each round spends about an equal share of what is left over ``rounds`` rounds (at least
-    ``batch_min`` points, so parallel jobs stay busy)."""
+    are spent. Each round spends about an equal share of what is left over ``rounds`` rounds (at
+    least ``batch_min`` points, so parallel jobs stay busy), in priority order."""
     prior = [dict(r) for r in rows]
     done: dict[Point, dict] = {}
     order: list[dict] = []
@@ -357,25 +303,22 @@ def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: 
     for k in range(max_rounds):
         ok = {p: m for p, m in done.items() if not m.get("failed")}
         rungs = ladder(cur, list(ok.values()), policy).rungs
-        if strategy == "shape" and k == 0:
-            reason, want = "shape", shape_points(cur, rungs, policy)
-        elif strategy == "shape":
-            reason, want = "rungs", rung_points(cur, rungs, ok, policy)
-        else:
-            reason, want = "pairs", pair_points(cur, rungs, ok, policy, larger)
-            want += [p for p in _bracket(_by_size(cur).get((rungs[-1].width, rungs[-1].height), []), ok, policy)]
+        want = pair_points(cur, rungs, ok, policy)
+        top = rungs[-1]
+        if not _backed((top.width, top.height), top.kbps, ok):
+            want += _bracket(_by_size(cur).get((top.width, top.height), []), ok, policy)
         want = [p for p in _unique(want) if p in grid and p not in done]
         if not want:
             stop = "converged"
             break
         left = ceiling - spent
-        share = left / max(1, rounds - k) if strategy == "pairs" else left
+        share = left / max(1, rounds - k)
         batch: list[Point] = []
         used = 0.0
-        for p in want:
+        for p in want:      # in priority order: a cheaper point never jumps ahead of a needed one
             c = cost(p)
             if used + c > left + 1e-9:
-                continue
+                break
             if used + c > share + 1e-9 and len(batch) >= batch_min:
                 break
             batch.append(p)
@@ -391,7 +334,7 @@ def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: 
                 order.append(got[p])
             else:
                 done[p] = {"failed": True}
-        log.append({"round": len(log) + 1, "reason": reason, "points": [list(p) for p in batch],
+        log.append({"round": len(log) + 1, "points": [list(p) for p in batch],
                     "measured": sum(p in got for p in batch)})
         cur = correct_rows(prior, [m for m in done.values() if not m.get("failed")], ref_short)
         if not any(p in got for p in batch):

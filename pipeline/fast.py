@@ -37,10 +37,10 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     plan = make_plan(source, fopts)
     prior, _, meta, _ = predicted_rows(source, plan, fopts, cache)
     ref_px = plan.ref_size[0] * plan.ref_size[1]
-    full_cost = exhaustive_cost([(e.width, e.height) for e in plan.encodes], ref_px)
+    full_cost = exhaustive_cost([(e.width, e.height, e.crf) for e in plan.encodes], ref_px)
     # a grid too small for the share to buy two points (one size, few CRFs) gets two anyway
     ceiling = max(opts.fast_budget * full_cost,
-                  2 * max(point_cost(e.width, e.height, ref_px, subsample) for e in plan.encodes))
+                  2 * max(point_cost(e.width, e.height, e.crf, ref_px, subsample) for e in plan.encodes))
     done: list[dict] = []
     failures: list = []
     reference_s = 0.0
@@ -55,7 +55,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
             return res.rows
 
         found = search(prior, measure, opts.policy, min(plan.ref_size), ceiling=ceiling,
-                       cost=lambda p: point_cost(p[0], p[1], ref_px, subsample),
+                       cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, subsample),
                        rounds=FAST_ROUNDS, batch_min=max(2, opts.jobs))
     if not found.measured:
         first = failures[0][1] if failures else "no points"
