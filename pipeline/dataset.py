@@ -182,17 +182,42 @@ def sweep_window(path: str, start_s: float, duration_s: float, opts: AnalysisOpt
 
 def sweep_records(paths: Iterable[str]) -> list[dict]:
     """Sweep records from JSON files (this tool's, or the reference sweeps' format: ``seconds``
-    instead of ``start_s``/``duration_s``, always from the start)."""
+    instead of ``start_s``/``duration_s``, always from the start). A file that is not one is a
+    :class:`DatasetError` naming it."""
     import json
 
     out = []
     for p in paths:
-        with open(p, encoding="utf-8") as fh:
-            d = json.load(fh)
-        if "start_s" not in d:
-            d = {**d, "start_s": 0.0, "duration_s": float(d.get("seconds", 6.0)), "origin": "reference"}
+        try:
+            if os.path.getsize(p) > 64 << 20:
+                raise ValueError("too large")
+            with open(p, encoding="utf-8") as fh:
+                d = json.load(fh)
+            if "start_s" not in d:
+                d = {**d, "start_s": 0.0, "duration_s": float(d.get("seconds", 6.0)), "origin": "reference"}
+            _check_record(d)
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError, RecursionError) as exc:
+            raise DatasetError(f"not a sweep record ({type(exc).__name__}: {str(exc)[:120]})", p) from None
         out.append(d)
     return out
+
+
+def _check_record(d: dict) -> None:
+    from fractions import Fraction
+
+    if not isinstance(d, dict) or not isinstance(d.get("points"), list) or not isinstance(d.get("reference"), dict):
+        raise ValueError("no points or reference")
+    if not isinstance(d.get("source"), str) or not re.fullmatch(r"[0-9a-f]{64}", str(d.get("source_sha256", ""))):
+        raise ValueError("no source name or SHA-256")
+    parts = d["source"].replace("\\", "/").split("/")
+    if not d["source"] or os.path.isabs(d["source"]) or any(x in ("", ".", "..") for x in parts):
+        raise ValueError("the source must be a relative path inside the sources folder")
+    float(Fraction(str(d["reference"]["fps"])))
+    int(d["reference"]["width"]), int(d["reference"]["height"])
+    for q in d["points"]:
+        if not (isinstance(q, dict) and int(q["width"]) > 0 and int(q["height"]) > 0 and float(q["kbps"]) > 0
+                and math.isfinite(float(q["vmaf_mean"])) and math.isfinite(float(q["crf"]))):
+            raise ValueError("a point without a positive size, bitrate, CRF or VMAF")
 
 
 def sweeps_frame(records: Iterable[dict]):
@@ -246,7 +271,7 @@ def assemble(sweeps, roots: Iterable[str], *, log: Callable[[str], None] = lambd
             src = probe(path)
             feats_cache[key] = extract(path, src, start_s=float(start), duration_s=float(dur))
         feats = feats_cache[key]
-        stem = os.path.splitext(name)[0]
+        stem = os.path.splitext(os.path.basename(name))[0]
         title = f"{stem}@{float(start):g}"
         fps = float(pts["ref_fps"].iloc[0])
         analysis_s = float(pd.to_numeric(pts["encode_s"], errors="coerce").fillna(0).sum()

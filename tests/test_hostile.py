@@ -52,7 +52,12 @@ def kit(ff, make_clip, tmp_path_factory):
     ladder = d / "clip.ladder.json"
     p = run("analyze", clip, "-o", ladder, "--cache", d / "cache", "-q", *TINY)
     assert p.returncode == 0, p.stderr
-    return {"dir": d, "clip": clip, "ladder": ladder, "doc": json.loads(ladder.read_text())}
+    nan_csv = d / "nan.csv"
+    nan_csv.write_text("title,group,width,height,ref_width,ref_height,ref_fps,crf,kbps,vmaf_mean,log_bpp,codec,"
+                       "preset,vmaf_model,analysis_encode_s,f_x\n"
+                       "a,a,320,180,320,180,24,22,nan,80,1,libx264,medium,vmaf_v0.6.1,1,1\n"
+                       "b,b,320,180,320,180,24,22,100,80,1,libx264,medium,vmaf_v0.6.1,1,1\n")
+    return {"dir": d, "clip": clip, "ladder": ladder, "doc": json.loads(ladder.read_text()), "nan_csv": nan_csv}
 
 
 def _ladder_variant(kit, name: str, mutate) -> Path:
@@ -111,7 +116,19 @@ def _cases(kit, tmp: Path):
         else:
             ladders[name] = _ladder_variant(kit, f"bad-{name}.json", fn)
 
+    badsweep = tmp / "sweep.json"
+    badsweep.write_text(json.dumps({"source": "../../etc/passwd", "source_sha256": "0" * 64,
+                                    "reference": {"width": 2, "height": 2, "fps": "25"}, "points": []}))
+    notsweep = tmp / "sweep2.json"
+    notsweep.write_text("[1, 2]")
+
     C = [
+        # --- training data ------------------------------------------------------------------------
+        ("sweep record escaping its folder", ["dataset", "assemble", badsweep, "--sources", tmp, "-o", tmp / "d.csv"],
+         E.DatasetError.exit_code, "not a sweep record"),
+        ("not a sweep record", ["dataset", "assemble", notsweep, "--sources", tmp, "-o", tmp / "d.csv"],
+         E.DatasetError.exit_code, "not a sweep record"),
+        ("dataset with NaN", ["train", kit["nan_csv"], "-o", tmp / "m.skops"], E.DatasetError.exit_code, "finite"),
         # --- outputs, checked before any work --------------------------------------------------
         ("-o is a folder", ["analyze", clip, "-o", str(tmp / "adir") + "/", *TINY], E.OutputError.exit_code, "folder"),
         ("-o is an existing folder", ["analyze", clip, "-o", tmp / "adir", *TINY], E.OutputError.exit_code, "directory"),
