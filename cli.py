@@ -500,7 +500,7 @@ def export(ladder, fmt, output):
 @click.argument("ladder", type=click.Path(path_type=str))
 @click.option("--source", "source_path", default=None, metavar="PATH",
               help="The source, if it moved since the ladder was made (its content must match).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the verification as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("-j", "--jobs", default=None, type=click.IntRange(1, 256))
 @input_options
@@ -750,13 +750,16 @@ def train(dataset_csv, output, family, members, no_calibration):
 @click.option("--model", "model_path", default=None, metavar="MODEL.skops",
               help="Model file (default: the shipped one).")
 @click.option("--verify", default=0, show_default=True, metavar="N", type=click.IntRange(0, 1000),
-              help="Spend at most N real encodes to check and correct the prediction.")
-@click.option("--json", "as_json", is_flag=True)
+              help="Spend at most N real encodes (the fast mode's search) to check and correct the prediction.")
+@click.option("--json", "as_json", is_flag=True, help="Print the ladder JSON on stdout (summary to stderr).")
 @click.option("-q", "--quiet", is_flag=True)
-@click.option("--gop", "gop_seconds", default=2.0, show_default=True, type=click.FloatRange(0, 60))
-@click.option("--start", "start_s", default=0.0, show_default=True, type=click.FloatRange(0, 1e6))
-@click.option("--duration", "duration_s", default=None, type=click.FloatRange(0.1, 1e6))
-@click.option("-j", "--jobs", default=None, type=click.IntRange(1, 256))
+@click.option("--gop", "gop_seconds", default=2.0, show_default=True, type=click.FloatRange(0, 60),
+              help="Keyframe interval of the rungs (s).")
+@click.option("--start", "start_s", default=0.0, show_default=True, type=click.FloatRange(0, 1e6),
+              help="Predict for the excerpt from this time (s).")
+@click.option("--duration", "duration_s", default=None, type=click.FloatRange(0.1, 1e6),
+              help="... lasting this many seconds (default: to the end).")
+@click.option("-j", "--jobs", default=None, type=click.IntRange(1, 256), help="Parallel encodes with --verify.")
 @model_options
 @input_options
 @policy_options
@@ -765,7 +768,11 @@ def train(dataset_csv, output, family, members, no_calibration):
 @handle_errors
 def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds, start_s, duration_s,
             jobs, ffmpeg_path, no_cache, cache_dir, workdir, **kw):
-    """Predict INPUT's ladder from its features: no trial encode (or N with --verify N)."""
+    """Predict INPUT's ladder from its features: no trial encode (or at most N with --verify N).
+
+    Without --verify, each rung carries an 80% interval of its VMAF, and the summary gives the top
+    rung's bitrate interval and a bound on the BD-rate loss, and says when the ladder is too
+    uncertain to ship without measuring (--fast)."""
     from .encoder.ffmpeg import locate
     from .pipeline.predict import predict_ladder
 

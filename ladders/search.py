@@ -101,6 +101,8 @@ def correct_rows(rows: list[dict], measured: Sequence[dict], ref_short: int) -> 
     def size_offset(size: tuple[int, int], crf: float) -> tuple[float, float]:
         pts = sorted(offsets[size])
         xs = [p[0] for p in pts]
+        # beyond the measured CRFs the nearest offset holds: the prior's errors are mostly in the
+        # level of a curve (letting them fade towards the prior did worse in grouped CV)
         return (float(np.interp(crf, xs, [p[1] for p in pts])), float(np.interp(crf, xs, [p[2] for p in pts])))
 
     measured_sizes = sorted(offsets, key=lambda s: (math.log2(min(s) / ref_short), s))
@@ -230,7 +232,7 @@ def _unique(pts: Sequence[Point]) -> list[Point]:
 # ------------------------------------------------------------------------------------------
 
 
-EVIDENCE_RATIO = 1.6   # a size may hold a rung where one of its measurements is within this ratio
+EVIDENCE_RATIO = 2.0   # a size may hold a rung where one of its measurements is within this ratio
 
 
 def evidence_of(measured: Sequence[dict], ratio: float | None = None) -> Callable[[float], set[tuple[int, int]]]:
