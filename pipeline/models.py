@@ -68,9 +68,26 @@ def save(model: M.CurveModel, path: str, df, extra: dict | None = None) -> dict:
     return M.save(model, path, df, FEATURE_VERSION, extra)
 
 
+_LOADED: dict[tuple, tuple] = {}
+
+
+def _memo(path: str, loader):
+    """A model file is read once per process (a batch or a benchmark predicts many titles); the
+    memo is keyed by the file's identity and modification time."""
+    try:
+        st = os.stat(path)
+        key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    except OSError:
+        return loader()
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = loader()
+    return _LOADED[key]
+
+
 def load(path: str, *, trust_pickle: bool = False):
     """A user's model file (``--model``)."""
-    return M.load(path, FEATURE_VERSION, trust_pickle=trust_pickle)
+    return _memo(path, lambda: M.load(path, FEATURE_VERSION, trust_pickle=trust_pickle))
 
 
 def write_shipped(model: M.CurveModel, df, models_dir: str) -> dict:
@@ -89,7 +106,8 @@ def load_default_model(cache_dir: str | None = None):
     the shipped table and kept in the cache folder (also checked by its recorded checksum)."""
     try:
         rec = shipped_model_record()
-        return M.load(shipped_model_path(), FEATURE_VERSION, sha256=rec["sha256"])
+        path = shipped_model_path()
+        return _memo(path, lambda: M.load(path, FEATURE_VERSION, sha256=rec["sha256"]))
     except ModelError as first:
         data = shipped_dataset_path()
         if not os.path.isfile(data):
