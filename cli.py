@@ -275,8 +275,9 @@ def _default_output(input_path: str) -> str:
 
 
 def rd_path_for(ladder_path: str) -> str:
-    base = ladder_path[:-len(".ladder.json")] if ladder_path.endswith(".ladder.json") else os.path.splitext(ladder_path)[0]
-    return base + ".rd.csv"
+    from .pipeline.report import rd_path_for as beside
+
+    return beside(ladder_path)
 
 
 # ------------------------------------------------------------------------------------------
@@ -295,6 +296,8 @@ def cli():
 @click.option("-o", "--output", default=None, metavar="LADDER.json",
               help="Ladder JSON (default: ./<input name>.ladder.json). The RD table goes beside it as .rd.csv.")
 @click.option("--rd-csv", default=None, metavar="PATH", help="Where to write the table of every RD point.")
+@click.option("--report", "report_path", default=None, metavar="REPORT.html",
+              help="Also write the HTML report (curves, hull, rungs, fixed ladder; opens offline).")
 @click.option("--json", "as_json", is_flag=True, help="Print the ladder JSON on stdout (summary to stderr).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @sweep_options
@@ -302,7 +305,8 @@ def cli():
 @cache_options
 @ffmpeg_option
 @handle_errors
-def analyze(input_path, output, rd_csv, as_json, quiet, ffmpeg_path, no_cache, cache_dir, workdir, **kw):
+def analyze(input_path, output, rd_csv, report_path, as_json, quiet, ffmpeg_path, no_cache, cache_dir, workdir,
+            **kw):
     """Trial-encode INPUT at several sizes and rates, measure VMAF, and choose its ladder."""
     from .encoder.ffmpeg import locate
     from .encoder.probe import probe
@@ -312,6 +316,7 @@ def analyze(input_path, output, rd_csv, as_json, quiet, ffmpeg_path, no_cache, c
     opts = build_options(kw)
     output = output or _default_output(input_path)
     out, rd = ladder_outputs(input_path, output, rd_csv)
+    rep = report_output(report_path, input_path, out, rd)
     workdir = checked_workdir(workdir)
     source = probe(input_path, opts.allow_references)
     ff = locate(ffmpeg_path)
@@ -324,8 +329,21 @@ def analyze(input_path, output, rd_csv, as_json, quiet, ffmpeg_path, no_cache, c
                          workdir=workdir, source=source)
     finally:
         prog.close()
-    write_outputs(a, out, rd)
-    _finish(a.document, out, rd, as_json, quiet)
+    write_outputs(a, out, rd, rep, title=os.path.basename(input_path))
+    _finish(a.document, out, rd, as_json, quiet, rep)
+
+
+def report_output(report_path: str | None, input_path: str, *others):
+    """Check ``--report`` before any work (not the same file as another output)."""
+    if not report_path:
+        return None
+    from .core.fsutil import check_output
+
+    rep = check_output(report_path, inputs=[input_path], what="report")
+    for o in others:
+        if o is not None and not o.is_stream and not rep.is_stream and o.target == rep.target:
+            raise E.OutputError("the report and another output would be the same file", report_path)
+    return rep
 
 
 def ladder_outputs(input_path: str, output: str, rd_csv: str | None = None, with_rd: bool = True):
@@ -342,11 +360,13 @@ def ladder_outputs(input_path: str, output: str, rd_csv: str | None = None, with
     return out, rd
 
 
-def _finish(doc: dict, out, rd, as_json: bool, quiet: bool) -> None:
+def _finish(doc: dict, out, rd, as_json: bool, quiet: bool, report=None) -> None:
     """Summary on stdout, or on stderr when stdout carries the ladder JSON."""
     from .core.fsutil import to_json
 
     summary = render_summary(doc, None if out.kind == "stdout" else out.path, rd.path if rd else None)
+    if report is not None and report.kind == "file":
+        summary += f"\nreport: {report.path}"
     if as_json and out.kind != "stdout":
         click.echo(to_json(doc), nl=False)
     if as_json or out.kind == "stdout":
@@ -422,7 +442,7 @@ def batch(folder, outdir, quiet, scheduler, cluster, workers, ffmpeg_path, no_ca
     """Analyse every video under FOLDER (recursively). Rerun to resume after an interruption."""
     from .encoder.discover import discover
     from .encoder.ffmpeg import locate
-    from .pipeline.batch import BatchResult, process_title, write_summary
+    from .pipeline.batch import BatchResult, process_title, write_index, write_summary
 
     distributed = bool(scheduler or cluster)
     if distributed and kw.get("jobs") is None:
@@ -459,8 +479,9 @@ def batch(folder, outdir, quiet, scheduler, cluster, workers, ffmpeg_path, no_ca
                 _err(f"[{i}/{len(paths)}] {os.path.relpath(p, folder)}: {t.status}"
                      + (f": {t.error}" if t.error else f"  {t.rungs}"))
     csv_path, json_path = write_summary(result, outdir)
+    index_path = write_index(result, folder, outdir)
     click.echo(render_batch(result, folder))
-    click.echo(f"wrote {csv_path} and {json_path}")
+    click.echo(f"wrote {csv_path}, {json_path} and {index_path} (open it in a browser)")
     if result.failed:
         sys.exit(E.BATCH_PARTIAL_FAILURE)
 
@@ -473,6 +494,28 @@ def render_batch(result, folder: str) -> str:
     ok = sum(t.status in ("ok", "skipped") for t in result.titles)
     lines.append(f"{ok} of {len(result.titles)} titles have a ladder; {len(result.failed)} failed")
     return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("ladder", metavar="LADDER.json", type=click.Path(path_type=str))
+@click.option("-o", "--output", required=True, metavar="REPORT.html", help="Where to write the HTML report.")
+@click.option("--rd-csv", default=None, metavar="PATH",
+              help="The RD table (default: the .rd.csv beside the ladder, when there is one).")
+@click.option("--verification", "verification_path", default=None, metavar="VERIFY.json",
+              help="A `pertitle verify --json` result: expected vs measured VMAF per rung.")
+@handle_errors
+def report(ladder, output, rd_csv, verification_path):
+    """Write the HTML report of a ladder: RD points per size, hull, rungs, fixed ladder, table,
+    settings (one self-contained file that opens offline)."""
+    from .core.fsutil import check_output
+    from .pipeline.report import report_from_files, write_report
+
+    inputs = [p for p in (ladder, rd_csv, verification_path) if p]
+    out = check_output(output, inputs=inputs, what="report")
+    text = report_from_files(ladder, rd_path=rd_csv, verification_path=verification_path)
+    write_report(out, text)
+    if out.kind == "file":
+        click.echo(f"wrote {out.path} ({len(text.encode()) / 1024:.0f} KiB)")
 
 
 @cli.command()
@@ -502,12 +545,15 @@ def export(ladder, fmt, output):
               help="The source, if it moved since the ladder was made (its content must match).")
 @click.option("--json", "as_json", is_flag=True, help="Print the verification as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True)
+@click.option("--report", "report_path", default=None, metavar="REPORT.html",
+              help="Also write the HTML report with expected vs measured VMAF and per-frame VMAF per rung.")
 @click.option("-j", "--jobs", default=None, type=click.IntRange(1, 256))
 @input_options
 @cache_options
 @ffmpeg_option
 @handle_errors
-def verify(ladder, source_path, as_json, quiet, jobs, allow_references, ffmpeg_path, no_cache, cache_dir, workdir):
+def verify(ladder, source_path, as_json, report_path, quiet, jobs, allow_references, ffmpeg_path, no_cache, cache_dir,
+           workdir):
     """Re-encode every rung as delivered (2-pass at its bitrate) and measure it: expected vs
     measured VMAF, and BD-rate of the re-encoded rungs against the measured hull."""
     from .encoder.ffmpeg import locate
@@ -515,6 +561,7 @@ def verify(ladder, source_path, as_json, quiet, jobs, allow_references, ffmpeg_p
     from .pipeline.verify import verify_ladder
 
     doc = load(ladder)
+    rep = report_output(report_path, ladder)
     workdir = checked_workdir(workdir)
     ff = locate(ffmpeg_path)
     prog = Progress(quiet, "verify")
@@ -524,6 +571,12 @@ def verify(ladder, source_path, as_json, quiet, jobs, allow_references, ffmpeg_p
                             allow_references=allow_references)
     finally:
         prog.close()
+    if rep is not None:
+        from .pipeline.report import read_rd_table, rd_path_for, render, title_of, write_report
+
+        rd = rd_path_for(ladder)
+        write_report(rep, render(doc, read_rd_table(rd) if os.path.isfile(rd) else None, out,
+                                 title=title_of(ladder)))
     if as_json:
         from .core.fsutil import to_json
 
@@ -760,6 +813,8 @@ def train(dataset_csv, output, family, members, no_calibration):
 @click.option("--duration", "duration_s", default=None, type=click.FloatRange(0.1, 1e6),
               help="... lasting this many seconds (default: to the end).")
 @click.option("-j", "--jobs", default=None, type=click.IntRange(1, 256), help="Parallel encodes with --verify.")
+@click.option("--report", "report_path", default=None, metavar="REPORT.html",
+              help="Also write the HTML report (predicted curves, intervals, rungs).")
 @model_options
 @input_options
 @policy_options
@@ -767,7 +822,7 @@ def train(dataset_csv, output, family, members, no_calibration):
 @ffmpeg_option
 @handle_errors
 def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds, start_s, duration_s,
-            jobs, ffmpeg_path, no_cache, cache_dir, workdir, **kw):
+            jobs, report_path, ffmpeg_path, no_cache, cache_dir, workdir, **kw):
     """Predict INPUT's ladder from its features: no trial encode (or at most N with --verify N).
 
     Without --verify, each rung carries an 80% interval of its VMAF, and the summary gives the top
@@ -778,7 +833,7 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
 
     if verify < 0:
         raise click.BadParameter("must be >= 0", param_hint="--verify")
-    from .core.fsutil import to_json, write_output
+    from .core.fsutil import to_json, write_outputs
 
     opts = build_options({**kw, "codec": "libx264", "crfs": None, "heights": None, "preset": None,
                           "gop_seconds": gop_seconds, "start_s": start_s, "duration_s": duration_s,
@@ -786,12 +841,19 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
                           "model_path": model_path})
     output = output or _default_output(input_path)
     out, _ = ladder_outputs(input_path, output, with_rd=False)
+    rep = report_output(report_path, input_path, out)
     workdir = checked_workdir(workdir)
     ff = locate(ffmpeg_path) if verify else None
     doc = predict_ladder(input_path, opts, verify=verify, ff=ff, cache=make_cache(no_cache, cache_dir),
                          workdir=workdir)
-    write_output(out, lambda fh: fh.write(to_json(doc)))
-    _finish(doc, out, None, as_json, quiet)
+    items = [(out, lambda fh: fh.write(to_json(doc)))]
+    if rep is not None:
+        from .pipeline.report import render
+
+        text = render(doc, title=os.path.basename(input_path))
+        items.insert(0, (rep, lambda fh: fh.write(text)))
+    write_outputs(items)
+    _finish(doc, out, None, as_json, quiet, rep)
 
 
 @cli.command()

@@ -33,9 +33,11 @@ class Scores:
     psnr_avg: float | None = None
     ssim: float | None = None
     xpsnr_y: float | None = None
+    vmaf_frames: tuple[float, ...] = ()   # per scored frame, in order
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        """The pooled scores (``vmaf_frames`` stays out: it is asked for separately)."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "vmaf_frames"}
 
 
 def pool(values: np.ndarray) -> dict[str, float]:
@@ -71,7 +73,7 @@ def parse_vmaf_log(path: str, expected_frames: int | None = None) -> Scores:
     if psnr_y is not None and psnr_cb is not None and psnr_cr is not None:
         psnr_avg = (6 * psnr_y + psnr_cb + psnr_cr) / 8  # the usual 6:1:1 weighting for 4:2:0
     return Scores(frames=len(vm), psnr_y=psnr_y, psnr_avg=psnr_avg,
-                  ssim=_mean_metric(frames, "float_ssim"), **pooled)
+                  ssim=_mean_metric(frames, "float_ssim"), vmaf_frames=tuple(float(v) for v in vm), **pooled)
 
 
 def _mean_metric(frames: list[dict], name: str) -> float | None:
@@ -123,7 +125,7 @@ def measure_many(ff: FFmpeg, ref_path: str, ref_size: tuple[int, int], fps: Frac
         s = parse_vmaf_log(os.path.join(workdir, d.vmaf_log))
         if d.xpsnr_log:
             s = with_xpsnr(s, parse_xpsnr_log(os.path.join(workdir, d.xpsnr_log)))
-        out.append(s.to_dict())
+        out.append({**s.to_dict(), "vmaf_frames": s.vmaf_frames})
         for log in (d.vmaf_log, d.xpsnr_log):
             if log:
                 try:

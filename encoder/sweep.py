@@ -243,7 +243,8 @@ def run_point(ff: FFmpeg, plan: SweepPlan, ref_path: str, enc: EncodeSpec, key: 
     if nframes == 0:
         raise MeasurementError(f"encode {enc.width}x{enc.height} produced no frames")
     duration = nframes / float(plan.reference.fps)
-    return {
+    per_frame = scores.pop("vmaf_frames", ())
+    row = {
         "title": title, "codec": enc.codec, "preset": enc.effective_preset,
         "width": enc.width, "height": enc.height, "crf": enc.crf,
         "target_kbps": enc.bitrate_kbps,
@@ -253,6 +254,11 @@ def run_point(ff: FFmpeg, plan: SweepPlan, ref_path: str, enc: EncodeSpec, key: 
         "vmaf_model": plan.measure.model, "subsample": plan.measure.subsample,
         "encode_s": round(enc_s, 3), "measure_s": round(meas_s, 3), "cached": False, "key": key,
     }
+    if enc.crf is None and per_frame:
+        # A delivered rung (rate mode, as ``verify`` encodes it) keeps its per-frame VMAF: where
+        # quality dips over time. The CRF sweep's points do not need it.
+        row["vmaf_frames"] = [round(v, 2) for v in per_frame]
+    return row
 
 
 @dataclass

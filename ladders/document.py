@@ -21,7 +21,7 @@ from .hull import RDPoint, upper_hull
 from .policy import LadderPolicy, choose_ladder
 
 SCHEMA_VERSION = 1
-DOCUMENT_VERSION = 3
+DOCUMENT_VERSION = 4
 """Bumped whenever curves/hull/policy/comparison logic changes what a document says: a batch
 then rebuilds its ladders (from cached measurements) instead of skipping them as done."""
 
@@ -136,9 +136,7 @@ def build_document(*, kind: str, source: Mapping, analysed: Mapping, rows: list[
         "policy": policy.to_dict(),
         "rungs": rungs,
         "hull": hull_rows,
-        "curves": [{"width": c.width, "height": c.height,
-                    "points": [[round(float(k), 3), round(float(q), 4)] for k, q in zip(c.kbps, c.quality)]}
-                   for c in curves],
+        "curves": [_curve_entry(c) for c in curves],
         "notes": list(choice.notes),
     }
     if fixed_ladder:
@@ -148,6 +146,15 @@ def build_document(*, kind: str, source: Mapping, analysed: Mapping, rows: list[
     if extra:
         doc.update(extra)
     return doc
+
+
+def _curve_entry(c: Curve) -> dict:
+    entry = {"width": c.width, "height": c.height,
+             "points": [[round(float(k), 3), round(float(q), 4)] for k, q in zip(c.kbps, c.quality)]}
+    crf = c.columns.get("crf")
+    if crf is not None and len(crf) == len(c.kbps) and all(not _nan(v) for v in crf):
+        entry["crf"] = [round(float(v), 3) for v in crf]
+    return entry
 
 
 def _opt(v):

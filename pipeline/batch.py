@@ -22,12 +22,18 @@ from .common import Analysis, AnalysisOptions
 
 LADDER_SUFFIX = ".ladder.json"
 RD_SUFFIX = ".rd.csv"
+REPORT_SUFFIX = ".report.html"
+INDEX_NAME = "index.html"
 
 
 def output_paths(folder: str, path: str, outdir: str) -> tuple[str, str]:
     rel = os.path.relpath(path, folder)
     base = os.path.join(outdir, rel)
     return base + LADDER_SUFFIX, base + RD_SUFFIX
+
+
+def report_path(ladder_path: str) -> str:
+    return ladder_path[:-len(LADDER_SUFFIX)] + REPORT_SUFFIX
 
 
 def done_document(ladder_path: str, sha: str, config_key: str) -> dict | None:
@@ -50,6 +56,7 @@ class TitleResult:
     status: str                      # ok / skipped / failed
     ladder: str | None = None
     rd_csv: str | None = None
+    report: str | None = None
     error: str | None = None
     error_kind: str | None = None
     exit_code: int = 0
@@ -83,18 +90,30 @@ def rd_csv_writer(df):
     return lambda fh: safe.to_csv(fh, index=False)
 
 
-def write_outputs(a: Analysis, ladder: Output, rd: Output | None) -> None:
-    """RD table and ladder written together (neither is replaced unless both can be); the
+def title_report_html(a: Analysis, title: str) -> str:
+    """The title's HTML report (its measured points from the RD table)."""
+    from .report import render
+
+    return render(a.document, a.rd_frame().to_dict("records"), title=title)
+
+
+def write_outputs(a: Analysis, ladder: Output, rd: Output | None, report: Output | None = None,
+                  title: str = "title") -> None:
+    """RD table, report and ladder written together (none is replaced unless all can be); the
     ladder's presence marks a batch title as done."""
     items = [(rd, rd_csv_writer(a.rd_frame()))] if rd is not None else []
+    if report is not None:
+        text = title_report_html(a, title)
+        items.append((report, lambda fh: fh.write(text)))
     items.append((ladder, lambda fh: fh.write(to_json(a.document))))
     write_many(items)
 
 
-def summarize(path: str, a: Analysis, ladder_path: str, rd_path: str, wall: float) -> TitleResult:
+def summarize(path: str, a: Analysis, ladder_path: str, rd_path: str, wall: float,
+              report: str | None = None) -> TitleResult:
     doc = a.document
     return TitleResult(
-        path=path, status="ok", ladder=ladder_path, rd_csv=rd_path,
+        path=path, status="ok", ladder=ladder_path, rd_csv=rd_path, report=report,
         rungs=" ".join(f"{r['width']}x{r['height']}@{r['bitrate_kbps']}" for r in doc["rungs"]),
         bd_rate_vs_fixed_pct=(doc.get("comparison") or {}).get("bd_rate_pct"),
         encodes=doc["sweep"]["encodes"], cached=doc["sweep"]["cached"], wall_s=round(wall, 2))
@@ -108,18 +127,23 @@ def process_title(path: str, folder: str, outdir: str, opts: AnalysisOptions, ff
     try:
         sha = fingerprint(path)
         doc = done_document(ladder_path, sha, opts.config_key())
+        rep_path = report_path(ladder_path)
         if doc is not None:
+            if not os.path.isfile(rep_path):
+                _report_of_done(ladder_path, rd_path, rep_path, path)
             return TitleResult(path=path, status="skipped", ladder=ladder_path, rd_csv=rd_path,
+                               report=rep_path if os.path.isfile(rep_path) else None,
                                rungs=" ".join(f"{r['width']}x{r['height']}@{r['bitrate_kbps']}"
                                               for r in doc["rungs"]),
                                bd_rate_vs_fixed_pct=(doc.get("comparison") or {}).get("bd_rate_pct"),
                                encodes=int(doc["sweep"].get("encodes") or 0),
                                cached=int(doc["sweep"].get("encodes") or 0))
-        ladder, rd = (check_output(ladder_path, inputs=[path], what="ladder"),
-                      check_output(rd_path, inputs=[path], what="RD table"))
+        ladder, rd, rep = (check_output(ladder_path, inputs=[path], what="ladder"),
+                           check_output(rd_path, inputs=[path], what="RD table"),
+                           check_output(rep_path, inputs=[path], what="report"))
         a = analyze(path, opts, ff, cache, on_event=on_event, workdir=workdir)
-        write_outputs(a, ladder, rd)
-        return summarize(path, a, ladder_path, rd_path, time.monotonic() - t0)
+        write_outputs(a, ladder, rd, rep, title=os.path.relpath(path, folder))
+        return summarize(path, a, ladder_path, rd_path, time.monotonic() - t0, rep_path)
     except PertitleError as exc:
         return TitleResult(path=path, status="failed", error=str(exc), error_kind=exc.kind,
                            exit_code=exc.exit_code, wall_s=round(time.monotonic() - t0, 2))
@@ -128,8 +152,29 @@ def process_title(path: str, folder: str, outdir: str, opts: AnalysisOptions, ff
                            exit_code=1, wall_s=round(time.monotonic() - t0, 2))
 
 
+def _report_of_done(ladder_path: str, rd_path: str, rep_path: str, path: str) -> None:
+    """A title done by an earlier run without a report gets one (a damaged table: no report)."""
+    from .report import report_from_files, write_report
+
+    try:
+        text = report_from_files(ladder_path, rd_path=rd_path if os.path.isfile(rd_path) else None)
+        write_report(check_output(rep_path, inputs=[path], what="report"), text)
+    except PertitleError:
+        pass
+
+
 SUMMARY_FIELDS = ["path", "status", "rungs", "bd_rate_vs_fixed_pct", "encodes", "cached",
-                  "wall_s", "ladder", "rd_csv", "error_kind", "exit_code", "error"]
+                  "wall_s", "ladder", "rd_csv", "report", "error_kind", "exit_code", "error"]
+
+
+def write_index(result: BatchResult, folder: str, outdir: str) -> str:
+    """``index.html``: one row per title linking to its report, failed titles with their error."""
+    from .report import index_entries, render_index
+
+    path = os.path.join(outdir, INDEX_NAME)
+    text = render_index(index_entries(result.titles, folder, outdir), title=f"pertitle batch: {folder}")
+    atomic_write(path, lambda fh: fh.write(text))
+    return path
 
 
 def write_summary(result: BatchResult, outdir: str) -> tuple[str, str]:

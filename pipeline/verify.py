@@ -73,7 +73,8 @@ def verify_ladder(doc: dict, ff: FFmpeg, cache: Cache, *, source_path: str | Non
                       "expected_vmaf": r["vmaf"], "measured_vmaf": m[qcol],
                       "vmaf_error": round(r["vmaf"] - m[qcol], 3),
                       "rate_error_pct": round(100 * (m["kbps"] / r["bitrate_kbps"] - 1), 2),
-                      "psnr_y": m.get("psnr_y")})
+                      "psnr_y": m.get("psnr_y"),
+                      **({"vmaf_frames": m["vmaf_frames"]} if m.get("vmaf_frames") else {})})
     ok = [r for r in rungs if r["status"] == "ok"]
     measured = [(r["measured_kbps"], r["measured_vmaf"]) for r in ok]
     out: dict = {"source": path, "codec": doc["codec"], "rungs": rungs,
