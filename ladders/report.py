@@ -615,7 +615,9 @@ def _savings_chart(entries: Sequence[Mapping]) -> str:
     vals = [(t, v) for t, v in vals if v is not None]
     if not vals:
         return "<p>No title has a comparison.</p>"
-    bar_h, gap, left, right = 18, 6, 260, 70
+    labels = [t if len(t) <= 48 else t[:45] + "…" for t, _ in vals]
+    bar_h, gap, right = 18, 6, 80
+    left = int(min(400, max(120, 7.2 * max(len(t) for t in labels) + 16)))
     width = 900
     height = 30 + len(vals) * (bar_h + gap)
     lo, hi = min(0.0, min(v for _, v in vals)), max(0.0, max(v for _, v in vals))
@@ -628,12 +630,11 @@ def _savings_chart(entries: Sequence[Mapping]) -> str:
         x0, x1 = sorted((X(0), X(v)))
         colour = PALETTE[0] if v <= 0 else PALETTE[3]
         tip = f"{t}: BD-rate {v:+.1f}% vs the fixed ladder"
-        label = t if len(t) <= 36 else t[:33] + "…"
+        label = labels[i]
         parts.append(f'<text class="tick" x="{left - 8}" y="{y + 13}" text-anchor="end">{esc(label)}</text>'
                      f'<g class="pt bar" data-tip="{esc(tip)}"><title>{esc(tip)}</title>'
                      f'<rect x="{x0:.1f}" y="{y}" width="{max(x1 - x0, 1):.1f}" height="{bar_h}" fill="{colour}"/></g>'
-                     f'<text class="tick" x="{(x1 if v > 0 else x0) + (6 if v > 0 else -6):.1f}" y="{y + 13}" '
-                     f'text-anchor="{"start" if v > 0 else "end"}">{v:+.1f}%</text>')
+                     f'<text class="tick" x="{x1 + 6:.1f}" y="{y + 13}">{v:+.1f}%</text>')
     return (f'<svg class="chart savings" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="per-title BD-rate against the fixed ladder" xmlns="http://www.w3.org/2000/svg">'
             + "".join(parts) + "</svg>")
