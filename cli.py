@@ -298,6 +298,8 @@ def cli():
 @click.option("--rd-csv", default=None, metavar="PATH", help="Where to write the table of every RD point.")
 @click.option("--report", "report_path", default=None, metavar="REPORT.html",
               help="Also write the HTML report (curves, hull, rungs, fixed ladder; opens offline).")
+@click.option("--encode", "encode_dir", default=None, metavar="OUTDIR",
+              help="Then encode the renditions and package them (HLS + DASH) in OUTDIR, as `pertitle encode`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ladder JSON on stdout (summary to stderr).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @sweep_options
@@ -305,8 +307,8 @@ def cli():
 @cache_options
 @ffmpeg_option
 @handle_errors
-def analyze(input_path, output, rd_csv, report_path, as_json, quiet, ffmpeg_path, no_cache, cache_dir, workdir,
-            **kw):
+def analyze(input_path, output, rd_csv, report_path, encode_dir, as_json, quiet, ffmpeg_path, no_cache, cache_dir,
+            workdir, **kw):
     """Trial-encode INPUT at several sizes and rates, measure VMAF, and choose its ladder."""
     from .encoder.ffmpeg import locate
     from .encoder.probe import probe
@@ -317,6 +319,10 @@ def analyze(input_path, output, rd_csv, report_path, as_json, quiet, ffmpeg_path
     output = output or _default_output(input_path)
     out, rd = ladder_outputs(input_path, output, rd_csv)
     rep = report_output(report_path, input_path, out, rd)
+    if encode_dir:
+        from .pipeline.encode import precheck
+
+        precheck(encode_dir)
     workdir = checked_workdir(workdir)
     source = probe(input_path, opts.allow_references)
     ff = locate(ffmpeg_path)
@@ -331,6 +337,23 @@ def analyze(input_path, output, rd_csv, report_path, as_json, quiet, ffmpeg_path
         prog.close()
     write_outputs(a, out, rd, rep, title=os.path.basename(input_path))
     _finish(a.document, out, rd, as_json, quiet, rep)
+    if encode_dir:
+        _encode_after(input_path, a.document, encode_dir, ff, quiet, opts.allow_references)
+
+
+def _encode_after(input_path: str, doc: dict, outdir: str, ff, quiet: bool, allow_references: bool) -> None:
+    """``--encode``: the package of the ladder just made (summary on stderr when stdout is busy)."""
+    from .pipeline.encode import EncodeOptions, encode_package
+
+    prog = Progress(quiet, os.path.basename(input_path))
+    try:
+        out = encode_package(input_path, doc, outdir, EncodeOptions(jobs=min(2, os.cpu_count() or 1),
+                                                                    allow_references=allow_references),
+                             ff, on_event=prog)
+    finally:
+        prog.close()
+    if not quiet:
+        _err(render_package(out))
 
 
 def report_output(report_path: str | None, input_path: str, *others):
@@ -433,12 +456,14 @@ def render_summary(doc: dict, ladder_path: str | None = None, rd_path: str | Non
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT", help="Run titles on this Dask scheduler.")
 @click.option("--cluster", type=click.Choice(["local"]), default=None, help="Start a local Dask cluster for the batch.")
 @click.option("--workers", default=None, type=click.IntRange(1, 256), help="With --cluster local: number of workers.")
+@click.option("--encode", "encode", is_flag=True,
+              help="Also encode and package every title (HLS + DASH) in OUTDIR/<title>.package/.")
 @sweep_options
 @policy_options
 @cache_options
 @ffmpeg_option
 @handle_errors
-def batch(folder, outdir, quiet, scheduler, cluster, workers, ffmpeg_path, no_cache, cache_dir, workdir, **kw):
+def batch(folder, outdir, quiet, scheduler, cluster, workers, encode, ffmpeg_path, no_cache, cache_dir, workdir, **kw):
     """Analyse every video under FOLDER (recursively). Rerun to resume after an interruption."""
     from .encoder.discover import discover
     from .encoder.ffmpeg import locate
@@ -466,12 +491,12 @@ def batch(folder, outdir, quiet, scheduler, cluster, workers, ffmpeg_path, no_ca
 
         result = run_batch_dask(paths, folder, outdir, opts, ff, cache, scheduler=scheduler,
                                 local=cluster == "local", workers=workers, workdir=workdir,
-                                log=None if quiet else _err)
+                                log=None if quiet else _err, encode=encode)
     else:
         for i, p in enumerate(paths, 1):
             prog = Progress(quiet, f"[{i}/{len(paths)}] {os.path.relpath(p, folder)}")
             try:
-                t = process_title(p, folder, outdir, opts, ff, cache, on_event=prog, workdir=workdir)
+                t = process_title(p, folder, outdir, opts, ff, cache, on_event=prog, workdir=workdir, encode=encode)
             finally:
                 prog.close()
             result.titles.append(t)
@@ -493,6 +518,65 @@ def render_batch(result, folder: str) -> str:
         lines.append(f"{t.status:8} {bd:>11}  {os.path.relpath(t.path, folder)}: {t.rungs or t.error}")
     ok = sum(t.status in ("ok", "skipped") for t in result.titles)
     lines.append(f"{ok} of {len(result.titles)} titles have a ladder; {len(result.failed)} failed")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=str))
+@click.argument("ladder", metavar="LADDER.json", type=click.Path(path_type=str))
+@click.option("-o", "--output", "outdir", required=True, metavar="OUTDIR",
+              help="The package folder (renditions, segments, manifests).")
+@click.option("--hls/--no-hls", default=True, show_default=True, help="Write the HLS multivariant playlist.")
+@click.option("--dash/--no-dash", default=True, show_default=True, help="Write the DASH MPD.")
+@click.option("--no-audio", is_flag=True, help="Leave the audio out (default: the first audio track, AAC stereo).")
+@click.option("--audio-kbps", default=128, show_default=True, type=click.IntRange(32, 512))
+@click.option("--segment-seconds", default=6.0, show_default=True, type=click.FloatRange(1.0, 60.0),
+              help="Target segment length (rounded to a whole number of GOPs).")
+@click.option("--overwrite", is_flag=True, help="Replace another pertitle package in OUTDIR.")
+@click.option("--force", is_flag=True, help="Encode even if the ladder was made for another source.")
+@click.option("--verify", is_flag=True, help="Measure every rendition against the source (VMAF as in the analysis).")
+@click.option("-j", "--jobs", default=None, type=click.IntRange(1, 64), help="Renditions encoded at once.")
+@click.option("-q", "--quiet", is_flag=True)
+@input_options
+@ffmpeg_option
+@handle_errors
+def encode(input_path, ladder, outdir, hls, dash, no_audio, audio_kbps, segment_seconds, overwrite, force, verify,
+           jobs, quiet, allow_references, ffmpeg_path):
+    """Encode INPUT's renditions as LADDER.json says (2-pass, VBV, aligned GOPs) from the whole
+    title and package them: CMAF segments shared by HLS and DASH, rates measured. Rerun to resume."""
+    from .encoder.ffmpeg import locate
+    from .ladders.document import load
+    from .pipeline.encode import EncodeOptions, encode_package
+
+    doc = load(ladder)
+    ff = locate(ffmpeg_path)
+    opts = EncodeOptions(hls=hls, dash=dash, audio=not no_audio, audio_kbps=audio_kbps,
+                         segment_target_s=segment_seconds, force=force, overwrite=overwrite,
+                         jobs=jobs or min(2, os.cpu_count() or 1), allow_references=allow_references,
+                         verify=verify)
+    prog = Progress(quiet, os.path.basename(input_path))
+    try:
+        out = encode_package(input_path, doc, outdir, opts, ff, on_event=prog)
+    finally:
+        prog.close()
+    click.echo(render_package(out))
+
+
+def render_package(out: dict) -> str:
+    verified = any("measured_vmaf" in r for r in out["renditions"])
+    lines = [f"{'rendition':>9}  {'size':>10}  {'target':>6}  {'average':>7}  {'peak':>7}  {'codecs':<12}"
+             + ("  VMAF exp  VMAF meas" if verified else "")]
+    for r in out["renditions"]:
+        lines.append(f"{r['folder']:>9}  {r['width']:>4}x{r['height']:<5}  {r['target_kbps']:>6.0f}  "
+                     f"{r['average_kbps']:>7.0f}  {r['peak_kbps']:>7.0f}  {r['codecs']:<12}"
+                     + (f"  {r['expected_vmaf']:>8.2f}  {r['measured_vmaf']:>9.2f}" if r.get("measured_vmaf") is not None
+                        else ""))
+    if out.get("audio"):
+        a = out["audio"]
+        lines.append(f"{a['folder']:>9}  {'audio':>10}  {'':>6}  {a['average_kbps']:>7.0f}  {a['peak_kbps']:>7.0f}  "
+                     f"{a['codecs']}")
+    lines.append(f"segments of {out['segment_s']:g} s ({out['gops_per_segment']} GOPs); kbps measured over the segments")
+    lines.append("wrote " + ", ".join(os.path.join(out["folder"], m) for m in out["manifests"] + ["package.json"]))
     return "\n".join(lines)
 
 
@@ -815,6 +899,8 @@ def train(dataset_csv, output, family, members, no_calibration):
 @click.option("-j", "--jobs", default=None, type=click.IntRange(1, 256), help="Parallel encodes with --verify.")
 @click.option("--report", "report_path", default=None, metavar="REPORT.html",
               help="Also write the HTML report (predicted curves, intervals, rungs).")
+@click.option("--encode", "encode_dir", default=None, metavar="OUTDIR",
+              help="Then encode the renditions and package them (HLS + DASH) in OUTDIR, as `pertitle encode`.")
 @model_options
 @input_options
 @policy_options
@@ -822,7 +908,7 @@ def train(dataset_csv, output, family, members, no_calibration):
 @ffmpeg_option
 @handle_errors
 def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds, start_s, duration_s,
-            jobs, report_path, ffmpeg_path, no_cache, cache_dir, workdir, **kw):
+            jobs, report_path, encode_dir, ffmpeg_path, no_cache, cache_dir, workdir, **kw):
     """Predict INPUT's ladder from its features: no trial encode (or at most N with --verify N).
 
     Without --verify, each rung carries an 80% interval of its VMAF, and the summary gives the top
@@ -842,8 +928,12 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
     output = output or _default_output(input_path)
     out, _ = ladder_outputs(input_path, output, with_rd=False)
     rep = report_output(report_path, input_path, out)
+    if encode_dir:
+        from .pipeline.encode import precheck
+
+        precheck(encode_dir)
     workdir = checked_workdir(workdir)
-    ff = locate(ffmpeg_path) if verify else None
+    ff = locate(ffmpeg_path) if (verify or encode_dir) else None
     doc = predict_ladder(input_path, opts, verify=verify, ff=ff, cache=make_cache(no_cache, cache_dir),
                          workdir=workdir)
     items = [(out, lambda fh: fh.write(to_json(doc)))]
@@ -854,6 +944,8 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
         items.insert(0, (rep, lambda fh: fh.write(text)))
     write_outputs(items)
     _finish(doc, out, None, as_json, quiet, rep)
+    if encode_dir:
+        _encode_after(input_path, doc, encode_dir, ff, quiet, False)
 
 
 @cli.command()

@@ -262,3 +262,62 @@ def decode_command(ffmpeg: str, source: str, start_s: float = 0.0, duration_s: f
 __all__ = ["BASE", "LOCAL_ONLY", "MeasureSpec", "ReferenceSpec", "Distorted", "VMAF_MODELS",
            "decode_command", "encode_commands", "input_args", "measure_command", "reference_command",
            "reference_filters", "file_url", "fps_str"]
+
+
+# ------------------------------------------------------------------------------------------
+# Delivery: renditions of the whole title and their segments (``pertitle encode``)
+# ------------------------------------------------------------------------------------------
+
+
+def rendition_commands(ffmpeg: str, ref: ReferenceSpec, spec: EncodeSpec, out_path: str,
+                       passlog: str) -> list[list[str]]:
+    """A rung encoded from the source itself (the whole title), normalised exactly as the
+    analysis' reference (same crop, rate, range, deinterlacing) and scaled with the same
+    scaler; 2-pass where the spec says so. Output: MP4 (video only)."""
+    c = codec(spec.codec)
+    head = [ffmpeg, *BASE, *input_args(ref.source, ref.source_format), "-map", "0:v:0", "-an", "-sn", "-dn",
+            "-vf", reference_filters(ref) + "," + scale_filter(spec.width, spec.height, spec.scaler),
+            "-r", fps_str(ref.fps)]
+    if ref.full_range:
+        head += ["-color_range", "tv"]
+    body = spec.codec_args()
+    threads = c.threads_args(spec.threads)
+    if c.param_flag and threads and threads[0] == c.param_flag:
+        body = _merge_params(body, c.param_flag, threads[1])
+    else:
+        body += threads
+    if spec.passes == 1:
+        return [head + body + ["-f", "mp4", file_url(out_path)]]
+    cmds = []
+    for n in (1, 2):
+        if c.param_flag:
+            b = _merge_params(body, c.param_flag, f"pass={n}:stats={passlog}.log")
+        else:
+            b = body + ["-pass", str(n), "-passlogfile", passlog]
+        cmds.append(head + b + (["-f", "null", "-"] if n == 1 else ["-f", "mp4", file_url(out_path)]))
+    return cmds
+
+
+def audio_command(ffmpeg: str, source: str, source_format: str | None, out_path: str, kbps: int = 128,
+                  channels: int = 2) -> list[str]:
+    """The source's first audio track as AAC-LC (stereo by default), MP4."""
+    return [ffmpeg, *BASE, *input_args(source, source_format), "-map", "0:a:0", "-vn", "-sn", "-dn",
+            "-c:a", "aac", "-b:a", f"{kbps}k", "-ac", str(channels), "-ar", "48000", "-f", "mp4",
+            file_url(out_path)]
+
+
+SEGMENT_PLAYLIST = "ffmpeg.m3u8"
+INIT_NAME = "init.mp4"
+SEGMENT_PATTERN = "seg_%05d.m4s"
+
+
+def segment_command(ffmpeg: str, in_path: str, segment_s: float) -> list[str]:
+    """Cut an encoded rendition into fMP4 (CMAF) segments without re-encoding: ``init.mp4`` and
+    ``seg_00000.m4s``... in the working directory (run with ``cwd`` = the rendition folder: the
+    names stay relative, so nothing in them is read as a protocol). The playlist FFmpeg writes
+    only tells the segment durations; the package's playlists are written by pertitle."""
+    return [ffmpeg, *BASE, *input_args(in_path, "mov"), "-map", "0", "-c", "copy",
+            "-f", "hls", "-hls_time", f"{segment_s:.4f}", "-hls_playlist_type", "vod",
+            "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", INIT_NAME,
+            "-hls_segment_filename", SEGMENT_PATTERN, "-hls_flags", "independent_segments",
+            SEGMENT_PLAYLIST]

@@ -23,6 +23,7 @@ from .common import Analysis, AnalysisOptions
 LADDER_SUFFIX = ".ladder.json"
 RD_SUFFIX = ".rd.csv"
 REPORT_SUFFIX = ".report.html"
+PACKAGE_SUFFIX = ".package"
 INDEX_NAME = "index.html"
 
 
@@ -57,6 +58,7 @@ class TitleResult:
     ladder: str | None = None
     rd_csv: str | None = None
     report: str | None = None
+    package: str | None = None
     error: str | None = None
     error_kind: str | None = None
     exit_code: int = 0
@@ -120,8 +122,30 @@ def summarize(path: str, a: Analysis, ladder_path: str, rd_path: str, wall: floa
 
 
 def process_title(path: str, folder: str, outdir: str, opts: AnalysisOptions, ff: FFmpeg,
-                  cache: Cache, on_event: EventSink = no_events, workdir: str | None = None) -> TitleResult:
-    """One title, isolated: every failure becomes a ``failed`` result, never an exception."""
+                  cache: Cache, on_event: EventSink = no_events, workdir: str | None = None,
+                  encode: bool = False) -> TitleResult:
+    """One title, isolated: every failure becomes a ``failed`` result, never an exception.
+    ``encode``: then its package (renditions + HLS/DASH) in ``<title>.package/`` beside its ladder."""
+    res = _analyse_title(path, folder, outdir, opts, ff, cache, on_event, workdir)
+    if not encode or res.status == "failed":
+        return res
+    from .encode import EncodeOptions, encode_package
+
+    pkg = res.ladder[:-len(LADDER_SUFFIX)] + PACKAGE_SUFFIX
+    try:
+        encode_package(path, load(res.ladder), pkg, EncodeOptions(jobs=max(1, opts.jobs or 1),
+                                                                  allow_references=opts.allow_references),
+                       ff, on_event=on_event)
+        res.package = pkg
+    except PertitleError as exc:
+        res.status, res.error, res.error_kind, res.exit_code = "failed", f"encode: {exc}", exc.kind, exc.exit_code
+    except OSError as exc:
+        res.status, res.error, res.error_kind, res.exit_code = "failed", f"encode: {exc}", "os_error", 1
+    return res
+
+
+def _analyse_title(path: str, folder: str, outdir: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache,
+                   on_event: EventSink, workdir: str | None) -> TitleResult:
     t0 = time.monotonic()
     ladder_path, rd_path = output_paths(folder, path, outdir)
     try:
@@ -164,7 +188,7 @@ def _report_of_done(ladder_path: str, rd_path: str, rep_path: str, path: str) ->
 
 
 SUMMARY_FIELDS = ["path", "status", "rungs", "bd_rate_vs_fixed_pct", "encodes", "cached",
-                  "wall_s", "ladder", "rd_csv", "report", "error_kind", "exit_code", "error"]
+                  "wall_s", "ladder", "rd_csv", "report", "package", "error_kind", "exit_code", "error"]
 
 
 def write_index(result: BatchResult, folder: str, outdir: str) -> str:

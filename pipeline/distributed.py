@@ -28,13 +28,13 @@ class DaskUnavailable(PertitleError):
 
 
 def _title_task(path: str, folder: str, outdir: str, opts: AnalysisOptions, ffmpeg_path: str | None,
-                cache_root: str | None, workdir: str | None) -> TitleResult:
+                cache_root: str | None, workdir: str | None, encode: bool = False) -> TitleResult:
     """Runs on a worker: find FFmpeg there, analyse one title."""
     try:
         ff = locate(ffmpeg_path)
     except PertitleError as exc:
         return TitleResult(path=path, status="failed", error=str(exc), error_kind=exc.kind, exit_code=exc.exit_code)
-    return process_title(path, folder, outdir, opts, ff, Cache.open(cache_root), workdir=workdir)
+    return process_title(path, folder, outdir, opts, ff, Cache.open(cache_root), workdir=workdir, encode=encode)
 
 
 def connect(scheduler: str | None, local: bool, workers: int | None):
@@ -74,7 +74,7 @@ def connect(scheduler: str | None, local: bool, workers: int | None):
 def run_batch_dask(paths: list[str], folder: str, outdir: str, opts: AnalysisOptions, ff: FFmpeg,
                    cache: Cache, *, scheduler: str | None = None, local: bool = False,
                    workers: int | None = None, workdir: str | None = None,
-                   log: Callable[[str], None] | None = None, client=None) -> BatchResult:
+                   log: Callable[[str], None] | None = None, client=None, encode: bool = False) -> BatchResult:
     from dask.distributed import as_completed
 
     own = client is None
@@ -87,7 +87,7 @@ def run_batch_dask(paths: list[str], folder: str, outdir: str, opts: AnalysisOpt
     folder, outdir = os.path.abspath(folder), os.path.abspath(outdir)
     try:
         futures = {client.submit(_title_task, os.path.abspath(p), folder, outdir, opts, ff_path, cache.root,
-                                 workdir, key=f"pertitle-title-{i}-{os.path.basename(p)}",
+                                 workdir, encode, key=f"pertitle-title-{i}-{os.path.basename(p)}",
                                  pure=False, retries=TASK_RETRIES): os.path.abspath(p)
                    for i, p in enumerate(paths)}
         results: dict[str, TitleResult] = {}

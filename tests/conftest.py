@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import shutil
+
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,3 +112,40 @@ def run(*args, cwd=None, env_extra=None):
 
 
 QUICK = ["--crf", "22,34", "--gop", "1", "-j", "2"]
+
+
+# ------------------------------------------------------------------------------------------
+# A real browser (headless Chromium driven by playwright), for the report and the players
+# ------------------------------------------------------------------------------------------
+
+
+def chromium_path() -> str | None:
+    for name in (os.environ.get("PERTITLE_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    exe = chromium_path()
+    if exe is None or not _has_playwright():
+        if os.environ.get("PERTITLE_REQUIRE_BROWSER"):
+            pytest.fail("headless Chromium (and the playwright package) are required here")
+        pytest.skip("no Chromium or no playwright: the browser checks need both")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def _has_playwright() -> bool:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+

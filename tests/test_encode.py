@@ -1,0 +1,289 @@
+"""``pertitle encode``: renditions of the whole title, CMAF segments, HLS and DASH manifests with
+measured rates, checked by parsers, by FFmpeg decoding through the manifests, and by hls.js and
+dash.js playing the package in headless Chromium from a local HTTP server."""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from pertitle.ladders.packaging import Rendition, Segment, average_bps, dash_mpd, hls_multivariant, peak_bps
+
+from .conftest import REPO, run
+
+ENCODE_ANALYSIS = ["--crf", "22,30,38", "--gop", "1", "-j", "2", "--heights", "180,270,360"]
+
+
+@pytest.fixture(scope="module")
+def package(make_clip, tmp_path_factory):
+    root = tmp_path_factory.mktemp("encode")
+    clip = make_clip("enc.mp4", size="640x360", seconds=5.0, audio=True)
+    lad = root / "c.ladder.json"
+    p = run("analyze", clip, "-o", lad, "--cache", root / "cache", *ENCODE_ANALYSIS)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(lad.read_text())
+    assert len(doc["rungs"]) >= 2, "the test needs at least two renditions to switch between"
+    out = root / "pkg"
+    e = run("encode", clip, lad, "-o", out, "--segment-seconds", "2")
+    assert e.returncode == 0, e.stderr
+    return {"root": root, "clip": clip, "ladder": lad, "doc": doc, "out": out, "stdout": e.stdout}
+
+
+def frames_of(ff, url: str, stream: str = "v:0") -> int:
+    """Frames FFmpeg decodes from ``url`` (a playlist/manifest: it follows the segments)."""
+    p = subprocess.run([ff.path, "-nostdin", "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file",
+                        "-i", url, "-map", f"0:{stream}", "-f", "null", "-", "-progress", "pipe:1"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return int(re.findall(r"^frame=(\d+)", p.stdout, re.M)[-1])
+
+
+def test_manifests_parse_and_carry_measured_rates(package):
+    import m3u8
+    from mpegdash.parser import MPEGDASHParser
+
+    out, doc = package["out"], package["doc"]
+    master = m3u8.load(str(out / "master.m3u8"))
+    assert len(master.playlists) == len(doc["rungs"])
+    summary = json.loads((out / "package.json").read_text())
+    audio_files = sorted((out / "a0").glob("seg_*.m4s"))
+    audio_media = m3u8.load(str(out / "a0" / "media.m3u8"))
+    a_segs = [Segment(s.uri, s.duration, (out / "a0" / s.uri).stat().st_size) for s in audio_media.segments]
+    assert len(a_segs) == len(audio_files) > 0
+    for pl in master.playlists:
+        info = pl.stream_info
+        media = m3u8.load(str(out / pl.uri))
+        folder = out / Path(pl.uri).parent
+        segs = [Segment(s.uri, s.duration, (folder / s.uri).stat().st_size) for s in media.segments]
+        # Apple: measured peak segment bitrate within 10 % of BANDWIDTH, average within 10 % of
+        # AVERAGE-BANDWIDTH (here recomputed from the files, video + its audio group)
+        peak = max(s.bytes * 8 / s.duration_s for s in segs) + max(s.bytes * 8 / s.duration_s for s in a_segs)
+        avg = (sum(s.bytes for s in segs) * 8 / sum(s.duration_s for s in segs)
+               + sum(s.bytes for s in a_segs) * 8 / sum(s.duration_s for s in a_segs))
+        assert abs(info.bandwidth / peak - 1) <= 0.10
+        assert abs(info.average_bandwidth / avg - 1) <= 0.10
+        w, h = info.resolution
+        assert any(r["width"] == w and r["height"] == h for r in doc["rungs"])
+        assert re.fullmatch(r"avc1\.[0-9A-F]{6},mp4a\.40\.2", info.codecs)
+        assert math.isclose(info.frame_rate, 24.0, abs_tol=0.01)
+        assert media.segment_map and media.segment_map[0].uri == "init.mp4"
+    mpd = MPEGDASHParser.parse(str(out / "manifest.mpd"))
+    sets = mpd.periods[0].adaptation_sets
+    assert len(sets[0].representations) == len(doc["rungs"]) and len(sets[1].representations) == 1
+    by_id = {r["folder"]: r for r in summary["renditions"]}
+    for rep in sets[0].representations:
+        assert rep.bandwidth == round(by_id[rep.id]["peak_kbps"] * 1000) or \
+            abs(rep.bandwidth - by_id[rep.id]["peak_kbps"] * 1000) <= 100
+        assert rep.codecs == by_id[rep.id]["codecs"]
+
+
+def test_every_rendition_decodes_through_the_manifests_with_the_source_frames(package, ff):
+    out, doc = package["out"], package["doc"]
+    want = doc["analysed"]["frames"] if doc["analysed"].get("duration_s") is None else None
+    want = want or 120  # 5 s at 24 fps
+    for i in range(len(doc["rungs"])):
+        assert frames_of(ff, str(out / "master.m3u8"), f"v:{i}") == want
+        assert frames_of(ff, str(out / "manifest.mpd"), f"v:{i}") == want
+
+
+def test_segment_boundaries_are_identical_and_whole_gops(package):
+    out, doc = package["out"], package["doc"]
+    import m3u8
+
+    durations = [[round(s.duration, 3) for s in m3u8.load(str(out / f"v{i}" / "media.m3u8")).segments]
+                 for i in range(len(doc["rungs"]))]
+    assert all(d == durations[0] for d in durations)
+    gop_s = doc["rungs"][0]["encoder"]["gop_frames"] / 24.0
+    for d in durations[0][:-1]:
+        assert abs(d / gop_s - round(d / gop_s)) < 1e-3 and round(d / gop_s) >= 1
+    assert math.isclose(sum(durations[0]), 5.0, abs_tol=0.05)
+
+
+def test_rates_follow_the_ladder(package):
+    summary = json.loads((package["out"] / "package.json").read_text())
+    for r in summary["renditions"]:
+        # 2-pass ABR: the average lands near the rung's bitrate (short clip: loose tolerance)
+        assert abs(r["average_vs_target_pct"]) < 25, r
+        assert r["peak_kbps"] >= r["average_kbps"]
+
+
+def test_rerun_resumes_and_bad_requests_are_refused(package, make_clip, tmp_path):
+    out, lad, clip = package["out"], package["ladder"], package["clip"]
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.m4s")}
+    again = run("encode", clip, lad, "-o", out, "--segment-seconds", "2")
+    assert again.returncode == 0, again.stderr
+    assert "done earlier" in again.stderr
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.m4s")} == before
+    # a ladder made for another source
+    other = make_clip("other.mp4", size="640x360", seconds=1.0)
+    p = run("encode", other, lad, "-o", tmp_path / "x")
+    assert p.returncode == 31 and "another source" in p.stderr and p.stderr.count("\n") == 1
+    # the same package folder with other options: refused, then replaced with --overwrite
+    p = run("encode", clip, lad, "-o", out, "--segment-seconds", "3", "--no-audio")
+    assert p.returncode == 34 and "--overwrite" in p.stderr
+    # a folder that is not a package is never touched
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    p = run("encode", clip, lad, "-o", foreign)
+    assert p.returncode == 34 and (foreign / "keep.txt").read_text() == "mine"
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    p = run("encode", clip, lad, "-o", copy, "--no-audio", "--overwrite", "--segment-seconds", "2")
+    assert p.returncode == 0, p.stderr
+    assert not (copy / "a0").exists() and "AUDIO=" not in (copy / "master.m3u8").read_text()
+
+
+def test_manifest_writers_are_consistent():
+    v = [Rendition("v0", "video", "avc1.64001E", (Segment("seg_00000.m4s", 2.0, 50_000), Segment("seg_00001.m4s", 1.0, 10_000)),
+                   width=640, height=360, fps="24/1"),
+         Rendition("v1", "video", "avc1.64001F", (Segment("seg_00000.m4s", 2.0, 100_000), Segment("seg_00001.m4s", 1.0, 60_000)),
+                   width=1280, height=720, fps="24/1")]
+    assert peak_bps(v[1].segments) == 480_000 and average_bps(v[1].segments) == math.ceil(160_000 * 8 / 3)
+    text = hls_multivariant(list(reversed(v)), None)
+    assert text.index("v0/media.m3u8") < text.index("v1/media.m3u8")  # ascending bandwidth
+    assert "BANDWIDTH=480000," in text
+    mpd = dash_mpd(v, None)
+    assert mpd.count("<Representation") == 2 and '<S t="0" d="2000"/><S d="1000"/>' in mpd
+
+
+# ------------------------------------------------------------------------------------------
+# Real players
+# ------------------------------------------------------------------------------------------
+
+JS_DIR = Path(os.environ.get("PERTITLE_JS_DIR", REPO / ".ci" / "node" / "node_modules"))
+HLS_JS = JS_DIR / "hls.js" / "dist" / "hls.min.js"
+DASH_JS = JS_DIR / "dashjs" / "dist" / "dash.all.min.js"
+
+HLS_PAGE = """<!DOCTYPE html><html><body><video id="v" muted playsinline></video>
+<script src="hls.min.js"></script><script>
+window.log = {errors: [], switched: [], ended: false, levels: 0};
+var v = document.getElementById('v'), hls = new Hls({capLevelToPlayerSize: false});
+hls.on(Hls.Events.ERROR, function(e, d) { if (d.fatal) log.errors.push(d.type + ':' + d.details); });
+hls.on(Hls.Events.LEVEL_SWITCHED, function(e, d) { log.switched.push(d.level); });
+hls.on(Hls.Events.MANIFEST_PARSED, function(e, d) {
+  log.levels = d.levels.length; hls.currentLevel = 0; v.playbackRate = 2; v.play();
+  setTimeout(function() { hls.nextLevel = d.levels.length - 1; }, 700);
+});
+v.addEventListener('ended', function() { log.ended = true; });
+v.addEventListener('error', function() { log.errors.push('video:' + (v.error && v.error.message)); });
+hls.loadSource('master.m3u8'); hls.attachMedia(v);
+</script></body></html>"""
+
+DASH_PAGE = """<!DOCTYPE html><html><body><video id="v" muted playsinline></video>
+<script src="dash.all.min.js"></script><script>
+window.log = {errors: [], switched: [], ended: false, levels: 0};
+var v = document.getElementById('v'), p = dashjs.MediaPlayer().create();
+p.updateSettings({debug: {logLevel: 0}, streaming: {abr: {autoSwitchBitrate: {video: false}}}});
+p.on('error', function(e) { log.errors.push(JSON.stringify(e.error || e)); });
+p.on('qualityChangeRendered', function(e) { if (e.mediaType === 'video') log.switched.push(e.newQuality); });
+p.on('streamInitialized', function() {
+  log.levels = p.getBitrateInfoListFor('video').length; p.setQualityFor('video', 0); v.playbackRate = 2;
+  setTimeout(function() { p.setQualityFor('video', log.levels - 1); }, 700);
+});
+p.on('playbackEnded', function() { log.ended = true; });
+p.initialize(v, 'manifest.mpd', true);
+</script></body></html>"""
+
+
+@pytest.fixture(scope="module")
+def served(package):
+    """The package on a local HTTP server (127.0.0.1 only) with the two player pages."""
+    if not (HLS_JS.is_file() and DASH_JS.is_file()):
+        if os.environ.get("PERTITLE_REQUIRE_BROWSER"):
+            pytest.fail(f"hls.js and dash.js are required here (npm install into {JS_DIR})")
+        pytest.skip(f"hls.js / dash.js not installed under {JS_DIR}")
+    site = package["root"] / "site"
+    shutil.copytree(package["out"], site)
+    shutil.copy(HLS_JS, site / "hls.min.js")
+    shutil.copy(DASH_JS, site / "dash.all.min.js")
+    (site / "hls.html").write_text(HLS_PAGE)
+    (site / "dash.html").write_text(DASH_PAGE)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+
+
+def play(browser, url: str, shot: str) -> dict:
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(url)
+    page.wait_for_function("window.log && (window.log.ended || window.log.errors.length > 0)", timeout=60_000)
+    log = page.evaluate("window.log")
+    log["page_errors"] = problems
+    log["position"] = page.evaluate("document.getElementById('v').currentTime")
+    art = Path(os.environ.get("PERTITLE_ARTIFACTS", REPO / ".artifacts"))
+    art.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(art / shot))
+    ctx.close()
+    return log
+
+
+def test_hls_js_plays_to_the_end_and_switches(browser, served, package):
+    log = play(browser, served + "/hls.html", "hls.png")
+    assert log["errors"] == [] and log["page_errors"] == [], log
+    assert log["ended"] and log["position"] >= 4.9
+    assert log["levels"] == len(package["doc"]["rungs"])
+    assert 0 in log["switched"] and log["levels"] - 1 in log["switched"], log
+
+
+def test_dash_js_plays_to_the_end_and_switches(browser, served, package):
+    log = play(browser, served + "/dash.html", "dash.png")
+    assert log["errors"] == [] and log["page_errors"] == [], log
+    assert log["ended"] and log["position"] >= 4.9
+    assert log["levels"] == len(package["doc"]["rungs"])
+    assert log["levels"] - 1 in log["switched"], log
+
+
+def test_analyze_encode_in_one_go_and_verified_renditions(package, tmp_path):
+    root, clip = package["root"], package["clip"]
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "x.txt").write_text("x")
+    p = run("analyze", clip, "-o", tmp_path / "a.ladder.json", "--cache", root / "cache", *ENCODE_ANALYSIS,
+            "--encode", foreign)
+    assert p.returncode == 34 and not (tmp_path / "a.ladder.json").exists()  # refused before any work
+    p = run("analyze", clip, "-o", tmp_path / "a.ladder.json", "--cache", root / "cache", *ENCODE_ANALYSIS,
+            "--encode", tmp_path / "one")
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "one" / "master.m3u8").is_file() and (tmp_path / "one" / "manifest.mpd").is_file()
+    v = run("encode", clip, package["ladder"], "-o", tmp_path / "ver", "--verify", "--no-audio")
+    assert v.returncode == 0, v.stderr
+    assert "VMAF meas" in v.stdout
+    for r in json.loads((tmp_path / "ver" / "package.json").read_text())["renditions"]:
+        # the whole 5-s clip was analysed: a 2-pass rendition lands within 3 VMAF of the rung's
+        # CRF-curve expectation (short clip, loose rate control)
+        assert abs(r["vmaf_error"]) < 3.0, r
+        assert r["measured"]["frames"] == 120
+
+
+def test_batch_encode_packages_every_good_title(package, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(package["clip"], folder / "good.mp4")
+    (folder / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
+    p = run("batch", folder, "-o", tmp_path / "out", "--cache", package["root"] / "cache", *ENCODE_ANALYSIS,
+            "--encode")
+    assert p.returncode != 0  # one title failed
+    titles = {os.path.basename(t["path"]): t for t in json.loads((tmp_path / "out" / "summary.json").read_text())["titles"]}
+    assert titles["good.mp4"]["status"] == "ok" and titles["bad.mp4"]["status"] == "failed"
+    pkg = Path(titles["good.mp4"]["package"])
+    assert pkg == tmp_path / "out" / "good.mp4.package" and (pkg / "master.m3u8").is_file()
