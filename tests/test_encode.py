@@ -167,12 +167,17 @@ DASH_JS = JS_DIR / "dashjs" / "dist" / "dash.all.min.js"
 HLS_PAGE = """<!DOCTYPE html><html><body><video id="v" muted playsinline></video>
 <script src="hls.min.js"></script><script>
 window.log = {errors: [], switched: [], ended: false, levels: 0};
-var v = document.getElementById('v'), hls = new Hls({capLevelToPlayerSize: false});
+var v = document.getElementById('v');
+// a short buffer, so that a switch requested while playing is fetched and shown before the end
+var hls = new Hls({capLevelToPlayerSize: false, maxBufferLength: 2, maxMaxBufferLength: 3});
 hls.on(Hls.Events.ERROR, function(e, d) { if (d.fatal) log.errors.push(d.type + ':' + d.details); });
 hls.on(Hls.Events.LEVEL_SWITCHED, function(e, d) { log.switched.push(d.level); });
+var asked = false;
+hls.on(Hls.Events.FRAG_CHANGED, function(e, d) {  // the first segment is on screen: go to the top
+  if (!asked) { asked = true; hls.currentLevel = log.levels - 1; }
+});
 hls.on(Hls.Events.MANIFEST_PARSED, function(e, d) {
-  log.levels = d.levels.length; hls.currentLevel = 0; v.playbackRate = 2; v.play();
-  setTimeout(function() { hls.nextLevel = d.levels.length - 1; }, 700);
+  log.levels = d.levels.length; hls.currentLevel = 0; v.play();
 });
 v.addEventListener('ended', function() { log.ended = true; });
 v.addEventListener('error', function() { log.errors.push('video:' + (v.error && v.error.message)); });
@@ -183,12 +188,16 @@ DASH_PAGE = """<!DOCTYPE html><html><body><video id="v" muted playsinline></vide
 <script src="dash.all.min.js"></script><script>
 window.log = {errors: [], switched: [], ended: false, levels: 0};
 var v = document.getElementById('v'), p = dashjs.MediaPlayer().create();
-p.updateSettings({debug: {logLevel: 0}, streaming: {abr: {autoSwitchBitrate: {video: false}}}});
+p.updateSettings({debug: {logLevel: 0}, streaming: {abr: {autoSwitchBitrate: {video: false}},
+                  buffer: {stableBufferTime: 2, bufferTimeAtTopQuality: 2, bufferTimeAtTopQualityLongForm: 2}}});
 p.on('error', function(e) { log.errors.push(JSON.stringify(e.error || e)); });
 p.on('qualityChangeRendered', function(e) { if (e.mediaType === 'video') log.switched.push(e.newQuality); });
+var asked = false;
+p.on('playbackTimeUpdated', function(e) {  // playing at the lowest rendition: go to the top
+  if (!asked && e.time > 0.2) { asked = true; p.setQualityFor('video', log.levels - 1); }
+});
 p.on('streamInitialized', function() {
-  log.levels = p.getBitrateInfoListFor('video').length; p.setQualityFor('video', 0); v.playbackRate = 2;
-  setTimeout(function() { p.setQualityFor('video', log.levels - 1); }, 700);
+  log.levels = p.getBitrateInfoListFor('video').length; p.setQualityFor('video', 0);
 });
 p.on('playbackEnded', function() { log.ended = true; });
 p.initialize(v, 'manifest.mpd', true);
