@@ -190,7 +190,7 @@ def test_batch_writes_reports_and_an_index_with_the_failure(analysed):
     index = (out / "index.html").read_text()
     assert (out / "good.mp4.report.html").is_file()
     assert 'href="good.mp4.report.html"' in index
-    assert "broken.mp4" in index and 'class="bad"' in index
+    assert "broken.mp4" in index and 'class="txt bad"' in index
     assert "index.html" in analysed["batch_stdout"]
     summary = json.loads((out / "summary.json").read_text())
     assert {t["status"] for t in summary["titles"]} == {"ok", "failed"}
