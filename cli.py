@@ -864,8 +864,9 @@ def dataset_assemble(sweeps, roots, output, sweeps_out, quiet):
 @click.option("--members", default=None, type=click.IntRange(1, 50),
               help="Ensemble members, bagged over CV groups (default: 5 for hgb/extratrees, else 1).")
 @click.option("--no-calibration", is_flag=True, help="Skip the grouped-CV calibration of intervals and bias.")
+@click.option("--with-synthetic", is_flag=True, help="Also train on the synthetic clips (the shipped model does not).")
 @handle_errors
-def train(dataset_csv, output, family, members, no_calibration):
+def train(dataset_csv, output, family, members, no_calibration, with_synthetic):
     """Fit a model that predicts a title's RD points from its features."""
     from .core.fsutil import check_output
     from .ladders.dataset import read_dataset
@@ -875,7 +876,9 @@ def train(dataset_csv, output, family, members, no_calibration):
     if out.is_stream:
         raise E.OutputError("a model is written as a file", output)
     df = read_dataset(dataset_csv)
-    model = models.train(df, family, members, calibrate=not no_calibration)
+    if not with_synthetic:
+        df = df[~models.is_synthetic(df)]
+    model = models.train(df, family, members, calibrate=not no_calibration, with_synthetic=with_synthetic)
     meta = models.save(model, out.target, df)
     click.echo(f"wrote {output}: {family} on {meta['n_titles']} titles / {meta['n_rows']} rows "
                f"(data sha256 {meta['training_data_sha256'][:12]})")
@@ -963,7 +966,7 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
               help="Only hold out groups matching REGEX; the others always train.")
 @click.option("--judge", type=click.Choice(["real", "all"]), default="real", show_default=True,
               help="Which held-out titles are judged (real: not the synthetic clips).")
-@click.option("--without-synthetic", is_flag=True, help="Train without the synthetic clips.")
+@click.option("--with-synthetic", is_flag=True, help="Train with the synthetic clips too (the shipped model does not).")
 @click.option("--real-groups", default=None, type=click.IntRange(1, 10000),
               help="Train on this many real groups only (a learning curve point; chosen by --seed).")
 @click.option("--seed", default=0, show_default=True)
@@ -972,7 +975,7 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
 @policy_options
 @handle_errors
 def evaluate(dataset_csv, family, members, no_calibration, verify_levels, fast, folds, holdout, judge,
-             without_synthetic, real_groups, seed, output, as_json, **kw):
+             with_synthetic, real_groups, seed, output, as_json, **kw):
     """Grouped cross-validation: the ladders of held-out titles by prediction, --verify N and the
     fast search, against their exhaustive ladders (BD-rate, top rung, VMAF bias, interval coverage).
     Measurements come from each held-out title's own exhaustive table."""
@@ -990,15 +993,16 @@ def evaluate(dataset_csv, family, members, no_calibration, verify_levels, fast, 
     df = read_dataset(dataset_csv)
     if "vmaf_model" in df.columns:
         df = df[df["vmaf_model"] == "vmaf_v0.6.1"]
-    synthetic = df["origin"].eq("synthetic") if "origin" in df.columns else df["title"].str.match(r"^(photo|lavfi|credits)_")
+    synthetic = models.is_synthetic(df)
     rng = np.random.default_rng(seed)
     real_names = sorted(set(df.loc[~synthetic, "group"].astype(str)))
     keep_real = set(rng.permutation(real_names)[:real_groups]) if real_groups else set(real_names)
 
     def fit(train):
-        syn = train["origin"].eq("synthetic") if "origin" in train.columns else train["title"].str.match(r"^(photo|lavfi|credits)_")
-        train = train[(syn & (not without_synthetic)) | (~syn & train["group"].astype(str).isin(keep_real))]
-        return models.train(train, family, members, calibrate=not no_calibration, policy=opts.policy)
+        syn = models.is_synthetic(train)
+        train = train[(syn & with_synthetic) | (~syn & train["group"].astype(str).isin(keep_real))]
+        return models.train(train, family, members, calibrate=not no_calibration, policy=opts.policy,
+                            with_synthetic=with_synthetic)
 
     levels = [int(v) for v in verify_levels.split(",") if v.strip()]
     only = None if judge == "all" else (lambda dt: not bool(synthetic.loc[dt.index].any()))
