@@ -201,6 +201,10 @@ def sweep_options(f):
                      help="Analyse N excerpts spread over the title, joined (0: the title, or --start/--duration; "
                           "--fast on a long title uses 4)."),
         click.option("--segment-seconds", "segment_s", default=3.0, show_default=True, type=click.FloatRange(0.5, 600), help="Length of each excerpt (s)."),
+        click.option("--sampling", type=click.Choice(["even", "content"]), default="even", show_default=True,
+                     help="Where the --segments excerpts go: spread evenly, or chosen from the title's shots "
+                          "and complexity (one cheap pass over the whole title; the most demanding part "
+                          "always, the rest stratified by complexity)."),
         click.option("--vmaf-model", type=click.Choice(["auto", *VMAF_MODELS]), default="auto", show_default=True,
                      help="auto: vmaf_v0.6.1, the 4K model above 1080p."),
         click.option("--metrics", default="psnr", show_default=True, metavar="LIST",
@@ -248,7 +252,7 @@ def build_options(kw: dict):
             codec=kw.pop("codec"), crfs=_float_list(kw.pop("crfs")), heights=_int_list(kw.pop("heights")),
             preset=kw.pop("preset"), gop_seconds=kw.pop("gop_seconds"), start_s=kw.pop("start_s"),
             duration_s=kw.pop("duration_s"), segments=kw.pop("segments"), segment_s=kw.pop("segment_s"),
-            vmaf_model=kw.pop("vmaf_model"),
+            sampling=kw.pop("sampling", "even"), vmaf_model=kw.pop("vmaf_model"),
             psnr="psnr" in metrics, ssim="ssim" in metrics, xpsnr="xpsnr" in metrics,
             subsample=kw.pop("subsample"), jobs=kw.pop("jobs") or (os.cpu_count() or 1), policy=policy,
             fast=kw.pop("fast", False), fast_budget=kw.pop("fast_budget", 0.18),

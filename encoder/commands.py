@@ -321,3 +321,25 @@ def segment_command(ffmpeg: str, in_path: str, segment_s: float) -> list[str]:
             "-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", INIT_NAME,
             "-hls_segment_filename", SEGMENT_PATTERN, "-hls_flags", "independent_segments",
             SEGMENT_PLAYLIST]
+
+
+# ------------------------------------------------------------------------------------------
+# Title structure: one cheap pass over the whole title (scene scores + a low-resolution probe)
+# ------------------------------------------------------------------------------------------
+
+STRUCTURE_WIDTH = 256
+SCENE_FILE = "scenes.txt"
+
+
+def structure_command(ffmpeg: str, source: str, source_format: str | None, out_path: str,
+                      fps: Fraction) -> list[str]:
+    """Decode the whole title once at low resolution: FFmpeg's scene score of every frame goes to
+    ``scenes.txt`` (relative to the working directory: run with ``cwd``), and an ultrafast x264
+    probe at a fixed CRF with 1-s GOPs goes to ``out_path``; its packet sizes are the title's
+    complexity over time."""
+    gop = max(1, round(float(fps)))
+    vf = (f"scale={STRUCTURE_WIDTH}:-2:flags=fast_bilinear,select=gte(scene\\,0),"
+          f"metadata=mode=print:key=lavfi.scene_score:file={SCENE_FILE}")
+    return [ffmpeg, *BASE, *input_args(source, source_format), "-map", "0:v:0", "-an", "-sn", "-dn",
+            "-vf", vf, "-c:v", "libx264", "-preset", "ultrafast", "-crf", "30", "-g", str(gop),
+            "-pix_fmt", "yuv420p", "-f", "matroska", file_url(out_path)]

@@ -120,7 +120,10 @@ def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] 
                heights: Sequence[int] | None = None, preset: str | None = None,
                gop_seconds: float = 2.0, start_s: float = 0.0, duration_s: float | None = None,
                segments: int = 0, segment_s: float = 3.0,
-               measure: C.MeasureSpec | None = None, model: str = "auto") -> SweepPlan:
+               measure: C.MeasureSpec | None = None, model: str = "auto",
+               segment_times: Sequence[tuple[float, float]] = ()) -> SweepPlan:
+    """``segment_times``: explicit (start, duration) excerpts (chosen from the title's structure)
+    instead of ``segments`` evenly spread ones."""
     c = codec_info(codec)
     rw, rh = source.reference_size
     if start_s >= source.duration_s:
@@ -130,7 +133,9 @@ def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] 
     ref = C.ReferenceSpec(
         source=source.path, fps=source.fps, width=rw, height=rh, start_s=start_s,
         duration_s=duration_s, make_cfr=source.vfr, deinterlace=source.interlaced,
-        full_range=source.full_range, segments=spread_segments(source.duration_s, segments, segment_s),
+        full_range=source.full_range,
+        segments=(tuple((round(float(a), 3), float(b)) for a, b in segment_times) if segment_times
+                  else spread_segments(source.duration_s, segments, segment_s)),
         source_format=source.demuxer)
     frames = int(((ref.analysed_seconds or (source.duration_s - start_s)) * float(source.fps)) + 1)
     if rw * rh * 1.5 * frames > Y4M_LIMIT_BYTES:

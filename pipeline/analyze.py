@@ -7,7 +7,7 @@ from ..encoder.events import EventSink, no_events
 from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import Source, probe
 from ..encoder.sweep import run_sweep
-from .common import Analysis, AnalysisOptions, analysis_document, make_plan, sweep_info
+from .common import Analysis, AnalysisOptions, analysis_document, make_plan, sample_title, sweep_info
 from .fast import analyze_fast
 
 
@@ -18,7 +18,8 @@ def analyze(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
     ff.require_encoder(opts.codec)
     if opts.fast:
         return analyze_fast(source, opts, ff, cache, on_event=on_event, workdir=workdir)
-    plan = make_plan(source, opts)
+    sampled, sampling = sample_title(source, opts, ff, workdir, on_event)
+    plan = make_plan(source, sampled)
     sweep = run_sweep(ff, plan, cache, jobs=opts.jobs, workdir=workdir, on_event=on_event)
     if not sweep.rows:
         first = sweep.failures[0][1] if sweep.failures else "no points"
@@ -26,4 +27,6 @@ def analyze(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
                           f"{len(plan.encodes)}): {first}", path)
     doc = analysis_document(source, plan, sweep.rows, opts, ff,
                             sweep_info(plan, sweep, opts, encodes=len(plan.encodes)))
+    if sampling:
+        doc["analysed"]["sampling"] = sampling
     return Analysis(source, plan, sweep, doc)

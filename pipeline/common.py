@@ -4,7 +4,7 @@ the same way."""
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from ..core.errors import InvalidOptions
 from ..encoder import commands as C
@@ -27,6 +27,8 @@ class AnalysisOptions:
     duration_s: float | None = None
     segments: int = 0               # analyse N spread excerpts instead of the title (0: fast mode decides)
     segment_s: float = 3.0
+    sampling: str = "even"          # how the N excerpts are placed: "even" or "content" (structure)
+    segment_times: tuple[tuple[float, float], ...] = ()  # explicit excerpts (from "content" sampling)
     vmaf_model: str = "auto"
     psnr: bool = True
     ssim: bool = False
@@ -60,7 +62,7 @@ def make_plan(source: Source, opts: AnalysisOptions) -> SweepPlan:
                           preset=opts.preset, gop_seconds=opts.gop_seconds, start_s=opts.start_s,
                           duration_s=opts.duration_s, segments=opts.segments, segment_s=opts.segment_s,
                           measure=opts.measure_spec(),
-                          model=opts.vmaf_model)
+                          model=opts.vmaf_model, segment_times=opts.segment_times)
     except ValueError as exc:  # options that do not fit this source / codec
         raise InvalidOptions(str(exc), source.path) from None
 
@@ -122,3 +124,30 @@ def analysis_document(source: Source, plan: SweepPlan, rows: list[dict], opts: A
         fixed_ladder=opts.fixed_ladder, extra={"sweep": info}, evidence=evidence)
     doc["notes"] = list(source.warnings) + doc["notes"] + list(notes)
     return doc
+
+
+def sample_title(source: Source, opts: AnalysisOptions, ff, workdir: str | None = None,
+                 on_event=None) -> tuple[AnalysisOptions, dict | None]:
+    """With ``sampling="content"`` and N excerpts asked for on a long title: one structure pass
+    over the whole title, then the excerpts chosen from it (:mod:`pertitle.ladders.sampling`).
+    Returns the options with those excerpts fixed, and what to record in the document."""
+    if (opts.sampling != "content" or opts.segments <= 0 or opts.segment_times or opts.start_s
+            or opts.duration_s is not None):
+        return opts, None
+    from ..encoder.events import Stage
+    from ..encoder.structure import title_structure
+    from ..ladders import sampling as S
+
+    if on_event is not None:
+        on_event(Stage("structure", "one low-resolution pass over the whole title"))
+    st = title_structure(ff, source, workdir)
+    cuts = S.cuts_from_scores(st.scene_times, st.scene_scores)
+    ps = S.pieces(source.duration_s, cuts, st.frame_times, st.frame_bits, max_len=2 * opts.segment_s)
+    ex = S.choose_excerpts(ps, source.duration_s, opts.segments, opts.segment_s)
+    if not ex:
+        return opts, None
+    info = {"method": "content", "shots": len(cuts) + 1, "structure_s": round(st.wall_s, 2),
+            **S.coverage(ps, ex),
+            "excerpts": [{"start_s": e.start, "duration_s": e.duration, "probe_kbps": round(e.kbps, 1),
+                          "why": e.why} for e in ex]}
+    return replace(opts, segment_times=tuple((e.start, e.duration) for e in ex)), info

@@ -11,7 +11,7 @@ from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import Source
 from ..encoder.sweep import SweepResult, points_measurer
 from ..ladders.search import evidence_of, exhaustive_cost, point_cost, search, unbacked
-from .common import Analysis, AnalysisOptions, analysis_document, make_plan, sweep_info
+from .common import Analysis, AnalysisOptions, analysis_document, make_plan, sample_title, sweep_info
 from .predict import predicted_rows
 
 FAST_SUBSAMPLE = 3    # libvmaf n_subsample in fast mode: odd (even steps can bias the pooled score)
@@ -34,6 +34,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
         segments = FAST_SEGMENTS  # a long title is sampled; a short one (< 2x the excerpts) is analysed whole
     fopts = AnalysisOptions(**{**asdict(opts), "policy": opts.policy, "subsample": subsample,
                                "segments": segments})
+    fopts, sampling = sample_title(source, fopts, ff, workdir, on_event)
     plan = make_plan(source, fopts)
     prior, _, meta, _ = predicted_rows(source, plan, fopts, cache)
     ref_px = plan.ref_size[0] * plan.ref_size[1]
@@ -82,4 +83,6 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
         notes.append(f"rungs {', '.join(map(str, gaps))} are not backed by a measurement of their size and "
                      "the next larger one near their bitrate (budget spent): run the exhaustive analysis to be sure")
     doc["notes"] += notes
+    if sampling:
+        doc["analysed"]["sampling"] = sampling
     return Analysis(source, plan, sweep, doc)

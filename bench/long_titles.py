@@ -1,0 +1,112 @@
+"""Whole titles: does analysing 4 excerpts of 3 s give the ladder of analysing all of it?
+
+    python bench/long_titles.py [LONG_DIR] --cache DIR [--titles a.mp4,b.mp4] [--jobs 2]
+                                [--out bench/results/long] [--json F] [--md F]
+
+For each title (the fixed list ``TITLES``, cheapest first; ``--titles`` runs a subset and the
+table says which): the exhaustive analysis of the **whole title** is the ground truth (its RD
+table and ladder are written to ``--out``; it is resumable through ``--cache``: hours of CPU for
+the long ones). Then four analyses of 4 x 3 s excerpts, each with a fresh cache so that its wall
+time is real: the excerpts placed evenly or chosen from the title's structure (``--sampling
+content``), analysed exhaustively or with ``--fast``. Each ladder is judged on the whole title's
+measured curves: BD-rate of its rungs against the whole-title ladder (> 0: a loss). Wall times are
+compared with FFmpeg decoding the whole title once.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+
+from _common import decode_seconds
+from modes import judge
+
+from pertitle.core.fsutil import atomic_write_text, to_json
+from pertitle.encoder.cache import Cache
+from pertitle.encoder.ffmpeg import locate
+from pertitle.ladders.policy import LadderPolicy
+from pertitle.pipeline.analyze import analyze
+from pertitle.pipeline.batch import rd_csv_writer
+from pertitle.pipeline.common import AnalysisOptions
+
+# Fixed before the first run: every title of ../shared/corpus/long, cheapest whole-title sweep first.
+TITLES = [
+    "threejsworkshop_sintel_trailer_480x204.mp4",               # 52 s, film trailer, cuts
+    "pdvc_idol_show_intro_multiscene_640x360.mp4",              # 59 s, stage show, dissolves
+    "eurocordex_climate_map_viewer_screencast_400x394.mp4",     # 68 s, screen content
+    "intel_one_by_one_person_walkup_768x432.mp4",               # 139 s, static camera, people
+    "vimmundo_terminal_screencast_1096x730.mp4",                # 93 s, terminal screencast
+    "killidynamics_embryo_microscopy_timelapse_896x672.mp4",    # 342 s, microscopy timelapse
+]
+VARIANTS = [("even", False), ("content", False), ("even", True), ("content", True)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("long_dir", nargs="?", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared",
+                                                                "corpus", "long"))
+    ap.add_argument("--titles", default=",".join(TITLES))
+    ap.add_argument("--cache", required=True, help="cache of the whole-title sweeps (resumable)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "long"))
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--md", default=None)
+    a = ap.parse_args()
+    ff = locate()
+    policy = LadderPolicy()
+    os.makedirs(a.out, exist_ok=True)
+    rows = []
+    for name in a.titles.split(","):
+        path = os.path.join(a.long_dir, name)
+        stem = os.path.splitext(name)[0]
+        t0 = time.perf_counter()
+        whole = analyze(path, AnalysisOptions(jobs=a.jobs, policy=policy), ff, Cache.open(a.cache))
+        t_whole = time.perf_counter() - t0
+        truth = whole.sweep.rows
+        atomic_write_text(os.path.join(a.out, stem + ".ladder.json"), to_json(whole.document))
+        writer = rd_csv_writer(whole.rd_frame())
+        with open(os.path.join(a.out, stem + ".rd.csv"), "w", encoding="utf-8", newline="") as fh:
+            writer(fh)
+        floor = decode_seconds(ff.path, path, repeat=1)
+        row = {"title": name, "duration_s": round(whole.source.duration_s, 1), "decode_s": round(floor, 2),
+               "whole": {"encodes": len(truth), "sweep_s": whole.document["sweep"].get("wall_s"),
+                         "this_run_s": round(t_whole, 1), "rungs": judge(whole.document, truth, policy)["rungs"]}}
+        for sampling, fast in VARIANTS:
+            tmp = tempfile.mkdtemp(prefix="pertitle-long-")
+            try:
+                opts = AnalysisOptions(segments=4, segment_s=3.0, sampling=sampling, fast=fast, jobs=a.jobs,
+                                       policy=policy)
+                t0 = time.perf_counter()
+                an = analyze(path, opts, ff, Cache.open(os.path.join(tmp, "c")), workdir=tmp)
+                wall = time.perf_counter() - t0
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            key = f"{'fast' if fast else 'exhaustive'}_{sampling}"
+            row[key] = {"s": round(wall, 1), "x_decode": round(wall / floor, 2),
+                        "encodes": an.document["sweep"]["encodes"],
+                        "segments": an.document["analysed"].get("segments"), **judge(an.document, truth, policy)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    md = ["| title | s | decode s | whole: encodes, rungs | excerpts, exhaustive: even / content (BD vs whole) "
+          "| --fast: even / content (BD, wall s, x decode) |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        ee, ec, fe, fc = r["exhaustive_even"], r["exhaustive_content"], r["fast_even"], r["fast_content"]
+        md.append(f"| {r['title']} | {r['duration_s']} | {r['decode_s']} | {r['whole']['encodes']}, "
+                  f"{r['whole']['rungs']} | {ee['bd_pct']:+.2f}% / {ec['bd_pct']:+.2f}% "
+                  f"| {fe['bd_pct']:+.2f}% ({fe['s']} s, {fe['x_decode']}x) / "
+                  f"{fc['bd_pct']:+.2f}% ({fc['s']} s, {fc['x_decode']}x) |")
+    text = "\n".join(md)
+    print(text)
+    if a.json:
+        with open(a.json, "w", encoding="utf-8") as fh:
+            json.dump({"rows": rows, "titles": a.titles.split(",")}, fh, indent=1)
+    if a.md:
+        with open(a.md, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Choosing the analysed excerpts of a long title from its structure: pure selection logic
+(pieces, strata, the most demanding part) and the whole path on a generated two-part title."""
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pertitle.ladders.sampling import Piece, choose_excerpts, coverage, cuts_from_scores, pieces
+
+from .conftest import run
+
+
+def test_cuts_need_a_score_and_a_gap():
+    times = [0.0, 0.5, 1.0, 1.2, 3.0, 3.5]
+    scores = [0.9, 0.1, 0.5, 0.8, 0.31, 0.2]
+    # 0.0 is the start (not a cut: gap 0), 1.2 is too close to 1.0
+    assert cuts_from_scores(times, scores) == [1.0, 3.0]
+
+
+def test_pieces_split_long_shots_and_measure_their_rate():
+    frame_times = [i / 10 for i in range(100)]          # 10 s at 10 fps
+    frame_bits = [1000.0 if t < 4 else 5000.0 for t in frame_times]
+    ps = pieces(10.0, [4.0], frame_times, frame_bits, max_len=3.0)
+    assert [round(p.start, 3) for p in ps] == [0.0, 2.0, 4.0, 7.0]   # 4 s and 6 s shots in 2 pieces each
+    assert all(p.duration <= 3.0 + 1e-9 for p in ps)
+    assert abs(ps[0].kbps - 10.0) < 1e-9 and abs(ps[-1].kbps - 50.0) < 1e-9   # kbit/s
+
+
+def test_the_most_demanding_part_is_always_in_the_sample_and_strata_cover_the_rest():
+    # 60 s: 40 s of easy content, 15 s of medium, 5 s of very hard
+    ps = [Piece(float(t), float(t + 5), 20.0 + (t % 3)) for t in range(0, 40, 5)]
+    ps += [Piece(float(t), float(t + 5), 60.0) for t in range(40, 55, 5)] + [Piece(55.0, 60.0, 300.0)]
+    ex = choose_excerpts(ps, 60.0, 4, 3.0)
+    assert len(ex) == 4 and [e.start for e in ex] == sorted(e.start for e in ex)
+    assert any(55.0 <= e.start and e.start + e.duration <= 60.0 for e in ex)    # the hard part
+    assert "most demanding" in next(e.why for e in ex if e.kbps == 300.0)
+    # the strata follow the time: 2 of the 3 stratified excerpts are in the easy two thirds
+    strat = [e for e in ex if e.kbps != 300.0]
+    assert sum(e.kbps < 30 for e in strat) == 2 and sum(e.kbps == 60.0 for e in strat) == 1
+    cov = coverage(ps, ex)
+    assert cov["pieces"] == len(ps) and cov["title_quartiles_kbps"][0] <= cov["title_quartiles_kbps"][2]
+
+
+def test_short_titles_are_analysed_whole():
+    ps = [Piece(0.0, 10.0, 50.0)]
+    assert choose_excerpts(ps, 10.0, 4, 3.0) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.5, 20.0), st.floats(1.0, 500.0)), min_size=1, max_size=60),
+       st.integers(1, 6), st.floats(1.0, 5.0))
+def test_excerpts_are_inside_the_title_disjoint_and_at_most_n(parts, n, seconds):
+    ps, t = [], 0.0
+    for d, k in parts:
+        ps.append(Piece(t, t + d, k))
+        t += d
+    ex = choose_excerpts(ps, t, n, seconds)
+    assert len(ex) <= n
+    for e in ex:
+        assert 0.0 <= e.start and e.start + e.duration <= t + 1e-3
+    for a, b in zip(ex, ex[1:]):
+        assert a.start + a.duration <= b.start + 1e-3
+    if ex:
+        assert max(e.kbps for e in ex) == max(p.kbps for p in ps if p.duration >= seconds / 2) or \
+            all(p.duration < seconds / 2 for p in ps) or max(e.kbps for e in ex) == max(p.kbps for p in ps)
+
+
+def test_content_sampling_finds_the_hard_part_of_a_real_title(make_clip, tmp_path):
+    """A 16-s title: 12 s of a still card, then 4 s of noise. Evenly spread excerpts sample the
+    noise once; content sampling always does, and says why; verify rebuilds its excerpts."""
+    clip = make_clip("twopart.mp4", size="320x180", seconds=16.0, source="smptebars=size=320x180:rate=24",
+                     vf="noise=alls=60:allf=t:enable='gte(t,12)'")
+    lad = tmp_path / "c.ladder.json"
+    p = run("analyze", clip, "-o", lad, "--segments", "2", "--segment-seconds", "1", "--sampling", "content",
+            "--crf", "24,36", "--gop", "1", "--heights", "180", "--cache", tmp_path / "cache")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(lad.read_text())
+    samp = doc["analysed"]["sampling"]
+    assert samp["method"] == "content" and len(samp["excerpts"]) == 2
+    hard = [e for e in samp["excerpts"] if "most demanding" in e["why"]]
+    assert len(hard) == 1 and hard[0]["start_s"] >= 12.0 - 0.5
+    assert [[e["start_s"], e["duration_s"]] for e in samp["excerpts"]] == doc["analysed"]["segments"]
+    v = run("verify", lad, "--json", "-q", "--cache", tmp_path / "cache")
+    assert v.returncode == 0, v.stderr
+    assert json.loads(v.stdout)["all_ok"]
