@@ -42,6 +42,8 @@ TITLES = [
     "killidynamics_embryo_microscopy_timelapse_896x672.mp4",    # 342 s, microscopy timelapse
 ]
 VARIANTS = [("even", False), ("content", False), ("even", True), ("content", True)]
+GROUPS = sorted({t.split("_", 1)[0] for t in TITLES})
+"""The CV groups of the titles: the --fast model must be trained without them."""
 
 
 def main() -> None:
@@ -54,6 +56,7 @@ def main() -> None:
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "long"))
     ap.add_argument("--json", default=None)
     ap.add_argument("--md", default=None)
+    ap.add_argument("--model", default=None, help="for --fast: a model trained without these titles' groups")
     a = ap.parse_args()
     ff = locate()
     policy = LadderPolicy()
@@ -78,7 +81,7 @@ def main() -> None:
             tmp = tempfile.mkdtemp(prefix="pertitle-long-")
             try:
                 opts = AnalysisOptions(segments=4, segment_s=3.0, sampling=sampling, fast=fast, jobs=a.jobs,
-                                       policy=policy)
+                                       policy=policy, model_path=a.model)
                 t0 = time.perf_counter()
                 an = analyze(path, opts, ff, Cache.open(os.path.join(tmp, "c")), workdir=tmp)
                 wall = time.perf_counter() - t0
@@ -90,6 +93,10 @@ def main() -> None:
                         "segments": an.document["analysed"].get("segments"), **judge(an.document, truth, policy)}
         rows.append(row)
         print(json.dumps(row), flush=True)
+        write(rows, a)   # after every title: hours of CPU, results kept as they come
+
+
+def write(rows: list[dict], a) -> None:
     md = ["| title | s | decode s | whole: encodes, rungs | excerpts, exhaustive: even / content (BD vs whole) "
           "| --fast: even / content (BD, wall s, x decode) |", "|---|---|---|---|---|---|"]
     for r in rows:
@@ -99,7 +106,7 @@ def main() -> None:
                   f"| {fe['bd_pct']:+.2f}% ({fe['s']} s, {fe['x_decode']}x) / "
                   f"{fc['bd_pct']:+.2f}% ({fc['s']} s, {fc['x_decode']}x) |")
     text = "\n".join(md)
-    print(text)
+    print(text, flush=True)
     if a.json:
         with open(a.json, "w", encoding="utf-8") as fh:
             json.dump({"rows": rows, "titles": a.titles.split(",")}, fh, indent=1)

@@ -565,6 +565,17 @@ def title_report(doc: Mapping, rd_rows: Iterable[Mapping] | None = None, verific
         body.append(f"<section><h2>Per-frame VMAF of the re-encoded rungs</h2><div class='plot'>{frames}</div></section>")
     if fixed_table:
         body.append(f"<section><h2>Fixed ladder on this title ({esc(comp.get('name'))})</h2>{fixed_table}</section>")
+    samp = an.get("sampling") or {}
+    if samp.get("excerpts"):
+        rows_ex = [[fmt(e.get("start_s"), 2), fmt(e.get("duration_s"), 2), fmt(e.get("probe_kbps"), 0), esc(e.get("why"))]
+                   for e in samp["excerpts"]]
+        body.append("<section><h2>Analysed excerpts</h2>"
+                    f"<p>Chosen from the title's structure ({esc(samp.get('shots'))} shot(s), "
+                    f"{esc(samp.get('pieces'))} pieces; probe bitrate over the title: mean "
+                    f"{fmt(samp.get('title_mean_kbps'), 0)} kbit/s, quartiles "
+                    f"{esc(' / '.join(fmt(v, 0) for v in samp.get('title_quartiles_kbps') or []))}; sample mean "
+                    f"{fmt(samp.get('sample_mean_kbps'), 0)}).</p>"
+                    + _rows_table(["start s", "length s", "probe kbit/s", "why"], rows_ex, "excerpts") + "</section>")
     body.append(f"<section class='two'><div><h2>Settings</h2>{_kv(settings)}</div>"
                 f"<div><h2>Source</h2>{_kv(source)}</div></section>")
     return _page(f"{name} — ladder report", "".join(body))

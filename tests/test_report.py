@@ -265,3 +265,13 @@ def test_batch_index_in_a_real_browser(browser, analysed):
     page.wait_for_selector("body[data-ready='1']")
     assert page.locator("svg.rd g.pt.rung").count() >= 1
     assert not_blank(png)
+
+
+def test_report_lists_the_analysed_excerpts_and_why():
+    doc = make_doc()
+    doc["analysed"]["sampling"] = {"method": "content", "shots": 3, "pieces": 9, "title_mean_kbps": 120.0,
+                                   "title_quartiles_kbps": [80.0, 110.0, 150.0], "sample_mean_kbps": 130.0,
+                                   "excerpts": [{"start_s": 12.0, "duration_s": 3.0, "probe_kbps": 300.0,
+                                                 "why": "the most demanding part <x>"}]}
+    html = title_report(doc, synthetic_rows())
+    assert "Analysed excerpts" in html and "the most demanding part &lt;x&gt;" in html
