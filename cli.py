@@ -532,6 +532,7 @@ def render_batch(result, folder: str) -> str:
               help="The package folder (renditions, segments, manifests).")
 @click.option("--hls/--no-hls", default=True, show_default=True, help="Write the HLS multivariant playlist.")
 @click.option("--dash/--no-dash", default=True, show_default=True, help="Write the DASH MPD.")
+@click.option("--hls-ts", is_flag=True, help="Also MPEG-TS segments for HLS (master_ts.m3u8), for older players.")
 @click.option("--no-audio", is_flag=True, help="Leave the audio out (default: the first audio track, AAC stereo).")
 @click.option("--audio-kbps", default=128, show_default=True, type=click.IntRange(32, 512))
 @click.option("--segment-seconds", default=6.0, show_default=True, type=click.FloatRange(1.0, 60.0),
@@ -544,7 +545,7 @@ def render_batch(result, folder: str) -> str:
 @input_options
 @ffmpeg_option
 @handle_errors
-def encode(input_path, ladder, outdir, hls, dash, no_audio, audio_kbps, segment_seconds, overwrite, force, verify,
+def encode(input_path, ladder, outdir, hls, dash, hls_ts, no_audio, audio_kbps, segment_seconds, overwrite, force, verify,
            jobs, quiet, allow_references, ffmpeg_path):
     """Encode INPUT's renditions as LADDER.json says (2-pass, VBV, aligned GOPs) from the whole
     title and package them: CMAF segments shared by HLS and DASH, rates measured. Rerun to resume."""
@@ -554,7 +555,7 @@ def encode(input_path, ladder, outdir, hls, dash, no_audio, audio_kbps, segment_
 
     doc = load(ladder)
     ff = locate(ffmpeg_path)
-    opts = EncodeOptions(hls=hls, dash=dash, audio=not no_audio, audio_kbps=audio_kbps,
+    opts = EncodeOptions(hls=hls, dash=dash, hls_ts=hls_ts, audio=not no_audio, audio_kbps=audio_kbps,
                          segment_target_s=segment_seconds, force=force, overwrite=overwrite,
                          jobs=jobs or min(2, os.cpu_count() or 1), allow_references=allow_references,
                          verify=verify)

@@ -27,7 +27,7 @@ class Rendition:
     kind: str                        # "video" / "audio"
     codecs: str
     segments: tuple[Segment, ...]
-    init: str = "init.mp4"
+    init: str | None = "init.mp4"    # None: MPEG-TS segments (no initialization segment)
     width: int = 0
     height: int = 0
     fps: str = ""                    # rational "30000/1001"
@@ -64,8 +64,10 @@ def _fps_value(fps: str) -> float:
 
 def hls_media_playlist(r: Rendition) -> str:
     target = max(math.ceil(s.duration_s - 1e-3) for s in r.segments)
-    lines = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{target}", "#EXT-X-MEDIA-SEQUENCE:0",
-             "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-INDEPENDENT-SEGMENTS", f'#EXT-X-MAP:URI="{r.init}"']
+    lines = ["#EXTM3U", f"#EXT-X-VERSION:{7 if r.init else 3}", f"#EXT-X-TARGETDURATION:{target}",
+             "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    if r.init:
+        lines.append(f'#EXT-X-MAP:URI="{r.init}"')
     for s in r.segments:
         lines += [f"#EXTINF:{s.duration_s:.6f},", s.name]
     lines.append("#EXT-X-ENDLIST")

@@ -43,9 +43,11 @@ STATE_NAME = ".pertitle-package.json"
 RENDITION_FILE = "rendition.json"
 MEDIA_PLAYLIST = "media.m3u8"
 MULTIVARIANT = "master.m3u8"
+MULTIVARIANT_TS = "master_ts.m3u8"
+TS_DIR = "ts"
 MPD_NAME = "manifest.mpd"
 SUMMARY_NAME = "package.json"
-OURS = re.compile(r"^(v\d+|a0|\.tmp-.*|master\.m3u8|manifest\.mpd|package\.json|\.pertitle-package\.json)$")
+OURS = re.compile(r"^(v\d+|a0|\.tmp-.*|master(_ts)?\.m3u8|manifest\.mpd|package\.json|\.pertitle-package\.json)$")
 PACKAGED_CODECS = ("libx264",)
 
 
@@ -61,6 +63,7 @@ class EncodeOptions:
     jobs: int = 1
     allow_references: bool = False
     verify: bool = False             # measure every rendition against the source (VMAF as analysed)
+    hls_ts: bool = False             # also MPEG-TS segments and their HLS playlists (master_ts.m3u8)
 
 
 def ladder_digest(doc: dict) -> str:
@@ -162,6 +165,8 @@ def encode_package(input_path: str, doc: dict, outdir: str, opts: EncodeOptions,
         segs = tuple(Segment(s["name"], float(s["duration_s"]), int(s["bytes"])) for s in d["segments"])
         if not all(os.path.isfile(os.path.join(outdir, folder, s.name)) for s in segs):
             return None
+        if opts.hls_ts and not d.get("ts_segments"):
+            return None
         return _rendition(folder, d, segs)
 
     def make(folder: str, key: dict, commands_for, meta: dict) -> Rendition:
@@ -189,6 +194,15 @@ def encode_package(input_path: str, doc: dict, outdir: str, opts: EncodeOptions,
             segs = tuple(Segment(name, dur, os.path.getsize(os.path.join(seg_dir, name))) for name, dur in entries)
             d = {"key": key, "codecs": codecs_string(os.path.join(seg_dir, C.INIT_NAME)), **meta,
                  "segments": [{"name": s.name, "duration_s": s.duration_s, "bytes": s.bytes} for s in segs]}
+            if opts.hls_ts:
+                ts_dir = os.path.join(seg_dir, TS_DIR)
+                os.mkdir(ts_dir)
+                run(C.segment_command(ff.path, media, cut_s, ts=True), what=f"TS segmenting of {folder}", cwd=ts_dir)
+                with open(os.path.join(ts_dir, C.SEGMENT_PLAYLIST), encoding="utf-8") as fh:
+                    ts_entries = parse_ffmpeg_playlist(fh.read())
+                os.unlink(os.path.join(ts_dir, C.SEGMENT_PLAYLIST))
+                d["ts_segments"] = [{"name": n, "duration_s": t, "bytes": os.path.getsize(os.path.join(ts_dir, n))}
+                                    for n, t in ts_entries]
             atomic_write_text(os.path.join(seg_dir, RENDITION_FILE), to_json(d))
             final = os.path.join(outdir, folder)
             if os.path.lexists(final):
@@ -254,6 +268,14 @@ def encode_package(input_path: str, doc: dict, outdir: str, opts: EncodeOptions,
         if opts.hls:
             atomic_write_text(os.path.join(outdir, MULTIVARIANT), hls_multivariant(videos, audio, MEDIA_PLAYLIST))
             written.append(MULTIVARIANT)
+        if opts.hls_ts:
+            tv = [_ts_rendition(r) for r in videos]
+            ta = _ts_rendition(audio) if audio else None
+            for r in tv + ([ta] if ta else []):
+                atomic_write_text(os.path.join(outdir, r.folder, TS_DIR, MEDIA_PLAYLIST), hls_media_playlist(r))
+            atomic_write_text(os.path.join(outdir, MULTIVARIANT_TS),
+                              hls_multivariant(tv, ta, f"{TS_DIR}/{MEDIA_PLAYLIST}"))
+            written.append(MULTIVARIANT_TS)
         if opts.dash:
             atomic_write_text(os.path.join(outdir, MPD_NAME), dash_mpd(videos, audio))
             written.append(MPD_NAME)
@@ -268,11 +290,18 @@ def encode_package(input_path: str, doc: dict, outdir: str, opts: EncodeOptions,
     return summary
 
 
+def _ts_rendition(r: Rendition) -> Rendition:
+    """The MPEG-TS twin of a rendition (same stream, TS segments, no initialization segment)."""
+    segs = tuple(Segment(t["name"], float(t["duration_s"]), int(t["bytes"])) for t in r.extra["ts_segments"])
+    return replace(r, segments=segs, init=None)
+
+
 def _rendition(folder: str, d: dict, segs: tuple[Segment, ...]) -> Rendition:
     return Rendition(folder=folder, kind=d["kind"], codecs=d["codecs"], segments=segs,
                      width=int(d.get("width", 0)), height=int(d.get("height", 0)), fps=d.get("fps", ""),
                      target_kbps=d.get("target_kbps"),
-                     extra={"channels": d.get("channels", 2), "measured": d.get("measured")})
+                     extra={"channels": d.get("channels", 2), "measured": d.get("measured"),
+                            "ts_segments": d.get("ts_segments")})
 
 
 def package_summary(doc: dict, videos: list[Rendition], audio: Rendition | None, segment_s: float,

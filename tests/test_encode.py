@@ -320,3 +320,26 @@ def test_a_full_disk_keeps_finished_renditions_and_a_rerun_resumes(package, tmp_
         assert (mnt / "pkg" / "master.m3u8").is_file()
     finally:
         subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_hls_ts_option_packages_mpeg_ts_segments_too(package, ff, tmp_path):
+    import m3u8
+
+    out = tmp_path / "ts"
+    p = run("encode", package["clip"], package["ladder"], "-o", out, "--segment-seconds", "2", "--hls-ts", "-q")
+    assert p.returncode == 0, p.stderr
+    master = m3u8.load(str(out / "master_ts.m3u8"))
+    assert len(master.playlists) == len(package["doc"]["rungs"])
+    a_segs = list((out / "a0" / "ts").glob("seg_*.ts"))
+    a_media = m3u8.load(str(out / "a0" / "ts" / "media.m3u8"))
+    a_peak = max((out / "a0" / "ts" / s.uri).stat().st_size * 8 / s.duration for s in a_media.segments)
+    assert len(a_segs) == len(a_media.segments)
+    for i, pl in enumerate(master.playlists):
+        media = m3u8.load(str(out / pl.uri))
+        assert media.segment_map == [] or not media.segment_map  # TS: no initialization segment
+        folder = out / Path(pl.uri).parent
+        peak = max((folder / s.uri).stat().st_size * 8 / s.duration for s in media.segments) + a_peak
+        assert abs(pl.stream_info.bandwidth / peak - 1) <= 0.10
+        assert frames_of(ff, str(out / "master_ts.m3u8"), f"v:{i}") == 120
+    # the fMP4 package beside it is unchanged
+    assert (out / "master.m3u8").is_file() and (out / "manifest.mpd").is_file()
