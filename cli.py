@@ -403,11 +403,17 @@ def _finish(doc: dict, out, rd, as_json: bool, quiet: bool, report=None) -> None
         click.echo(summary)
 
 
+def _mode_of(doc: dict) -> str:
+    from .ladders.report import mode_of
+
+    return mode_of(doc)
+
+
 def render_summary(doc: dict, ladder_path: str | None = None, rd_path: str | None = None) -> str:
     src = doc["source"]
     lines = [f"{os.path.basename(src['path'])}: {src.get('display_width', src['width'])}x"
              f"{src.get('display_height', src['height'])} {src['fps']:.3f} fps, {src['duration_s']:.2f} s"
-             f"  [{doc['kind']}, {doc['codec']}, {doc['vmaf_model']} {doc['pooling']}]"]
+             f"  [{_mode_of(doc)}, {doc['codec']}, {doc['vmaf_model']} {doc['pooling']}]"]
     iv = any("vmaf_interval" in r for r in doc["rungs"])
     level = (doc.get("prediction") or {}).get("interval_level", 0.8)
     lines.append(f"{'rung':>4}  {'size':>10}  {'kbps':>6}  {'VMAF':>5}  {'CRF~':>5}"
