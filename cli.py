@@ -490,10 +490,14 @@ def batch(folder, outdir, quiet, scheduler, cluster, workers, encode, ffmpeg_pat
     ff = locate(ffmpeg_path)
     ff.require_filter("libvmaf")
     ff.require_encoder(opts.codec)
-    paths = discover(folder, exclude=[outdir])
+    outside: list[str] = []
+    paths = discover(folder, exclude=[outdir], skipped=outside)
     if not paths:
         _err(f"pertitle: error: no video files under {folder}")
         sys.exit(E.InputNotFound.exit_code)
+    if outside and not quiet:
+        _err(f"note: skipped {len(outside)} symlink(s) that lead outside {folder} (nothing outside the "
+             f"named folder is read), e.g. {os.path.relpath(outside[0], folder)}")
     cache = make_cache(no_cache, cache_dir)
     result = BatchResult()
     if distributed:

@@ -41,9 +41,10 @@ def looks_like_video(path: str) -> bool:
         return ext in VIDEO_EXTENSIONS
 
 
-def discover(folder: str, exclude: Iterable[str] = ()) -> list[str]:
+def discover(folder: str, exclude: Iterable[str] = (), skipped: list[str] | None = None) -> list[str]:
     """Video files under ``folder`` (recursive, sorted; hidden files, ``exclude`` dirs, symlinked
-    folders and symlinks that lead out of ``folder`` skipped: nothing outside it is read)."""
+    folders and symlinks that lead out of ``folder`` skipped: nothing outside it is read). The
+    symlinks skipped that way are appended to ``skipped`` (the batch says so)."""
     excluded = {os.path.abspath(e) for e in exclude}
     top = os.path.realpath(folder)
     found = []
@@ -56,6 +57,8 @@ def discover(folder: str, exclude: Iterable[str] = ()) -> list[str]:
             p = os.path.join(root, f)
             real = os.path.realpath(p)
             if os.path.commonpath([top, real]) != top:
+                if skipped is not None:
+                    skipped.append(p)
                 continue  # a symlink to somewhere else
             if os.path.isfile(p) and looks_like_video(p):
                 found.append(p)

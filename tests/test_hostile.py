@@ -314,7 +314,9 @@ def test_batch_skips_playlists_and_links_out_of_the_folder(kit, tmp_path):
     (folder / "outside.mp4").symlink_to(kit["clip"])
     from pertitle.encoder.discover import discover
 
-    assert discover(str(folder)) == []
+    skipped: list[str] = []
+    assert discover(str(folder), skipped=skipped) == []
+    assert skipped == [str(folder / "outside.mp4")]  # reported, not read
     p = run("batch", folder, "-o", tmp_path / "out", *TINY)
     assert_clean_error(p, E.InputNotFound.exit_code, "no video files")
 
