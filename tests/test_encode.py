@@ -343,3 +343,20 @@ def test_hls_ts_option_packages_mpeg_ts_segments_too(package, ff, tmp_path):
         assert frames_of(ff, str(out / "master_ts.m3u8"), f"v:{i}") == 120
     # the fMP4 package beside it is unchanged
     assert (out / "master.m3u8").is_file() and (out / "manifest.mpd").is_file()
+
+
+def test_a_ladder_this_packager_cannot_do_is_refused_before_any_encode(package, tmp_path):
+    doc = json.loads(package["ladder"].read_text())
+    doc["codec"] = "libx265"
+    for r in doc["rungs"]:
+        r["encoder"]["codec"] = "libx265"
+    lad = tmp_path / "x265.ladder.json"
+    lad.write_text(json.dumps(doc))
+    p = run("encode", package["clip"], lad, "-o", tmp_path / "out")
+    assert p.returncode == 30 and "libx264" in p.stderr and p.stderr.count("\n") == 1, p.stderr
+    assert not (tmp_path / "out" / "v0").exists()
+    doc = json.loads(package["ladder"].read_text())
+    doc["rungs"][0]["encoder"]["gop_frames"] = 12   # keyframes that would not align
+    lad.write_text(json.dumps(doc))
+    p = run("encode", package["clip"], lad, "-o", tmp_path / "out2")
+    assert p.returncode == 31 and "GOP" in p.stderr, p.stderr
