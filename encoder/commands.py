@@ -139,9 +139,15 @@ def _merge_params(args: list[str], flag: str, extra: str) -> list[str]:
 def encode_commands(ffmpeg: str, ref_path: str, fps: Fraction, spec: EncodeSpec, out_path: str,
                     passlog: str | None = None) -> list[list[str]]:
     """One command (1 pass) or two (2-pass; ``passlog`` is the stats file prefix)."""
-    c = codec(spec.codec)
     head = [ffmpeg, *BASE, "-r", fps_str(fps), *input_args(ref_path), "-map", "0:v:0",
             "-an", "-sn", "-dn", "-vf", scale_filter(spec.width, spec.height, spec.scaler)]
+    return _passes(head, spec, ["-f", "matroska", file_url(out_path)], passlog)
+
+
+def _passes(head: list[str], spec: EncodeSpec, output: list[str], passlog: str | None) -> list[list[str]]:
+    """``head`` (input and filters) + the encoder's arguments, as one command or two passes (the
+    first to the null muxer) writing ``output``."""
+    c = codec(spec.codec)
     body = spec.codec_args()
     threads = c.threads_args(spec.threads)
     if c.param_flag and threads and threads[0] == c.param_flag:
@@ -149,7 +155,7 @@ def encode_commands(ffmpeg: str, ref_path: str, fps: Fraction, spec: EncodeSpec,
     else:
         body += threads
     if spec.passes == 1:
-        return [head + body + ["-f", "matroska", file_url(out_path)]]
+        return [head + body + output]
     if not passlog:
         raise ValueError("2-pass needs a passlog prefix")
     cmds = []
@@ -158,10 +164,7 @@ def encode_commands(ffmpeg: str, ref_path: str, fps: Fraction, spec: EncodeSpec,
             b = _merge_params(body, c.param_flag, f"pass={n}:stats={passlog}.log")
         else:
             b = body + ["-pass", str(n), "-passlogfile", passlog]
-        if n == 1:
-            cmds.append(head + b + ["-f", "null", "-"])
-        else:
-            cmds.append(head + b + ["-f", "matroska", file_url(out_path)])
+        cmds.append(head + b + (["-f", "null", "-"] if n == 1 else output))
     return cmds
 
 
@@ -274,28 +277,12 @@ def rendition_commands(ffmpeg: str, ref: ReferenceSpec, spec: EncodeSpec, out_pa
     """A rung encoded from the source itself (the whole title), normalised exactly as the
     analysis' reference (same crop, rate, range, deinterlacing) and scaled with the same
     scaler; 2-pass where the spec says so. Output: MP4 (video only)."""
-    c = codec(spec.codec)
     head = [ffmpeg, *BASE, *input_args(ref.source, ref.source_format), "-map", "0:v:0", "-an", "-sn", "-dn",
             "-vf", reference_filters(ref) + "," + scale_filter(spec.width, spec.height, spec.scaler),
             "-r", fps_str(ref.fps)]
     if ref.full_range:
         head += ["-color_range", "tv"]
-    body = spec.codec_args()
-    threads = c.threads_args(spec.threads)
-    if c.param_flag and threads and threads[0] == c.param_flag:
-        body = _merge_params(body, c.param_flag, threads[1])
-    else:
-        body += threads
-    if spec.passes == 1:
-        return [head + body + ["-f", "mp4", file_url(out_path)]]
-    cmds = []
-    for n in (1, 2):
-        if c.param_flag:
-            b = _merge_params(body, c.param_flag, f"pass={n}:stats={passlog}.log")
-        else:
-            b = body + ["-pass", str(n), "-passlogfile", passlog]
-        cmds.append(head + b + (["-f", "null", "-"] if n == 1 else ["-f", "mp4", file_url(out_path)]))
-    return cmds
+    return _passes(head, spec, ["-f", "mp4", file_url(out_path)], passlog)
 
 
 def audio_command(ffmpeg: str, source: str, source_format: str | None, out_path: str, kbps: int = 128,

@@ -36,8 +36,7 @@ class Scores:
     vmaf_frames: tuple[float, ...] = ()   # per scored frame, in order
 
     def to_dict(self) -> dict:
-        """The pooled scores (``vmaf_frames`` stays out: it is asked for separately)."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "vmaf_frames"}
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 def pool(values: np.ndarray) -> dict[str, float]:
@@ -125,7 +124,7 @@ def measure_many(ff: FFmpeg, ref_path: str, ref_size: tuple[int, int], fps: Frac
         s = parse_vmaf_log(os.path.join(workdir, d.vmaf_log))
         if d.xpsnr_log:
             s = with_xpsnr(s, parse_xpsnr_log(os.path.join(workdir, d.xpsnr_log)))
-        out.append({**s.to_dict(), "vmaf_frames": s.vmaf_frames})
+        out.append(s.to_dict())
         for log in (d.vmaf_log, d.xpsnr_log):
             if log:
                 try:

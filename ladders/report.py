@@ -589,10 +589,9 @@ def title_report(doc: Mapping, rd_rows: Iterable[Mapping] | None = None, verific
 def batch_index(entries: Sequence[Mapping], *, title: str = "batch") -> str:
     """One row per title (name, kind, rungs, top rung, BD-rate vs the fixed ladder, mode, status or
     error, a link to its report) and a chart of per-title savings. ``entries``: dicts with keys
-    title, report (relative link or None), status, error, kind, content, rungs, top (str),
-    top_kbps, bd_rate_pct, mode."""
+    title, report (relative link or None), status, error, kind, rungs, top (str), top_kbps,
+    bd_rate_pct, mode."""
     rows = []
-    with_content = any(e.get("content") for e in entries)
     for e in entries:
         link = (f'<a href="{esc(e["report"])}">{esc(e["title"])}</a>' if e.get("report") else esc(e["title"]))
         bd = _num(e.get("bd_rate_pct"))
@@ -600,14 +599,13 @@ def batch_index(entries: Sequence[Mapping], *, title: str = "batch") -> str:
         if e.get("error"):
             status += f': <span class="error">{esc(e["error"])}</span>'
         rows.append((f'<td data-v="{esc(e["title"])}">{link}</td>',
-                     *([f'<td>{esc(e.get("content") or "–")}</td>'] if with_content else []),
                      f'<td data-v="{e.get("rungs") or 0}">{esc(e.get("rungs", "–"))}</td>',
                      f'<td data-v="{_num(e.get("top_kbps")) or 0}">{esc(e.get("top") or "–")}</td>',
                      f'<td data-v="{bd if bd is not None else ""}">{f"{bd:+.1f}%" if bd is not None else "–"}</td>',
                      f'<td class="txt">{esc(e.get("mode") or "–")}</td>',
                      f'<td class="txt {"bad" if e.get("error") else "ok"}">{status}</td>'))
-    cols = ["title"] + (["content"] if with_content else []) + ["rungs", "top rung", "BD-rate vs fixed", "mode", "status"]
-    head = "".join(f'<th data-col="{i}" tabindex="0" class="{"txt" if h in ("title", "content", "mode", "status") else ""}">'
+    cols = ["title", "rungs", "top rung", "BD-rate vs fixed", "mode", "status"]
+    head = "".join(f'<th data-col="{i}" tabindex="0" class="{"txt" if h in ("title", "mode", "status") else ""}">'
                    f'{h}</th>' for i, h in enumerate(cols))
     table = (f'<table class="index sortable"><thead><tr>{head}</tr></thead><tbody>'
              + "".join("<tr>" + "".join(r) + "</tr>" for r in rows) + "</tbody></table>")

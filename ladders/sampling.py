@@ -112,9 +112,8 @@ def choose_excerpts(ps: Sequence[Piece], duration: float, n: int, seconds: float
         w = _window(p, seconds, duration)
         return all(not _overlaps(w, (c.start, c.duration)) for c in chosen)
 
-    # the most demanding piece (among those at least half an excerpt long, when there are any)
-    long_enough = [p for p in ps if p.duration >= seconds / 2] or list(ps)
-    top = max(long_enough, key=lambda p: (p.kbps, -p.start))
+    # the most demanding piece, however short: the excerpt centred on it contains it
+    top = max(ps, key=lambda p: (p.kbps, -p.start))
     w = _window(top, seconds, duration)
     chosen.append(Excerpt(w[0], w[1], f"the most demanding part ({top.kbps:.0f} kbit/s at probe size, "
                                       f"{top.start:.1f}-{top.end:.1f} s)", top.kbps))

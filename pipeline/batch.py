@@ -154,7 +154,7 @@ def _analyse_title(path: str, folder: str, outdir: str, opts: AnalysisOptions, f
         rep_path = report_path(ladder_path)
         if doc is not None:
             if not os.path.isfile(rep_path):
-                _report_of_done(ladder_path, rd_path, rep_path, path)
+                _report_of_done(ladder_path, rep_path, path)
             return TitleResult(path=path, status="skipped", ladder=ladder_path, rd_csv=rd_path,
                                report=rep_path if os.path.isfile(rep_path) else None,
                                rungs=" ".join(f"{r['width']}x{r['height']}@{r['bitrate_kbps']}"
@@ -176,12 +176,12 @@ def _analyse_title(path: str, folder: str, outdir: str, opts: AnalysisOptions, f
                            exit_code=1, wall_s=round(time.monotonic() - t0, 2))
 
 
-def _report_of_done(ladder_path: str, rd_path: str, rep_path: str, path: str) -> None:
+def _report_of_done(ladder_path: str, rep_path: str, path: str) -> None:
     """A title done by an earlier run without a report gets one (a damaged table: no report)."""
     from .report import report_from_files, write_report
 
     try:
-        text = report_from_files(ladder_path, rd_path=rd_path if os.path.isfile(rd_path) else None)
+        text = report_from_files(ladder_path)   # the RD table beside it, when there is one
         write_report(check_output(rep_path, inputs=[path], what="report"), text)
     except PertitleError:
         pass

@@ -132,8 +132,8 @@ def sample_title(source: Source, opts: AnalysisOptions, ff, workdir: str | None 
     over the whole title, then the excerpts chosen from it (:mod:`pertitle.ladders.sampling`).
     Returns the options with those excerpts fixed, and what to record in the document."""
     if (opts.sampling != "content" or opts.segments <= 0 or opts.segment_times or opts.start_s
-            or opts.duration_s is not None):
-        return opts, None
+            or opts.duration_s is not None or opts.segments * opts.segment_s * 2 > source.duration_s):
+        return opts, None  # nothing to choose (a short title is analysed whole): no structure pass
     from ..encoder.events import Stage
     from ..encoder.structure import title_structure
     from ..ladders import sampling as S

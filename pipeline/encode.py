@@ -153,6 +153,16 @@ def encode_package(input_path: str, doc: dict, outdir: str, opts: EncodeOptions,
     # whole number of GOPs so float rounding never pushes a cut one GOP later.
     cut_s = segment_s - 0.5 / float(ref.fps)
 
+    def cut(media: str, into: str, folder: str, ts: bool) -> tuple[Segment, ...]:
+        """Segment ``media`` into the new folder ``into``: the segments with their durations and sizes."""
+        os.mkdir(into)
+        run(C.segment_command(ff.path, media, cut_s, ts=ts), what=f"segmenting of {folder}", cwd=into)
+        listing = os.path.join(into, C.SEGMENT_PLAYLIST)
+        with open(listing, encoding="utf-8") as fh:
+            entries = parse_ffmpeg_playlist(fh.read())
+        os.unlink(listing)
+        return tuple(Segment(name, dur, os.path.getsize(os.path.join(into, name))) for name, dur in entries)
+
     def finished(folder: str, key: dict) -> Rendition | None:
         path = os.path.join(outdir, folder, RENDITION_FILE)
         try:
@@ -185,24 +195,11 @@ def encode_package(input_path: str, doc: dict, outdir: str, opts: EncodeOptions,
                 meta = {**meta, "measured": {k: (round(v, 3) if isinstance(v, float) else v)
                                              for k, v in sc.items() if k != "vmaf_frames"}}
             seg_dir = os.path.join(tmp, folder)
-            os.mkdir(seg_dir)
-            run(C.segment_command(ff.path, media, cut_s), what=f"segmenting of {folder}", cwd=seg_dir)
-            listing = os.path.join(seg_dir, C.SEGMENT_PLAYLIST)
-            with open(listing, encoding="utf-8") as fh:
-                entries = parse_ffmpeg_playlist(fh.read())
-            os.unlink(listing)
-            segs = tuple(Segment(name, dur, os.path.getsize(os.path.join(seg_dir, name))) for name, dur in entries)
+            segs = cut(media, seg_dir, folder, ts=False)
             d = {"key": key, "codecs": codecs_string(os.path.join(seg_dir, C.INIT_NAME)), **meta,
-                 "segments": [{"name": s.name, "duration_s": s.duration_s, "bytes": s.bytes} for s in segs]}
+                 "segments": [_seg_dict(s) for s in segs]}
             if opts.hls_ts:
-                ts_dir = os.path.join(seg_dir, TS_DIR)
-                os.mkdir(ts_dir)
-                run(C.segment_command(ff.path, media, cut_s, ts=True), what=f"TS segmenting of {folder}", cwd=ts_dir)
-                with open(os.path.join(ts_dir, C.SEGMENT_PLAYLIST), encoding="utf-8") as fh:
-                    ts_entries = parse_ffmpeg_playlist(fh.read())
-                os.unlink(os.path.join(ts_dir, C.SEGMENT_PLAYLIST))
-                d["ts_segments"] = [{"name": n, "duration_s": t, "bytes": os.path.getsize(os.path.join(ts_dir, n))}
-                                    for n, t in ts_entries]
+                d["ts_segments"] = [_seg_dict(s) for s in cut(media, os.path.join(seg_dir, TS_DIR), folder, ts=True)]
             atomic_write_text(os.path.join(seg_dir, RENDITION_FILE), to_json(d))
             final = os.path.join(outdir, folder)
             if os.path.lexists(final):
@@ -288,6 +285,10 @@ def encode_package(input_path: str, doc: dict, outdir: str, opts: EncodeOptions,
         raise OutputError(f"cannot write the manifests: {exc.strerror}", outdir) from None
     summary["folder"] = outdir
     return summary
+
+
+def _seg_dict(s: Segment) -> dict:
+    return {"name": s.name, "duration_s": s.duration_s, "bytes": s.bytes}
 
 
 def _ts_rendition(r: Rendition) -> Rendition:

@@ -13,7 +13,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 
-from ..core.errors import InvalidLadderFile, OutputError
+from ..core.errors import InvalidLadderFile
 from ..core.fsutil import Output, write_outputs
 from ..ladders.document import load
 from ..ladders.report import batch_index, mode_of, title_report
@@ -166,7 +166,7 @@ def index_entries(results: Sequence, folder: str, outdir: str) -> list[dict]:
             "title": os.path.relpath(r.path, folder),
             "report": os.path.relpath(report, outdir).replace(os.sep, "/") if report else None,
             "status": r.status, "error": r.error if r.status == "failed" else None,
-            "kind": (doc or {}).get("kind"), "content": getattr(r, "content", None),
+            "kind": (doc or {}).get("kind"),
             "rungs": len(rungs) if doc else None,
             "top": f"{top['width']}x{top['height']} {top['bitrate_kbps']:,} kbps" if top else None,
             "top_kbps": top["bitrate_kbps"] if top else None,
@@ -179,6 +179,3 @@ def index_entries(results: Sequence, folder: str, outdir: str) -> list[dict]:
 def render_index(entries: Sequence[Mapping], title: str) -> str:
     return batch_index(entries, title=title)
 
-
-__all__ = ["OutputError", "index_entries", "read_rd_table", "read_verification", "render", "render_index",
-           "report_from_files", "write_report"]

@@ -46,7 +46,6 @@ def verify_ladder(doc: dict, ff: FFmpeg, cache: Cache, *, source_path: str | Non
     segs = an.get("segments") or []
     opts = AnalysisOptions(codec=doc["codec"], start_s=float(an.get("start_s") or 0.0),
                            duration_s=an.get("duration_s"), vmaf_model=doc["vmaf_model"], jobs=jobs,
-                           segments=len(segs), segment_s=float(segs[0][1]) if segs else 3.0,
                            segment_times=tuple((float(a), float(b)) for a, b in segs))
     try:
         base = make_plan(source, opts)
