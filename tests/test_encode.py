@@ -207,6 +207,10 @@ p.initialize(v, 'manifest.mpd', true);
 @pytest.fixture(scope="module")
 def served(package):
     """The package on a local HTTP server (127.0.0.1 only) with the two player pages."""
+    if not (HLS_JS.is_file() and DASH_JS.is_file()) and shutil.which("npm") and "PERTITLE_JS_DIR" not in os.environ:
+        # the players come from npm: fetched once into .ci/node (git-ignored), as .ci/run does
+        subprocess.run(["npm", "install", "--silent", "--no-save", "--no-audit", "--no-fund", "--prefix",
+                        str(JS_DIR.parent), "hls.js@1", "dashjs@4"], capture_output=True, timeout=300)
     if not (HLS_JS.is_file() and DASH_JS.is_file()):
         if os.environ.get("PERTITLE_REQUIRE_BROWSER"):
             pytest.fail(f"hls.js and dash.js are required here (npm install into {JS_DIR})")
