@@ -205,6 +205,10 @@ def sweep_options(f):
                      help="Where the --segments excerpts go: spread evenly, or chosen from the title's shots "
                           "and complexity (one cheap pass over the whole title; the most demanding part "
                           "always, the rest stratified by complexity)."),
+        click.option("--per-shot", is_flag=True,
+                     help="With the whole title analysed: also each shot's own ladder (one cheap pass finds the "
+                          "shots; every trial encode is scored per shot too). Sampled analyses show each "
+                          "excerpt's own ladder anyway."),
         click.option("--vmaf-model", type=click.Choice(["auto", *VMAF_MODELS]), default="auto", show_default=True,
                      help="auto: vmaf_v0.6.1, the 4K model above 1080p."),
         click.option("--metrics", default="psnr", show_default=True, metavar="LIST",
@@ -240,6 +244,9 @@ def build_options(kw: dict):
         raise click.BadParameter("must be >= 0 excerpts of > 0 s", param_hint="--segments/--segment-seconds")
     if kw["segments"] and (kw["start_s"] or kw["duration_s"] is not None):
         raise click.BadParameter("give either --segments or --start/--duration", param_hint="--segments")
+    if kw.get("per_shot") and (kw.get("fast") or kw["segments"] or kw["start_s"] or kw["duration_s"] is not None):
+        raise click.BadParameter("needs the whole title analysed exhaustively (not with --fast, --segments, "
+                                 "--start or --duration)", param_hint="--per-shot")
     if kw["subsample"] < 1:
         raise click.BadParameter("must be >= 1", param_hint="--subsample")
     if kw["subsample"] > 1 and kw["subsample"] % 2 == 0:
@@ -257,7 +264,7 @@ def build_options(kw: dict):
             subsample=kw.pop("subsample"), jobs=kw.pop("jobs") or (os.cpu_count() or 1), policy=policy,
             fast=kw.pop("fast", False), fast_budget=kw.pop("fast_budget", 0.18),
             model_path=kw.pop("model_path", None), trust_model=kw.pop("trust_model", False),
-            allow_references=kw.pop("allow_references", False))
+            allow_references=kw.pop("allow_references", False), per_shot=kw.pop("per_shot", False))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 

@@ -2,6 +2,7 @@
 
     python bench/long_titles.py [LONG_DIR] --cache DIR [--titles a.mp4,b.mp4] [--jobs 2]
                                 [--out bench/results/long] [--json F] [--md F]
+    python bench/long_titles.py TITLES_DIR --set multi --cache DIR ...   (titles of bench/make_titles.py)
 
 For each title (the fixed list ``TITLES``, cheapest first; ``--titles`` runs a subset and the
 table says which): the exhaustive analysis of the **whole title** is the ground truth (its RD
@@ -41,16 +42,22 @@ TITLES = [
     "vimmundo_terminal_screencast_1096x730.mp4",                # 93 s, terminal screencast
     "killidynamics_embryo_microscopy_timelapse_896x672.mp4",    # 342 s, microscopy timelapse
 ]
+MULTI = [
+    "mixed_640x360.mp4",      # 164 s, 15 distinct scenes of 5-18 s (bench/make_titles.py)
+    "episode_960x540.mp4",    # 151 s, long calm scenes with four short demanding bursts
+]
 VARIANTS = [("even", False), ("content", False), ("even", True), ("content", True)]
 GROUPS = sorted({t.split("_", 1)[0] for t in TITLES})
-"""The CV groups of the titles: the --fast model must be trained without them."""
+"""The CV groups of the titles: the --fast model must be trained without them (for ``--set multi``:
+``python bench/make_titles.py --groups``)."""
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("long_dir", nargs="?", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared",
                                                                 "corpus", "long"))
-    ap.add_argument("--titles", default=",".join(TITLES))
+    ap.add_argument("--set", choices=["long", "multi"], default="long")
+    ap.add_argument("--titles", default=None)
     ap.add_argument("--cache", required=True, help="cache of the whole-title sweeps (resumable)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "long"))
@@ -58,10 +65,13 @@ def main() -> None:
     ap.add_argument("--md", default=None)
     ap.add_argument("--model", default=None, help="for --fast: a model trained without these titles' groups")
     a = ap.parse_args()
+    order = TITLES if a.set == "long" else MULTI
+    a.titles = a.titles or ",".join(order)
     ff = locate()
     policy = LadderPolicy()
     os.makedirs(a.out, exist_ok=True)
-    rows = []
+    rows = previous_rows(a.json, a.titles.split(","))
+    rank = {t: i for i, t in enumerate(order)}
     for name in a.titles.split(","):
         path = os.path.join(a.long_dir, name)
         stem = os.path.splitext(name)[0]
@@ -91,9 +101,18 @@ def main() -> None:
             row[key] = {"s": round(wall, 1), "x_decode": round(wall / floor, 2),
                         "encodes": an.document["sweep"]["encodes"],
                         "segments": an.document["analysed"].get("segments"), **judge(an.document, truth, policy)}
-        rows.append(row)
+        rows = [r for r in rows if r["title"] != name] + [row]
+        rows.sort(key=lambda r: rank.get(r["title"], len(rank)))
         print(json.dumps(row), flush=True)
         write(rows, a)   # after every title: hours of CPU, results kept as they come
+
+
+def previous_rows(path: str | None, titles: list[str]) -> list[dict]:
+    """The rows of an earlier run that this one does not redo (a run of one title keeps the others)."""
+    if not path or not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as fh:
+        return [r for r in json.load(fh)["rows"] if r["title"] not in titles]
 
 
 def write(rows: list[dict], a) -> None:
@@ -109,7 +128,7 @@ def write(rows: list[dict], a) -> None:
     print(text, flush=True)
     if a.json:
         with open(a.json, "w", encoding="utf-8") as fh:
-            json.dump({"rows": rows, "titles": a.titles.split(",")}, fh, indent=1)
+            json.dump({"rows": rows, "titles": [r["title"] for r in rows]}, fh, indent=1)
     if a.md:
         with open(a.md, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")

@@ -52,6 +52,21 @@ def pool(values: np.ndarray) -> dict[str, float]:
     }
 
 
+def pool_parts(bounds, frame_bytes, vmaf_frames, fps: float, subsample: int = 1) -> list[dict]:
+    """Bitrate and pooled VMAF of each part ``[first, end)`` (frame indices) of one encode:
+    ``frame_bytes`` in presentation order, ``vmaf_frames`` every ``subsample``-th frame's score."""
+    vm = np.asarray(vmaf_frames, dtype=float)
+    out = []
+    for first, end in bounds:
+        sizes = frame_bytes[first:end]
+        lo, hi = -(-first // subsample), -(-end // subsample)   # scored frames inside the part
+        if not len(sizes) or hi <= lo or hi > vm.size:
+            raise MeasurementError(f"part [{first}, {end}) lies outside the {len(frame_bytes)} encoded frames")
+        out.append({"kbps": round(sum(sizes) * 8 * fps / len(sizes) / 1000.0, 3),
+                    **{k: round(v, 4) for k, v in pool(vm[lo:hi]).items()}})
+    return out
+
+
 def parse_vmaf_log(path: str, expected_frames: int | None = None) -> Scores:
     try:
         with open(path, encoding="utf-8") as fh:

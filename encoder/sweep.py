@@ -24,7 +24,7 @@ from . import commands as C
 from .cache import Cache, fingerprint, make_key
 from .events import EventSink, PointDone, PointFailed, Stage, SweepStarted, no_events
 from .ffmpeg import FFmpeg
-from .measure import measure_many
+from .measure import measure_many, pool_parts
 from .probe import Source, even
 from .runner import run
 
@@ -200,18 +200,33 @@ def prepare_reference(ff: FFmpeg, plan: SweepPlan, workdir: str) -> str:
     return out
 
 
-def packet_stats(path: str) -> tuple[int, int]:
-    """(video packet bytes, packet count) of an encode."""
+def frame_bytes(path: str) -> list[int]:
+    """The video packet sizes of an encode in presentation order (one per frame)."""
     from .probe import open_media, video_stream
 
     with open_media(path, "matroska") as c:
         vs = video_stream(c)
-        total = n = 0
-        for pkt in c.demux(vs):
-            if pkt.size:
-                total += pkt.size
-                n += 1
-    return total, n
+        sized = [(pkt.pts if pkt.pts is not None else i, pkt.size)
+                 for i, pkt in enumerate(c.demux(vs)) if pkt.size]
+    return [size for _, size in sorted(sized)]
+
+
+def packet_stats(path: str) -> tuple[int, int]:
+    """(video packet bytes, packet count) of an encode."""
+    sizes = frame_bytes(path)
+    return sum(sizes), len(sizes)
+
+
+def excerpt_parts(plan: SweepPlan) -> tuple[tuple[int, int], ...]:
+    """Frame ranges of the excerpts joined in the reference (none when it is one contiguous part)."""
+    segs = plan.reference.segments
+    if len(segs) < 2:
+        return ()
+    fps, bounds, t = float(plan.reference.fps), [], 0.0
+    for _, d in segs:
+        bounds.append((int(round(t * fps)), int(round((t + d) * fps))))
+        t += d
+    return tuple(bounds)
 
 
 def encode_one(ff: FFmpeg, ref_path: str, fps: Fraction, enc: EncodeSpec, workdir: str,
@@ -232,11 +247,14 @@ def _unlink(path: str) -> None:
 
 
 def run_point(ff: FFmpeg, plan: SweepPlan, ref_path: str, enc: EncodeSpec, key: str,
-              workdir: str, title: str) -> dict:
+              workdir: str, title: str, parts: Sequence[tuple[int, int]] = (), keep_frames: bool = False) -> dict:
+    """Encode and score one point. ``parts`` (frame ranges: the excerpts or the shots of the
+    reference) adds each part's own bitrate and pooled VMAF to the row (``parts``, ``parts_frames``)."""
     name = f"e{key[:12]}"
     out, enc_s = encode_one(ff, ref_path, plan.reference.fps, enc, workdir, name)
     try:
-        nbytes, nframes = packet_stats(out)
+        sizes = frame_bytes(out)
+        nbytes, nframes = sum(sizes), len(sizes)
         t0 = time.monotonic()
         scores = measure_many(ff, ref_path, plan.ref_size, plan.reference.fps, [out],
                               plan.measure, workdir)[0]
@@ -259,11 +277,90 @@ def run_point(ff: FFmpeg, plan: SweepPlan, ref_path: str, enc: EncodeSpec, key: 
         "vmaf_model": plan.measure.model, "subsample": plan.measure.subsample,
         "encode_s": round(enc_s, 3), "measure_s": round(meas_s, 3), "cached": False, "key": key,
     }
-    if enc.crf is None and per_frame:
+    if parts and per_frame:
+        bounds = [(a, min(b, nframes)) for a, b in parts if a < nframes]
+        row["parts"] = pool_parts(bounds, sizes, per_frame, float(plan.reference.fps),
+                                  max(1, int(plan.measure.subsample or 1)))
+        row["parts_frames"] = [list(b) for b in bounds]
+    if (keep_frames or enc.crf is None) and per_frame:
         # A delivered rung (rate mode, as ``verify`` encodes it) keeps its per-frame VMAF: where
-        # quality dips over time. The CRF sweep's points do not need it.
+        # quality dips over time; so does a chunk of a title analysed in chunks (its points are
+        # pooled over the whole title). The CRF sweep's points do not need it.
         row["vmaf_frames"] = [round(v, 2) for v in per_frame]
     return row
+
+
+def chunk_plans(plan: SweepPlan, chunk_s: float) -> list[SweepPlan]:
+    """A title analysed whole, cut into chunks of about ``chunk_s`` seconds that start on the
+    plan's keyframes (whole GOPs, so every encode's keyframes fall where the whole title's do).
+    Each chunk is a plan of its own: its reference is decoded alone (memory and temporary disk
+    follow the chunk, not the title) and its points are cached alone (a killed run resumes per
+    chunk and point). A title shorter than two chunks stays one plan."""
+    ref = plan.reference
+    if ref.segments:
+        raise ValueError("excerpts are not analysed in chunks")
+    fps = float(ref.fps)
+    total = plan.frames
+    gop = (plan.encodes[0].gop if plan.encodes else 0) or max(1, int(round(2 * fps)))
+    step = max(gop, int(round(chunk_s * fps / gop)) * gop)
+    if total < 2 * step:
+        return [plan]
+    edges = list(range(0, total, step))
+    if total - edges[-1] < step // 2:
+        edges.pop()            # a short tail joins the chunk before it
+    plans = []
+    for i, a in enumerate(edges):
+        last = i == len(edges) - 1
+        frames = (total - a) if last else step
+        # Half a frame early, so the first frame kept is frame ``a`` whatever the timestamp rounding.
+        start = ref.start_s + (max(0.0, (a - 0.5) / fps) if a else 0.0)
+        dur = None if last and ref.duration_s is None else (a + frames - 0.5) / fps + ref.start_s - start
+        big = ref.width * ref.height * 1.5 * frames > Y4M_LIMIT_BYTES
+        plans.append(replace(plan, reference=replace(ref, start_s=round(start, 6),
+                                                     duration_s=None if dur is None else round(dur, 6),
+                                                     lossless_container=big)))
+    return plans
+
+
+def merge_chunk_rows(per_chunk: Sequence[Sequence[dict]]) -> list[dict]:
+    """The whole title's RD rows from its chunks' rows: bytes and frames summed, VMAF pooled over
+    every frame of every chunk (exact when the chunks kept their per-frame scores), PSNR / SSIM /
+    XPSNR frame-weighted. Only points measured in every chunk are returned."""
+    import numpy as np
+
+    from .measure import pool
+
+    def k(r):
+        return int(r["width"]), int(r["height"]), r.get("crf"), r.get("target_kbps")
+
+    keyed = [{k(r): r for r in rows} for rows in per_chunk]
+    common = set(keyed[0]).intersection(*keyed[1:]) if keyed else set()
+    out = []
+    for key in sorted(common, key=lambda t: (t[1], t[0], t[2] if t[2] is not None else -1, t[3] or 0)):
+        rs = [kd[key] for kd in keyed]
+        frames = sum(int(r["frames"]) for r in rs)
+        nbytes = sum(int(r["bytes"]) for r in rs)
+        dur = sum(int(r["bytes"]) * 8 / (float(r["kbps"]) * 1000.0) for r in rs)   # seconds: frames / fps
+        w = [int(r["frames"]) / frames for r in rs]
+        if all(r.get("vmaf_frames") for r in rs):
+            pooled = pool(np.concatenate([np.asarray(r["vmaf_frames"], dtype=float) for r in rs]))
+        else:  # older cache entries: frame-weighted (exact for the mean, close for the others)
+            pooled = {c: float(sum(wi * float(r[c]) for wi, r in zip(w, rs))) for c in
+                      ("vmaf_mean", "vmaf_hmean", "vmaf_p5")}
+            pooled["vmaf_min"] = min(float(r["vmaf_min"]) for r in rs)
+        row = {**{c: v for c, v in rs[0].items() if c not in ("vmaf_frames", "parts", "parts_frames")},
+               "kbps": round(nbytes * 8 / dur / 1000.0, 3), "bytes": nbytes, "frames": frames,
+               **{c: round(v, 4) for c, v in pooled.items()},
+               "encode_s": round(sum(float(r.get("encode_s") or 0) for r in rs), 3),
+               "measure_s": round(sum(float(r.get("measure_s") or 0) for r in rs), 3),
+               "cached": all(bool(r.get("cached")) for r in rs),
+               "key": make_key(chunks=[r.get("key") for r in rs])}
+        for c in ("psnr_y", "psnr_avg", "ssim", "xpsnr_y"):
+            vals = [r.get(c) for r in rs]
+            row[c] = (round(float(sum(wi * float(v) for wi, v in zip(w, vals))), 4)
+                      if all(v is not None for v in vals) else None)
+        out.append(row)
+    return out
 
 
 @dataclass
@@ -287,10 +384,12 @@ class SweepResult:
 
 def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
               workdir: str | None = None, on_event: EventSink = no_events,
-              title: str | None = None, reference: Callable[[], str] | None = None) -> SweepResult:
+              title: str | None = None, reference: Callable[[], str] | None = None,
+              parts: Sequence[tuple[int, int]] | None = None, keep_frames: bool = False) -> SweepResult:
     """Encode and measure every point of ``plan`` that the cache does not have. ``reference``,
     if given, returns the path of an already decoded reference for ``plan`` (the caller owns
-    it: several sweeps of one title can share it); otherwise it is decoded here, once."""
+    it: several sweeps of one title can share it); otherwise it is decoded here, once.
+    ``parts``: frame ranges measured on their own too (default: the excerpts of the plan)."""
     from joblib import Parallel, delayed
 
     t_start = time.monotonic()
@@ -299,6 +398,7 @@ def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
     if plan.measure.xpsnr:
         ff.require_filter("xpsnr")
     title = title or os.path.splitext(os.path.basename(plan.source.path))[0]
+    parts = tuple(parts) if parts is not None else excerpt_parts(plan)
     sha = fingerprint(plan.source.path)
     keyed = [(enc, point_key(plan, sha, enc, ff.version)) for enc in plan.encodes]
     rows: list[dict] = []
@@ -331,7 +431,7 @@ def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
 
         def task(enc: EncodeSpec, key: str):
             try:
-                row = run_point(ff, plan, ref_path, enc, key, tmp, title)
+                row = run_point(ff, plan, ref_path, enc, key, tmp, title, parts, keep_frames)
             except PertitleError as exc:
                 return enc, None, str(exc)
             cache.put(key, row)

@@ -416,6 +416,59 @@ def frames_chart(verification: Mapping | None, fps: float | None) -> str:
     return ch.svg() + '<ul class="legend">' + "".join(legend) + "</ul>"
 
 
+def parts_section(doc: Mapping) -> str:
+    """Per shot (or per excerpt): the bitrate its own top rung needs over the title's time line,
+    and a table of each part's own ladder and of the title's rungs measured on it."""
+    pv = doc.get("parts") or {}
+    items = [it for it in pv.get("items") or [] if _num(it.get("start_s")) is not None]
+    placed = [it for it in items if _num(it.get("top_kbps"))]
+    if not placed:
+        return ""
+    kind = "shot" if pv.get("kind") == "shots" else "excerpt"
+    title_top = _num((doc.get("rungs") or [{}])[-1].get("bitrate_kbps")) if doc.get("rungs") else None
+    t0 = 0.0
+    t1 = max([float(it["start_s"]) + float(it.get("duration_s") or 0) for it in items]
+             + [_num((doc.get("source") or {}).get("duration_s")) or 0.0])
+    hi = max([float(it["top_kbps"]) for it in placed] + ([title_top] if title_top else []))
+    ch = Chart((t0, t1), (0.0, hi * 1.15), log_x=False, height=300, x_label="time in the title (s)",
+               y_label="own top rung (kbit/s)", css_class="chart parts", label=f"top rung bitrate per {kind}")
+    ch.axes()
+    if title_top:
+        ch.line([(t0, title_top), (t1, title_top)], colour="#555555", dash="6 4", width=1.5, cls="series titletop")
+    drives, easiest = pv.get("drives_top"), pv.get("easiest")
+    for i, it in enumerate(items):
+        if not _num(it.get("top_kbps")):
+            continue
+        a, d, k = float(it["start_s"]), float(it.get("duration_s") or 0), float(it["top_kbps"])
+        colour = PALETTE[1] if i == drives else PALETTE[0]
+        ch.line([(a, k), (a + d, k)], colour=colour, width=5, cls="series partbar")
+        scores = " / ".join(fmt(v, 1) for v in it.get("title_rungs_vmaf") or [])
+        ch.marker(a + d / 2, k, shape="diamond" if i == drives else "circle", colour=colour, cls="part",
+                  tip=f"{kind} {i + 1} at {a:.1f}-{a + d:.1f} s: own top rung {it.get('top_size')} "
+                      f"{k:.0f} kbit/s; the title's rungs score VMAF {scores} here")
+    legend = ('<ul class="legend">' + _legend_marker("circle", PALETTE[0], f"{kind}: bitrate its own top rung needs")
+              + _legend_marker("diamond", PALETTE[1], f"the {kind} that needs the most")
+              + (_legend_line("#555555", "6 4", "the title's top rung") if title_top else "") + "</ul>")
+    rows = []
+    for i, it in enumerate(items):
+        own = ", ".join(f"{_size(r.get('width'), r.get('height'))}@{fmt(r.get('bitrate_kbps'), 0)}"
+                        for r in it.get("rungs") or []) or esc(it.get("error", "–"))
+        role = "drives the top rung" if i == drives else "needs the least" if i == easiest else ""
+        rows.append([str(i + 1), fmt(it.get("start_s"), 2), fmt(it.get("duration_s"), 2), esc(own),
+                     fmt(it.get("top_kbps"), 0), esc(" / ".join(fmt(v, 1) for v in it.get("title_rungs_vmaf") or [])),
+                     esc(role), esc(it.get("why", ""))])
+    lo_hi = pv.get("top_kbps_range") or []
+    head = (f"<p>Each {kind}'s own hull, with the title's policy, would put its top rung between "
+            f"{fmt(lo_hi[0] if lo_hi else None, 0)} and {fmt(lo_hi[1] if len(lo_hi) > 1 else None, 0)} kbit/s "
+            f"(title: {fmt(title_top, 0)}). The {kind}s are measured inside the title's trial encodes "
+            f"({esc(pv.get('points'))} per {kind}), not encoded alone.</p>")
+    return (f"<section><h2>Per {kind}: which scenes drive the ladder</h2>{head}{legend}"
+            f"<div class='plot'>{ch.svg()}</div>"
+            + "<div class='tablewrap'>"
+            + _rows_table([kind, "from s", "length s", "its own ladder (size@kbit/s)", "own top kbit/s",
+                           "VMAF of the title's rungs here", "", "why analysed"], rows, "parts") + "</div></section>")
+
+
 def _rows_table(headers: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
@@ -575,7 +628,12 @@ def title_report(doc: Mapping, rd_rows: Iterable[Mapping] | None = None, verific
                     f"{fmt(samp.get('title_mean_kbps'), 0)} kbit/s, quartiles "
                     f"{esc(' / '.join(fmt(v, 0) for v in samp.get('title_quartiles_kbps') or []))}; sample mean "
                     f"{fmt(samp.get('sample_mean_kbps'), 0)}).</p>"
-                    + _rows_table(["start s", "length s", "probe kbit/s", "why"], rows_ex, "excerpts") + "</section>")
+                    + ("" if doc.get("parts") else
+                       _rows_table(["start s", "length s", "probe kbit/s", "why"], rows_ex, "excerpts"))
+                    + "</section>")
+    parts = parts_section(doc)
+    if parts:
+        body.append(parts)
     body.append(f"<section class='two'><div><h2>Settings</h2>{_kv(settings)}</div>"
                 f"<div><h2>Source</h2>{_kv(source)}</div></section>")
     return _page(f"{name} — ladder report", "".join(body))
@@ -670,6 +728,8 @@ ul.legend li{display:flex;align-items:center;gap:5px}
 table{border-collapse:collapse;margin:6px 0;font-size:14px}th,td{border-bottom:1px solid var(--line);
 padding:4px 10px;text-align:right;white-space:nowrap}th{background:var(--card);font-weight:600}
 td:first-child,th:first-child,th.txt,td.txt{text-align:left}td.txt{white-space:normal}
+table.parts td:nth-child(4),table.parts td:nth-child(8){text-align:left;white-space:normal;min-width:14em}
+table.parts td:nth-child(7){text-align:left}.tablewrap{overflow-x:auto}
 table.sortable th{cursor:pointer;user-select:none}table.sortable th[aria-sort]::after{content:" ▲"}
 table.sortable th[aria-sort=descending]::after{content:" ▼"}
 .error,.warning{color:#a33a00}td.bad{color:#a33a00}

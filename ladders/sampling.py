@@ -55,6 +55,16 @@ def cuts_from_scores(times: Sequence[float], scores: Sequence[float], threshold:
     return out
 
 
+def shot_frames(cuts: Sequence[float], duration: float, fps: float, min_len: float = MIN_SHOT_S) -> list[tuple[int, int]]:
+    """Frame ranges ``[first, end)`` of the shots between ``cuts`` over ``duration`` seconds; a last
+    shot shorter than ``min_len`` joins the one before it."""
+    edges = [0.0] + [c for c in cuts if 0.0 < c < duration] + [duration]
+    if len(edges) > 2 and edges[-1] - edges[-2] < min_len:
+        del edges[-2]
+    frames = [int(round(t * fps)) for t in edges]
+    return [(a, b) for a, b in zip(frames, frames[1:]) if b > a]
+
+
 def pieces(duration: float, cuts: Sequence[float], frame_times: Sequence[float], frame_bits: Sequence[float],
            max_len: float) -> list[Piece]:
     """Shots between ``cuts``, long ones split evenly into pieces of at most ``max_len``, each with

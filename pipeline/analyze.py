@@ -7,7 +7,8 @@ from ..encoder.events import EventSink, no_events
 from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import Source, probe
 from ..encoder.sweep import run_sweep
-from .common import Analysis, AnalysisOptions, analysis_document, make_plan, sample_title, sweep_info
+from .common import (Analysis, AnalysisOptions, analysis_document, attach_parts, make_plan, sample_title,
+                     sweep_info, title_shots)
 from .fast import analyze_fast
 
 
@@ -20,7 +21,8 @@ def analyze(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
         return analyze_fast(source, opts, ff, cache, on_event=on_event, workdir=workdir)
     sampled, sampling = sample_title(source, opts, ff, workdir, on_event)
     plan = make_plan(source, sampled)
-    sweep = run_sweep(ff, plan, cache, jobs=opts.jobs, workdir=workdir, on_event=on_event)
+    shots = title_shots(source, opts, plan, ff, workdir, on_event) if opts.per_shot else None
+    sweep = run_sweep(ff, plan, cache, jobs=opts.jobs, workdir=workdir, on_event=on_event, parts=shots)
     if not sweep.rows:
         first = sweep.failures[0][1] if sweep.failures else "no points"
         raise LadderError(f"too few successful trial encodes ({len(sweep.rows)} of "
@@ -29,4 +31,5 @@ def analyze(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
                             sweep_info(plan, sweep, opts, encodes=len(plan.encodes)))
     if sampling:
         doc["analysed"]["sampling"] = sampling
+    attach_parts(doc, plan, sweep.rows, opts.policy, sampling, shots)
     return Analysis(source, plan, sweep, doc)

@@ -42,6 +42,7 @@ class AnalysisOptions:
     model_path: str | None = None   # fast mode's model (default: the shipped one)
     trust_model: bool = False       # allow a pickle model file (runs code on load; see pipeline.models)
     allow_references: bool = False  # read playlists/lists that open other files (HLS, concat, ...)
+    per_shot: bool = False          # a title analysed whole: also each shot's own ladder (one structure pass)
 
     def measure_spec(self) -> C.MeasureSpec:
         threads = 1 if self.jobs > 1 else max(1, os.cpu_count() or 1)
@@ -51,7 +52,7 @@ class AnalysisOptions:
     def config_key(self) -> str:
         """Hash of everything that changes the ladder (not jobs): for batch resume."""
         d = asdict(self)
-        for k in ("jobs", "trust_model", "allow_references"):  # change how, not what, is computed
+        for k in ("jobs", "trust_model", "allow_references", "per_shot"):  # not what the ladder is
             d.pop(k)
         return make_key(options=d, document=DOCUMENT_VERSION)
 
@@ -124,6 +125,45 @@ def analysis_document(source: Source, plan: SweepPlan, rows: list[dict], opts: A
         fixed_ladder=opts.fixed_ladder, extra={"sweep": info}, evidence=evidence)
     doc["notes"] = list(source.warnings) + doc["notes"] + list(notes)
     return doc
+
+
+def attach_parts(doc: dict, plan: SweepPlan, rows: list[dict], policy: LadderPolicy,
+                 sampling: dict | None = None, shots: list[tuple[int, int]] | None = None) -> None:
+    """Add the per-part view (:mod:`pertitle.ladders.parts`) to ``doc``: the excerpts of a sampled
+    analysis, or the shots of a title analysed whole with ``per_shot``."""
+    from ..encoder.sweep import excerpt_parts
+    from ..ladders.parts import part_view
+
+    fps = float(plan.reference.fps)
+    if shots:
+        bounds, kind = shots, "shots"
+        spans = [{"start_s": round(plan.reference.start_s + a / fps, 3), "duration_s": round((b - a) / fps, 3)}
+                 for a, b in shots]
+    else:
+        bounds, kind = excerpt_parts(plan), "excerpts"
+        whys = {round(float(e["start_s"]), 3): e.get("why") for e in (sampling or {}).get("excerpts", [])}
+        spans = [{"start_s": s, "duration_s": d, **({"why": whys[round(s, 3)]} if whys.get(round(s, 3)) else {})}
+                 for s, d in plan.reference.segments]
+    view = part_view(rows, bounds, fps, spans, doc["rungs"], policy, kind) if bounds else None
+    if view:
+        doc["parts"] = view
+
+
+def title_shots(source: Source, opts: AnalysisOptions, plan: SweepPlan, ff, workdir: str | None = None,
+                on_event=None) -> list[tuple[int, int]]:
+    """The shots of a title analysed whole, as frame ranges of its reference (one structure pass)."""
+    if opts.segments or opts.segment_times or opts.start_s or opts.duration_s is not None:
+        raise InvalidOptions("--per-shot needs the whole title analysed (no --start/--duration/--segments)",
+                             source.path)
+    from ..encoder.events import Stage
+    from ..encoder.structure import title_structure
+    from ..ladders import sampling as S
+
+    if on_event is not None:
+        on_event(Stage("structure", "one low-resolution pass over the whole title (shots)"))
+    st = title_structure(ff, source, workdir)
+    return S.shot_frames(S.cuts_from_scores(st.scene_times, st.scene_scores), plan.frames / float(plan.reference.fps),
+                         float(plan.reference.fps))
 
 
 def sample_title(source: Source, opts: AnalysisOptions, ff, workdir: str | None = None,

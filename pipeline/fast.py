@@ -11,7 +11,7 @@ from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import Source
 from ..encoder.sweep import SweepResult, points_measurer
 from ..ladders.search import evidence_of, exhaustive_cost, point_cost, search, unbacked
-from .common import Analysis, AnalysisOptions, analysis_document, make_plan, sample_title, sweep_info
+from .common import Analysis, AnalysisOptions, analysis_document, attach_parts, make_plan, sample_title, sweep_info
 from .predict import predicted_rows
 
 FAST_SUBSAMPLE = 3    # libvmaf n_subsample in fast mode: odd (even steps can bias the pooled score)
@@ -85,4 +85,5 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     doc["notes"] += notes
     if sampling:
         doc["analysed"]["sampling"] = sampling
+    attach_parts(doc, plan, done, opts.policy, sampling)
     return Analysis(source, plan, sweep, doc)
