@@ -313,20 +313,42 @@ def cli():
               help="Then encode the renditions and package them (HLS + DASH) in OUTDIR, as `pertitle encode`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ladder JSON on stdout (summary to stderr).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.option("--chunk-seconds", "chunk_s", default=None, type=click.FloatRange(2, 1e5), metavar="S",
+              help="Analyse the whole title in chunks of about S seconds cut on keyframes: memory and temporary "
+                   "disk follow the chunk, not the title; with --scheduler/--cluster the chunks fan out over "
+                   "the cluster (default there: 60).")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run this title's chunks on this Dask scheduler (workers see the same paths).")
+@click.option("--cluster", type=click.Choice(["local"]), default=None,
+              help="Run this title's chunks on a local Dask cluster.")
+@click.option("--workers", default=None, type=click.IntRange(1, 256), help="With --cluster local: number of workers.")
 @sweep_options
 @policy_options
 @cache_options
 @ffmpeg_option
 @handle_errors
-def analyze(input_path, output, rd_csv, report_path, encode_dir, as_json, quiet, ffmpeg_path, no_cache, cache_dir,
-            workdir, **kw):
+def analyze(input_path, output, rd_csv, report_path, encode_dir, as_json, quiet, chunk_s, scheduler, cluster, workers,
+            ffmpeg_path, no_cache, cache_dir, workdir, **kw):
     """Trial-encode INPUT at several sizes and rates, measure VMAF, and choose its ladder."""
+    from dataclasses import replace
+
     from .encoder.ffmpeg import locate
     from .encoder.probe import probe
     from .pipeline.analyze import analyze as run_analysis
     from .pipeline.batch import write_outputs
 
+    if scheduler and cluster:
+        raise click.UsageError("give either --scheduler or --cluster local")
+    if workers and not cluster:
+        raise click.BadParameter("only with --cluster local", param_hint="--workers")
     opts = build_options(kw)
+    if chunk_s is None and (scheduler or cluster):
+        chunk_s = 60.0
+    if chunk_s:
+        if opts.fast or opts.segments or opts.per_shot:
+            raise click.BadParameter("chunks are for an exhaustive analysis of the whole title (not with --fast, "
+                                     "--segments or --per-shot)", param_hint="--chunk-seconds/--scheduler/--cluster")
+        opts = replace(opts, chunk_s=float(chunk_s))
     output = output or _default_output(input_path)
     out, rd = ladder_outputs(input_path, output, rd_csv)
     rep = report_output(report_path, input_path, out, rd)
@@ -341,11 +363,20 @@ def analyze(input_path, output, rd_csv, report_path, encode_dir, as_json, quiet,
     for w in source.warnings:
         if not quiet:
             _err(f"note: {w}")
+    client = cluster_obj = None
+    if scheduler or cluster:
+        from .pipeline.distributed import connect
+
+        client, cluster_obj = connect(scheduler, cluster == "local", workers)
     try:
         a = run_analysis(input_path, opts, ff, make_cache(no_cache, cache_dir), on_event=prog,
-                         workdir=workdir, source=source)
+                         workdir=workdir, source=source, client=client)
     finally:
         prog.close()
+        if client is not None:
+            client.close()
+        if cluster_obj is not None:
+            cluster_obj.close()
     write_outputs(a, out, rd, rep, title=os.path.basename(input_path))
     _finish(a.document, out, rd, as_json, quiet, rep)
     if encode_dir:

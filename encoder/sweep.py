@@ -322,7 +322,7 @@ def chunk_plans(plan: SweepPlan, chunk_s: float) -> list[SweepPlan]:
     return plans
 
 
-def merge_chunk_rows(per_chunk: Sequence[Sequence[dict]]) -> list[dict]:
+def merge_chunk_rows(per_chunk: Sequence[Sequence[dict]], fps: float) -> list[dict]:
     """The whole title's RD rows from its chunks' rows: bytes and frames summed, VMAF pooled over
     every frame of every chunk (exact when the chunks kept their per-frame scores), PSNR / SSIM /
     XPSNR frame-weighted. Only points measured in every chunk are returned."""
@@ -340,7 +340,7 @@ def merge_chunk_rows(per_chunk: Sequence[Sequence[dict]]) -> list[dict]:
         rs = [kd[key] for kd in keyed]
         frames = sum(int(r["frames"]) for r in rs)
         nbytes = sum(int(r["bytes"]) for r in rs)
-        dur = sum(int(r["bytes"]) * 8 / (float(r["kbps"]) * 1000.0) for r in rs)   # seconds: frames / fps
+        dur = frames / float(fps)
         w = [int(r["frames"]) / frames for r in rs]
         if all(r.get("vmaf_frames") for r in rs):
             pooled = pool(np.concatenate([np.asarray(r["vmaf_frames"], dtype=float) for r in rs]))

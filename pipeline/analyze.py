@@ -14,7 +14,9 @@ from .fast import analyze_fast
 
 def analyze(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
             on_event: EventSink = no_events, workdir: str | None = None,
-            source: Source | None = None) -> Analysis:
+            source: Source | None = None, client=None) -> Analysis:
+    """``client``: a Dask Client; the chunks of a title analysed whole (``opts.chunk_s``) then run
+    on its cluster."""
     source = source or probe(path, opts.allow_references)
     ff.require_encoder(opts.codec)
     if opts.fast:
@@ -22,13 +24,21 @@ def analyze(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
     sampled, sampling = sample_title(source, opts, ff, workdir, on_event)
     plan = make_plan(source, sampled)
     shots = title_shots(source, opts, plan, ff, workdir, on_event) if opts.per_shot else None
-    sweep = run_sweep(ff, plan, cache, jobs=opts.jobs, workdir=workdir, on_event=on_event, parts=shots)
+    extra = None
+    if opts.chunk_s and not plan.reference.segments and not shots:
+        from .chunked import run_chunked
+
+        sweep, chunks = run_chunked(ff, plan, cache, chunk_s=opts.chunk_s, jobs=opts.jobs, workdir=workdir,
+                                    on_event=on_event, client=client)
+        extra = {"chunks": chunks, "chunk_s": opts.chunk_s, "cluster": client is not None}
+    else:
+        sweep = run_sweep(ff, plan, cache, jobs=opts.jobs, workdir=workdir, on_event=on_event, parts=shots)
     if not sweep.rows:
         first = sweep.failures[0][1] if sweep.failures else "no points"
         raise LadderError(f"too few successful trial encodes ({len(sweep.rows)} of "
                           f"{len(plan.encodes)}): {first}", path)
     doc = analysis_document(source, plan, sweep.rows, opts, ff,
-                            sweep_info(plan, sweep, opts, encodes=len(plan.encodes)))
+                            sweep_info(plan, sweep, opts, encodes=len(plan.encodes), extra=extra))
     if sampling:
         doc["analysed"]["sampling"] = sampling
     attach_parts(doc, plan, sweep.rows, opts.policy, sampling, shots)

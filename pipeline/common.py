@@ -43,6 +43,7 @@ class AnalysisOptions:
     trust_model: bool = False       # allow a pickle model file (runs code on load; see pipeline.models)
     allow_references: bool = False  # read playlists/lists that open other files (HLS, concat, ...)
     per_shot: bool = False          # a title analysed whole: also each shot's own ladder (one structure pass)
+    chunk_s: float = 0.0            # a title analysed whole, in chunks of about this many seconds (0: one piece)
 
     def measure_spec(self) -> C.MeasureSpec:
         threads = 1 if self.jobs > 1 else max(1, os.cpu_count() or 1)
@@ -54,6 +55,8 @@ class AnalysisOptions:
         d = asdict(self)
         for k in ("jobs", "trust_model", "allow_references", "per_shot"):  # not what the ladder is
             d.pop(k)
+        if not d["chunk_s"]:
+            d.pop("chunk_s")   # keys of unchunked analyses unchanged by the option's arrival
         return make_key(options=d, document=DOCUMENT_VERSION)
 
 
