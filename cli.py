@@ -199,8 +199,10 @@ def sweep_options(f):
         click.option("--duration", "duration_s", default=None, type=click.FloatRange(0.1, 1e6), help="Analyse this many seconds (default: to the end)."),
         click.option("--segments", default=0, show_default=True, type=click.IntRange(0, 100),
                      help="Analyse N excerpts spread over the title, joined (0: the title, or --start/--duration; "
-                          "--fast on a long title uses 4)."),
-        click.option("--segment-seconds", "segment_s", default=3.0, show_default=True, type=click.FloatRange(0.5, 600), help="Length of each excerpt (s)."),
+                          "--fast on a long title uses 6)."),
+        click.option("--segment-seconds", "segment_s", default=2.0, show_default=True, type=click.FloatRange(0.5, 600),
+                     help="Length of each excerpt (s), rounded to whole GOPs (an excerpt that cuts a GOP costs "
+                          "an extra intra frame the title does not pay)."),
         click.option("--sampling", type=click.Choice(["even", "content"]), default="even", show_default=True,
                      help="Where the --segments excerpts go: spread evenly, or chosen from the title's shots "
                           "and complexity (one cheap pass over the whole title; the most demanding part "
@@ -239,7 +241,7 @@ def build_options(kw: dict):
     if unknown:
         raise click.BadParameter(f"unknown metric(s): {', '.join(sorted(unknown))}", param_hint="--metrics")
     kw.setdefault("segments", 0)
-    kw.setdefault("segment_s", 3.0)
+    kw.setdefault("segment_s", 2.0)
     if kw["segments"] < 0 or kw["segment_s"] <= 0:
         raise click.BadParameter("must be >= 0 excerpts of > 0 s", param_hint="--segments/--segment-seconds")
     if kw["segments"] and (kw["start_s"] or kw["duration_s"] is not None):

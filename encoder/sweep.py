@@ -75,8 +75,17 @@ class SweepPlan:
 
     @property
     def frames(self) -> int:
+        if self.reference.segments:
+            return max(1, sum(segment_frames(self.reference.segments, self.reference.fps)))
         dur = self.reference.analysed_seconds or (self.source.duration_s - self.reference.start_s)
         return max(1, int(round(dur * float(self.reference.fps))))
+
+
+def segment_frames(segments: Sequence[tuple[float, float]], fps: Fraction) -> list[int]:
+    """Frames each excerpt gives (an excerpt of (n - 0.5) / fps s from 0, or n / fps s from half a
+    frame early, gives n)."""
+    f = float(fps)
+    return [int(math.floor(d * f + 0.5 + 1e-6)) for _, d in segments]
 
 
 def candidate_sizes(source: Source, heights: Sequence[int] | None = None) -> list[tuple[int, int]]:
@@ -111,6 +120,33 @@ def spread_segments(duration_s: float, n: int, seconds: float) -> tuple[tuple[fl
     return tuple(out)
 
 
+def gop_aligned(segments: Sequence[tuple[float, float]], duration_s: float, fps: Fraction,
+                gop: int) -> tuple[tuple[float, float], ...]:
+    """Excerpts of whole GOPs, frame-exact. Joined into one reference, an excerpt that is not a
+    whole number of GOPs puts a cut inside a GOP: the encoder codes the new picture as a P frame
+    that costs an intra frame, so the sample spends more bits than the title does (a 342-s
+    microscopy timelapse measured +23 % at CRF 16 with 3-s excerpts and 2-s GOPs, +0.6 % with
+    4-s ones). Each excerpt here is the nearest whole number of GOPs (at least one), so the
+    reference's keyframes fall exactly on the excerpt starts; it starts half a frame before its
+    first frame (so the seek keeps exactly that frame whatever the timestamp rounding) and stays
+    inside the title. Idempotent: aligned excerpts come back unchanged."""
+    if gop <= 0 or not segments:
+        return tuple(segments)
+    f = float(fps)
+    total = int(math.floor(duration_s * f + 1e-6))
+    out = []
+    for start, dur in segments:
+        n = max(1, int(math.floor(dur * f / gop + 0.5))) * gop
+        n = min(n, max(gop, total - total % gop) if total >= gop else total)
+        j = int(round(start * f + 0.25))             # (j - 0.5) / fps -> j, whatever the float error
+        j = max(0, min(j, total - n))
+        if j == 0:
+            out.append((0.0, round((n - 0.5) / f, 6)))
+        else:
+            out.append((round((j - 0.5) / f, 6), round(n / f, 6)))
+    return tuple(out)
+
+
 def auto_model(ref_height: int, ref_width: int) -> str:
     """vmaf_v0.6.1 is trained for 1080p viewing; above 1080p use the 4K model."""
     return "vmaf_4k_v0.6.1" if min(ref_width, ref_height) > 1080 else "vmaf_v0.6.1"
@@ -119,7 +155,7 @@ def auto_model(ref_height: int, ref_width: int) -> str:
 def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] | None = None,
                heights: Sequence[int] | None = None, preset: str | None = None,
                gop_seconds: float = 2.0, start_s: float = 0.0, duration_s: float | None = None,
-               segments: int = 0, segment_s: float = 3.0,
+               segments: int = 0, segment_s: float = 2.0,
                measure: C.MeasureSpec | None = None, model: str = "auto",
                segment_times: Sequence[tuple[float, float]] = ()) -> SweepPlan:
     """``segment_times``: explicit (start, duration) excerpts (chosen from the title's structure)
@@ -130,17 +166,18 @@ def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] 
         raise ValueError(f"--start {start_s} is beyond the end ({source.duration_s:.2f} s)")
     if duration_s is not None and start_s + duration_s > source.duration_s:
         duration_s = None  # to the end
+    gop = int(round(gop_seconds * float(source.fps))) if gop_seconds > 0 else 0
+    chosen = (tuple((float(a), float(b)) for a, b in segment_times) if segment_times
+              else spread_segments(source.duration_s, segments, segment_s))
     ref = C.ReferenceSpec(
         source=source.path, fps=source.fps, width=rw, height=rh, start_s=start_s,
         duration_s=duration_s, make_cfr=source.vfr, deinterlace=source.interlaced,
         full_range=source.full_range,
-        segments=(tuple((round(float(a), 3), float(b)) for a, b in segment_times) if segment_times
-                  else spread_segments(source.duration_s, segments, segment_s)),
+        segments=gop_aligned(chosen, source.duration_s, source.fps, gop),
         source_format=source.demuxer)
     frames = int(((ref.analysed_seconds or (source.duration_s - start_s)) * float(source.fps)) + 1)
     if rw * rh * 1.5 * frames > Y4M_LIMIT_BYTES:
         ref = replace(ref, lossless_container=True)
-    gop = int(round(gop_seconds * float(source.fps))) if gop_seconds > 0 else 0
     grid = tuple(crfs) if crfs else c.default_grid
     encodes = tuple(
         EncodeSpec(codec=codec, width=w, height=h, crf=q, preset=preset, gop=gop, threads=1)
@@ -222,10 +259,10 @@ def excerpt_parts(plan: SweepPlan) -> tuple[tuple[int, int], ...]:
     segs = plan.reference.segments
     if len(segs) < 2:
         return ()
-    fps, bounds, t = float(plan.reference.fps), [], 0.0
-    for _, d in segs:
-        bounds.append((int(round(t * fps)), int(round((t + d) * fps))))
-        t += d
+    bounds, a = [], 0
+    for n in segment_frames(segs, plan.reference.fps):
+        bounds.append((a, a + n))
+        a += n
     return tuple(bounds)
 
 

@@ -26,7 +26,7 @@ class AnalysisOptions:
     start_s: float = 0.0
     duration_s: float | None = None
     segments: int = 0               # analyse N spread excerpts instead of the title (0: fast mode decides)
-    segment_s: float = 3.0
+    segment_s: float = 2.0          # rounded to whole GOPs (encoder.sweep.gop_aligned)
     sampling: str = "even"          # how the N excerpts are placed: "even" or "content" (structure)
     segment_times: tuple[tuple[float, float], ...] = ()  # explicit excerpts (from "content" sampling)
     vmaf_model: str = "auto"
@@ -144,9 +144,10 @@ def attach_parts(doc: dict, plan: SweepPlan, rows: list[dict], policy: LadderPol
                  for a, b in shots]
     else:
         bounds, kind = excerpt_parts(plan), "excerpts"
-        whys = {round(float(e["start_s"]), 3): e.get("why") for e in (sampling or {}).get("excerpts", [])}
-        spans = [{"start_s": s, "duration_s": d, **({"why": whys[round(s, 3)]} if whys.get(round(s, 3)) else {})}
-                 for s, d in plan.reference.segments]
+        chosen = (sampling or {}).get("excerpts", [])   # in the order of the plan's (GOP-aligned) excerpts
+        whys = [e.get("why") for e in chosen] if len(chosen) == len(plan.reference.segments) else []
+        spans = [{"start_s": s, "duration_s": d, **({"why": whys[i]} if i < len(whys) and whys[i] else {})}
+                 for i, (s, d) in enumerate(plan.reference.segments)]
     view = part_view(rows, bounds, fps, spans, doc["rungs"], policy, kind) if bounds else None
     if view:
         doc["parts"] = view
@@ -189,8 +190,12 @@ def sample_title(source: Source, opts: AnalysisOptions, ff, workdir: str | None 
     ex = S.choose_excerpts(ps, source.duration_s, opts.segments, opts.segment_s)
     if not ex:
         return opts, None
+    from ..encoder.sweep import gop_aligned
+
+    gop = int(round(opts.gop_seconds * float(source.fps))) if opts.gop_seconds > 0 else 0
+    aligned = gop_aligned([(e.start, e.duration) for e in ex], source.duration_s, source.fps, gop)
     info = {"method": "content", "shots": len(cuts) + 1, "structure_s": round(st.wall_s, 2),
             **S.coverage(ps, ex),
-            "excerpts": [{"start_s": e.start, "duration_s": e.duration, "probe_kbps": round(e.kbps, 1),
-                          "why": e.why} for e in ex]}
-    return replace(opts, segment_times=tuple((e.start, e.duration) for e in ex)), info
+            "excerpts": [{"start_s": a, "duration_s": d, "probe_kbps": round(e.kbps, 1), "why": e.why}
+                         for e, (a, d) in zip(ex, aligned)]}
+    return replace(opts, segment_times=aligned), info

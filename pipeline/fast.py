@@ -15,7 +15,7 @@ from .common import Analysis, AnalysisOptions, analysis_document, attach_parts, 
 from .predict import predicted_rows
 
 FAST_SUBSAMPLE = 3    # libvmaf n_subsample in fast mode: odd (even steps can bias the pooled score)
-FAST_SEGMENTS = 4     # fast mode on a long title without --start/--duration: 4 spread excerpts
+FAST_SEGMENTS = 6     # fast mode on a long title without --start/--duration: 6 excerpts of one 2-s GOP
 FAST_ROUNDS = 6       # measurement rounds: re-plan after each (each round keeps every job busy)
 
 
