@@ -1,4 +1,4 @@
-"""Whole titles: does analysing 4 excerpts of 3 s give the ladder of analysing all of it?
+"""Whole titles: does analysing 6 excerpts of 2 s (one GOP each; the defaults) give the ladder of analysing all of it?
 
     python bench/long_titles.py [LONG_DIR] --cache DIR [--titles a.mp4,b.mp4] [--jobs 2]
                                 [--out bench/results/long] [--json F] [--md F]
@@ -8,7 +8,7 @@ For each title (the fixed list ``TITLES``, cheapest first; ``--titles`` runs a s
 table says which): the exhaustive analysis of the **whole title** is the ground truth (its RD
 table and ladder are written to ``--out``; it is resumable through ``--cache``: hours of CPU for
 the long ones). Then four analyses of 4 x 3 s excerpts, each with a fresh cache so that its wall
-time is real: the excerpts placed evenly or chosen from the title's structure (``--sampling
+time is real: 6 excerpts of 2 s (the tool's defaults; until 2026-11-29 4 x 3 s, which cut GOPs) placed evenly or chosen from the title's structure (``--sampling
 content``), analysed exhaustively or with ``--fast``. Each ladder is judged on the whole title's
 measured curves: BD-rate of its rungs against the whole-title ladder (> 0: a loss). Wall times are
 compared with FFmpeg decoding the whole title once.
@@ -90,7 +90,7 @@ def main() -> None:
         for sampling, fast in VARIANTS:
             tmp = tempfile.mkdtemp(prefix="pertitle-long-")
             try:
-                opts = AnalysisOptions(segments=4, segment_s=3.0, sampling=sampling, fast=fast, jobs=a.jobs,
+                opts = AnalysisOptions(segments=6, segment_s=2.0, sampling=sampling, fast=fast, jobs=a.jobs,
                                        policy=policy, model_path=a.model)
                 t0 = time.perf_counter()
                 an = analyze(path, opts, ff, Cache.open(os.path.join(tmp, "c")), workdir=tmp)
