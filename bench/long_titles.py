@@ -7,9 +7,10 @@
 For each title (the fixed list ``TITLES``, cheapest first; ``--titles`` runs a subset and the
 table says which): the exhaustive analysis of the **whole title** is the ground truth (its RD
 table and ladder are written to ``--out``; it is resumable through ``--cache``: hours of CPU for
-the long ones). Then four analyses of 4 x 3 s excerpts, each with a fresh cache so that its wall
-time is real: 6 excerpts of 2 s (the tool's defaults; until 2026-11-29 4 x 3 s, which cut GOPs) placed evenly or chosen from the title's structure (``--sampling
-content``), analysed exhaustively or with ``--fast``. Each ladder is judged on the whole title's
+the long ones). Then four analyses of 6 excerpts of 2 s (the tool's defaults: one GOP each; until
+2026-11-29 the bench used 4 x 3 s, which cut GOPs), each with a fresh cache so that its wall time
+is real: the excerpts placed evenly or chosen from the title's structure (``--sampling content``),
+analysed exhaustively or with ``--fast``. Each ladder is judged on the whole title's
 measured curves: BD-rate of its rungs against the whole-title ladder (> 0: a loss). Wall times are
 compared with FFmpeg decoding the whole title once.
 """
