@@ -11,13 +11,14 @@ restarts its rate control at the chunk's first keyframe: with CRF and fixed GOPs
 the scores differ from one encode of the whole title only by what x264's look-ahead would have
 seen across the boundary (measured in ``bench/scale_out.py``).
 
-On a cluster each chunk is one task; tasks run wherever there is a free worker, each worker
-needs FFmpeg, the source (same path) and, to share the cache, the cache folder.
+On a cluster each chunk and encoded size is one task; tasks run wherever there is a free worker,
+each worker needs FFmpeg, the source (same path) and, to share the cache, the cache folder.
 """
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 
 from ..core.errors import PertitleError
 from ..encoder.cache import Cache
@@ -58,9 +59,15 @@ def run_chunked(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, chunk_s: float, jo
         from dask.distributed import as_completed
 
         ff_path = os.environ.get("PERTITLE_FFMPEG", ff.path)
-        futures = {client.submit(_chunk_task, p, ff_path, cache.root, workdir, key=f"pertitle-chunk-{i}-"
-                                 f"{os.path.basename(plan.source.path)}", pure=False, retries=TASK_RETRIES): i
-                   for i, p in enumerate(plans)}
+        # One task per chunk and encoded size: a title of C chunks and S sizes keeps C x S workers
+        # busy (each task decodes its chunk's reference: a small overhead next to its encodes).
+        sizes = sorted({(e.width, e.height) for e in plan.encodes}, key=lambda wh: -wh[0] * wh[1])
+        tasks = [(i, replace(p, encodes=tuple(e for e in p.encodes if (e.width, e.height) == wh)))
+                 for wh in sizes for i, p in enumerate(plans)]
+        name = os.path.basename(plan.source.path)
+        futures = {client.submit(_chunk_task, p, ff_path, cache.root, workdir, pure=False, retries=TASK_RETRIES,
+                                 key=f"pertitle-chunk-{i}-{p.encodes[0].width}x{p.encodes[0].height}-{name}"): i
+                   for i, p in tasks}
         done = 0
         for fut in as_completed(futures):
             i = futures[fut]
@@ -71,12 +78,12 @@ def run_chunked(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, chunk_s: float, jo
             except Exception as exc:  # noqa: BLE001 - a task that kept failing on the cluster
                 raise PertitleError(f"chunk {i + 1} of {n} failed on the cluster: {type(exc).__name__}: "
                                     f"{str(exc)[:200]}", plan.source.path) from None
-            per_chunk[i] = rows
+            per_chunk[i].extend(rows)
             reference_s += ref_s
             for e, m in fails:
                 failures.setdefault((e.width, e.height, e.crf), (e, m))
             done += 1
-            on_event(Stage("chunk", f"{done}/{n} done (chunk {i + 1}, from {plans[i].reference.start_s:.1f} s)"))
+            on_event(Stage("chunk", f"{done}/{len(tasks)} tasks done (chunk {i + 1} of {n})"))
     rows = merge_chunk_rows(per_chunk, float(plan.reference.fps))
     have = {(r["width"], r["height"], r.get("crf")) for r in rows}
     for e in plan.encodes:  # a point missing in any chunk is missing for the title
