@@ -37,6 +37,16 @@ def input_args(path: str, fmt: str | None = None) -> list[str]:
     return [*LOCAL_ONLY, *(["-f", fmt] if fmt else []), "-i", file_url(path)]
 
 
+def source_args(path: str, fmt: str | None = None) -> list[str]:
+    """``-i`` for a source decoded through a filter graph. ``-reinit_filter 0``: a stream whose
+    frame parameters change midway (colour metadata of joined scenes, a broadcast capture's VUI)
+    must not rebuild the graph — a rebuilt graph restarts ``setpts=N`` at 0 and the constant-rate
+    output then drops every frame up to the old count: a 164-s title of joined clips gave a
+    reference of its first 60 s, silently. The frames keep flowing through the same graph
+    (its scaler and format filters adapt per frame)."""
+    return ["-reinit_filter", "0", *input_args(path, fmt)]
+
+
 BASE = ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "warning", "-y"]
 
 # ------------------------------------------------------------------------------------------
@@ -97,7 +107,7 @@ def reference_command(ffmpeg: str, spec: ReferenceSpec, out_path: str) -> list[s
         # Each excerpt is its own input (fast input seeking), normalised alike, then joined;
         # the joined stream is renumbered so frames pair by index with every encode.
         for start, dur in spec.segments:
-            cmd += ["-ss", f"{start:.3f}", "-t", f"{dur:.3f}", *input_args(spec.source, spec.source_format)]
+            cmd += ["-ss", f"{start:.3f}", "-t", f"{dur:.3f}", *source_args(spec.source, spec.source_format)]
         per = reference_filters(spec)
         parts = ";".join(f"[{i}:v:0]{per}[s{i}]" for i in range(len(spec.segments)))
         joined = "".join(f"[s{i}]" for i in range(len(spec.segments)))
@@ -109,7 +119,7 @@ def reference_command(ffmpeg: str, spec: ReferenceSpec, out_path: str) -> list[s
             cmd += ["-ss", f"{spec.start_s:.3f}"]
         if spec.duration_s:
             cmd += ["-t", f"{spec.duration_s:.3f}"]
-        cmd += [*input_args(spec.source, spec.source_format), "-map", "0:v:0", "-an", "-sn", "-dn",
+        cmd += [*source_args(spec.source, spec.source_format), "-map", "0:v:0", "-an", "-sn", "-dn",
                 "-vf", reference_filters(spec), "-r", fps_str(spec.fps)]
     if spec.full_range:
         cmd += ["-color_range", "tv"]
@@ -277,7 +287,7 @@ def rendition_commands(ffmpeg: str, ref: ReferenceSpec, spec: EncodeSpec, out_pa
     """A rung encoded from the source itself (the whole title), normalised exactly as the
     analysis' reference (same crop, rate, range, deinterlacing) and scaled with the same
     scaler; 2-pass where the spec says so. Output: MP4 (video only)."""
-    head = [ffmpeg, *BASE, *input_args(ref.source, ref.source_format), "-map", "0:v:0", "-an", "-sn", "-dn",
+    head = [ffmpeg, *BASE, *source_args(ref.source, ref.source_format), "-map", "0:v:0", "-an", "-sn", "-dn",
             "-vf", reference_filters(ref) + "," + scale_filter(spec.width, spec.height, spec.scaler),
             "-r", fps_str(ref.fps)]
     if ref.full_range:
@@ -332,6 +342,6 @@ def structure_command(ffmpeg: str, source: str, source_format: str | None, out_p
     gop = max(1, round(float(fps)))
     vf = (f"scale={STRUCTURE_WIDTH}:-2:flags=fast_bilinear,select=gte(scene\\,0),"
           f"metadata=mode=print:key=lavfi.scene_score:file={SCENE_FILE}")
-    return [ffmpeg, *BASE, *input_args(source, source_format), "-map", "0:v:0", "-an", "-sn", "-dn",
+    return [ffmpeg, *BASE, *source_args(source, source_format), "-map", "0:v:0", "-an", "-sn", "-dn",
             "-vf", vf, "-c:v", "libx264", "-preset", "ultrafast", "-crf", "30", "-g", str(gop),
             "-pix_fmt", "yuv420p", "-f", "matroska", file_url(out_path)]

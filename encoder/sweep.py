@@ -440,8 +440,12 @@ def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
     keyed = [(enc, point_key(plan, sha, enc, ff.version)) for enc in plan.encodes]
     rows: list[dict] = []
     todo: list[tuple[EncodeSpec, str]] = []
+    expected = plan.frames
     for enc, key in keyed:
-        hit = cache.get(key, check=lambda row, enc=enc: plausible_row(row, enc))
+        # a cached point of far fewer (or more) frames than the plan analyses is not this plan's
+        # measurement (e.g. one taken on a reference that lost frames) and is measured again
+        hit = cache.get(key, check=lambda row, enc=enc: plausible_row(row, enc) and
+                        0.9 * expected - 2 <= int(row["frames"]) <= 1.1 * expected + 2)
         if hit is not None:
             hit = {**hit, "title": title, "cached": True}
             rows.append(hit)

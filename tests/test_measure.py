@@ -114,3 +114,55 @@ def test_parse_errors(tmp_path):
                  "n:    2  XPSNR y: 42.0  XPSNR u: 45.0  XPSNR v: 44.0\n")
     assert parse_xpsnr_log(str(x)) == pytest.approx(41.0)
     assert parse_xpsnr_log(str(tmp_path / "none.log")) is None
+
+
+def _changing_colour_metadata(ff, tmp_path):
+    """A title of two joined parts whose colour tags differ (as joined scenes from different
+    sources do): 48 frames tagged BT.709, then 48 tagged BT.601."""
+    import subprocess
+
+    parts = []
+    for i, (src, csp) in enumerate((("testsrc2", "bt709"), ("mandelbrot", "bt470bg"))):
+        out = tmp_path / f"part{i}.mp4"
+        subprocess.run([ff.path, "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                        f"{src}=size=320x180:rate=24", "-t", "2", "-c:v", "libx264", "-preset", "ultrafast",
+                        "-crf", "20", "-pix_fmt", "yuv420p", "-colorspace", csp, "-color_primaries",
+                        "bt709" if csp == "bt709" else "bt470bg", "-color_trc", "bt709" if csp == "bt709" else "gamma28",
+                        "-g", "24", "-video_track_timescale", "12288", str(out)], check=True)
+        parts.append(out)
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"file '{p}'\n" for p in parts))
+    joined = tmp_path / "joined.mp4"
+    subprocess.run([ff.path, "-nostdin", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0", "-i",
+                    str(listing), "-c", "copy", str(joined)], check=True)
+    return str(joined)
+
+
+def test_a_title_whose_frame_parameters_change_midway_keeps_every_frame(ff, cache, tmp_path):
+    """Without -reinit_filter 0 the filter graph was rebuilt at the change, setpts=N restarted at 0
+    and the constant-rate reference silently kept only the first part's frames."""
+    from pertitle.encoder.probe import probe
+
+    clip = _changing_colour_metadata(ff, tmp_path)
+    plan = plan_sweep(probe(clip), crfs=(30,), heights=(180,), gop_seconds=1)
+    assert plan.frames == 96
+    [row] = run_sweep(ff, plan, cache).rows
+    assert row["frames"] == 96
+    # the second part (Mandelbrot) is scored too: a reference of only the first part would give
+    # the encode of the test card's 48 frames
+    assert row["kbps"] > 0
+
+
+def test_a_cached_point_of_another_frame_count_is_measured_again(ff, make_clip, cache):
+    from pertitle.encoder.probe import probe
+    from pertitle.encoder.sweep import point_key
+    from pertitle.encoder.cache import fingerprint
+
+    clip = make_clip("frames_check.mp4", seconds=2.0)
+    plan = plan_sweep(probe(clip), crfs=(30,), heights=(180,), gop_seconds=1)
+    [row] = run_sweep(ff, plan, cache).rows
+    key = point_key(plan, fingerprint(plan.source.path), plan.encodes[0], ff.version)
+    cache.put(key, {**row, "frames": row["frames"] // 3})           # as if measured on a truncated reference
+    res = run_sweep(ff, plan, cache)
+    assert res.rows[0]["cached"] is False and res.rows[0]["frames"] == row["frames"]
+    assert run_sweep(ff, plan, cache).rows[0]["cached"] is True
