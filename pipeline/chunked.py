@@ -62,7 +62,10 @@ def run_chunked(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, chunk_s: float, jo
         # One task per chunk and encoded size: a title of C chunks and S sizes keeps C x S workers
         # busy (each task decodes its chunk's reference: a small overhead next to its encodes).
         sizes = sorted({(e.width, e.height) for e in plan.encodes}, key=lambda wh: -wh[0] * wh[1])
-        tasks = [(i, replace(p, encodes=tuple(e for e in p.encodes if (e.width, e.height) == wh)))
+        # A worker is one single-threaded slot: its libvmaf runs on one thread too (the thread
+        # count is not part of a point's cache key).
+        tasks = [(i, replace(p, encodes=tuple(e for e in p.encodes if (e.width, e.height) == wh),
+                             measure=replace(p.measure, threads=1)))
                  for wh in sizes for i, p in enumerate(plans)]
         name = os.path.basename(plan.source.path)
         futures = {client.submit(_chunk_task, p, ff_path, cache.root, workdir, pure=False, retries=TASK_RETRIES,
