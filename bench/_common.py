@@ -1,8 +1,11 @@
 """Shared by the bench scripts: the decode floor every mode is compared with."""
 from __future__ import annotations
 
+import json
+import os
 import statistics
 import subprocess
+import sys
 import time
 
 from pertitle.encoder.commands import decode_command
@@ -18,3 +21,20 @@ def decode_seconds(ffmpeg: str, path: str, start: float = 0.0, duration: float |
         subprocess.run(cmd, check=True, capture_output=True)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def pertitle_command() -> list[str]:
+    """The installed ``pertitle`` command of this Python (as a user runs it)."""
+    exe = os.path.join(os.path.dirname(sys.executable), "pertitle")
+    return [exe] if os.path.exists(exe) else [sys.executable, "-m", "pertitle.cli"]
+
+
+def write_results(text: str, data: dict, json_path: str | None, md_path: str | None) -> None:
+    """Print the table and keep it (Markdown) with its data (JSON) where asked."""
+    print(text, flush=True)
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1)
+    if md_path:
+        with open(md_path, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")

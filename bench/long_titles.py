@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import time
 
-from _common import decode_seconds
+from _common import decode_seconds, write_results
 from modes import judge
 
 from pertitle.core.fsutil import atomic_write_text, to_json
@@ -125,14 +125,7 @@ def write(rows: list[dict], a) -> None:
                   f"{r['whole']['rungs']} | {ee['bd_pct']:+.2f}% / {ec['bd_pct']:+.2f}% "
                   f"| {fe['bd_pct']:+.2f}% ({fe['s']} s, {fe['x_decode']}x) / "
                   f"{fc['bd_pct']:+.2f}% ({fc['s']} s, {fc['x_decode']}x) |")
-    text = "\n".join(md)
-    print(text, flush=True)
-    if a.json:
-        with open(a.json, "w", encoding="utf-8") as fh:
-            json.dump({"rows": rows, "titles": [r["title"] for r in rows]}, fh, indent=1)
-    if a.md:
-        with open(a.md, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+    write_results("\n".join(md), {"rows": rows, "titles": [r["title"] for r in rows]}, a.json, a.md)
 
 
 if __name__ == "__main__":

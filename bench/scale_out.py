@@ -18,18 +18,13 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 
+from _common import pertitle_command, write_results
 from _watch import watched
 from modes import judge
 
 from pertitle.ladders.policy import LadderPolicy
-
-
-def pertitle() -> list[str]:
-    exe = os.path.join(os.path.dirname(sys.executable), "pertitle")
-    return [exe] if os.path.exists(exe) else [sys.executable, "-m", "pertitle.cli"]
 
 
 def read_rd(path: str) -> list[dict]:
@@ -62,7 +57,7 @@ def main() -> None:
             work = os.path.join(tmp, "work")
             os.mkdir(work)
             out = os.path.join(tmp, "l.json")
-            w = watched([*pertitle(), "analyze", a.title, "--cluster", "local", "--workers", str(n), "--chunk-seconds",
+            w = watched([*pertitle_command(), "analyze", a.title, "--cluster", "local", "--workers", str(n), "--chunk-seconds",
                          a.chunk_seconds, "-j", "1", "--cache", os.path.join(tmp, "cache"), "--workdir", work, "-q",
                          "-o", out], work)
             if w["rc"] != 0:
@@ -98,14 +93,7 @@ def main() -> None:
         md.append(f"| {r['workers']} | {r['s']} | {base / r['s']:.2f}x | {r['chunks']} | {r['encodes']} | "
                   f"{r['peak_rss_mib']} | {r['peak_tmp_mib']} | {k['median']:+.2f} ({k['min']:+.2f}..{k['max']:+.2f}) | "
                   f"{v['median']:+.2f} ({v['min']:+.2f}..{v['max']:+.2f}) | {r['bd_pct']:+.2f}% | {r['rungs']} |")
-    text = "\n".join(md)
-    print(text, flush=True)
-    if a.json:
-        with open(a.json, "w", encoding="utf-8") as fh:
-            json.dump({"title": os.path.basename(a.title), "chunk_s": a.chunk_seconds, "rows": rows}, fh, indent=1)
-    if a.md:
-        with open(a.md, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+    write_results("\n".join(md), {"title": os.path.basename(a.title), "chunk_s": a.chunk_seconds, "rows": rows}, a.json, a.md)
 
 
 if __name__ == "__main__":

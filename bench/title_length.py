@@ -17,20 +17,14 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 
-from _common import decode_seconds
+from _common import decode_seconds, pertitle_command, write_results
 from _watch import watched
 
 from pertitle.encoder.ffmpeg import locate
 
 TITLES = ["mixed_1920x1080.mp4", "mixed_1920x1080_x4.mp4", "mixed_1920x1080_x8.mp4"]
-
-
-def pertitle() -> list[str]:
-    exe = os.path.join(os.path.dirname(sys.executable), "pertitle")
-    return [exe] if os.path.exists(exe) else [sys.executable, "-m", "pertitle.cli"]
 
 
 def main() -> None:
@@ -54,7 +48,7 @@ def main() -> None:
                 work = os.path.join(tmp, "work")
                 os.mkdir(work)
                 out = os.path.join(tmp, "l.json")
-                w = watched([*pertitle(), "analyze", path, "--fast", "--sampling", sampling, "--model", a.model,
+                w = watched([*pertitle_command(), "analyze", path, "--fast", "--sampling", sampling, "--model", a.model,
                              "--no-cache", "--workdir", work, "-j", str(a.jobs), "-q", "-o", out], work)
                 if w["rc"] != 0:
                     raise SystemExit(f"{name} {sampling}: rc {w['rc']}: {w['stderr'][-400:]}")
@@ -86,14 +80,7 @@ def write(rows: list[dict], a) -> None:
     md.append("|---|" + "---|" * len(samplings))
     for r in rows:
         md.append(f"| {r['title']} | " + " | ".join(r[s]["rungs"] for s in samplings) + " |")
-    text = "\n".join(md)
-    print(text, flush=True)
-    if a.json:
-        with open(a.json, "w", encoding="utf-8") as fh:
-            json.dump({"rows": rows}, fh, indent=1)
-    if a.md:
-        with open(a.md, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+    write_results("\n".join(md), {"rows": rows}, a.json, a.md)
 
 
 if __name__ == "__main__":

@@ -120,6 +120,24 @@ def spread_segments(duration_s: float, n: int, seconds: float) -> tuple[tuple[fl
     return tuple(out)
 
 
+def gop_frames(gop_seconds: float, fps: Fraction) -> int:
+    """Keyframe interval in frames (0: the encoder's default)."""
+    return int(round(gop_seconds * float(fps))) if gop_seconds > 0 else 0
+
+
+def lossless_needed(width: int, height: int, frames: int) -> bool:
+    """A raw Y4M reference of this many frames would be too big: lossless H.264 instead."""
+    return width * height * 1.5 * frames > Y4M_LIMIT_BYTES
+
+
+def frame_span(first: int, n: int, fps: float) -> tuple[float, float]:
+    """(start, duration) in seconds that a seek keeps exactly frames ``first .. first + n - 1`` of,
+    whatever the timestamp rounding: from half a frame early (or from 0) to half a frame early."""
+    if first == 0:
+        return 0.0, round((n - 0.5) / fps, 6)
+    return round((first - 0.5) / fps, 6), round(n / fps, 6)
+
+
 def gop_aligned(segments: Sequence[tuple[float, float]], duration_s: float, fps: Fraction,
                 gop: int) -> tuple[tuple[float, float], ...]:
     """Excerpts of whole GOPs, frame-exact. Joined into one reference, an excerpt that is not a
@@ -139,11 +157,7 @@ def gop_aligned(segments: Sequence[tuple[float, float]], duration_s: float, fps:
         n = max(1, int(math.floor(dur * f / gop + 0.5))) * gop
         n = min(n, max(gop, total - total % gop) if total >= gop else total)
         j = int(round(start * f + 0.25))             # (j - 0.5) / fps -> j, whatever the float error
-        j = max(0, min(j, total - n))
-        if j == 0:
-            out.append((0.0, round((n - 0.5) / f, 6)))
-        else:
-            out.append((round((j - 0.5) / f, 6), round(n / f, 6)))
+        out.append(frame_span(max(0, min(j, total - n)), n, f))
     return tuple(out)
 
 
@@ -166,7 +180,7 @@ def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] 
         raise ValueError(f"--start {start_s} is beyond the end ({source.duration_s:.2f} s)")
     if duration_s is not None and start_s + duration_s > source.duration_s:
         duration_s = None  # to the end
-    gop = int(round(gop_seconds * float(source.fps))) if gop_seconds > 0 else 0
+    gop = gop_frames(gop_seconds, source.fps)
     chosen = (tuple((float(a), float(b)) for a, b in segment_times) if segment_times
               else spread_segments(source.duration_s, segments, segment_s))
     ref = C.ReferenceSpec(
@@ -176,7 +190,7 @@ def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] 
         segments=gop_aligned(chosen, source.duration_s, source.fps, gop),
         source_format=source.demuxer)
     frames = int(((ref.analysed_seconds or (source.duration_s - start_s)) * float(source.fps)) + 1)
-    if rw * rh * 1.5 * frames > Y4M_LIMIT_BYTES:
+    if lossless_needed(rw, rh, frames):
         ref = replace(ref, lossless_container=True)
     grid = tuple(crfs) if crfs else c.default_grid
     encodes = tuple(
@@ -195,9 +209,13 @@ def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] 
 # ------------------------------------------------------------------------------------------
 
 
-def plausible_row(row: dict, enc: EncodeSpec) -> bool:
-    """A cached point must describe this encode and hold sane numbers (else it is measured again)."""
+def plausible_row(row: dict, enc: EncodeSpec, frames: int | None = None) -> bool:
+    """A cached point must describe this encode and hold sane numbers (else it is measured again);
+    with ``frames`` (what the plan analyses) also about that many frames: a point taken on a
+    reference that lost frames is not this plan's measurement."""
     try:
+        if frames is not None and not 0.9 * frames - 2 <= int(row["frames"]) <= 1.1 * frames + 2:
+            return False
         if (int(row["width"]), int(row["height"])) != (enc.width, enc.height):
             return False
         if (row.get("crf") is None) != (enc.crf is None) or (enc.crf is not None and float(row["crf"]) != float(enc.crf)):
@@ -246,12 +264,6 @@ def frame_bytes(path: str) -> list[int]:
         sized = [(pkt.pts if pkt.pts is not None else i, pkt.size)
                  for i, pkt in enumerate(c.demux(vs)) if pkt.size]
     return [size for _, size in sorted(sized)]
-
-
-def packet_stats(path: str) -> tuple[int, int]:
-    """(video packet bytes, packet count) of an encode."""
-    sizes = frame_bytes(path)
-    return sum(sizes), len(sizes)
 
 
 def excerpt_parts(plan: SweepPlan) -> tuple[tuple[int, int], ...]:
@@ -349,13 +361,11 @@ def chunk_plans(plan: SweepPlan, chunk_s: float) -> list[SweepPlan]:
     for i, a in enumerate(edges):
         last = i == len(edges) - 1
         frames = (total - a) if last else step
-        # Half a frame early, so the first frame kept is frame ``a`` whatever the timestamp rounding.
-        start = ref.start_s + (max(0.0, (a - 0.5) / fps) if a else 0.0)
-        dur = None if last and ref.duration_s is None else (a + frames - 0.5) / fps + ref.start_s - start
-        big = ref.width * ref.height * 1.5 * frames > Y4M_LIMIT_BYTES
-        plans.append(replace(plan, reference=replace(ref, start_s=round(start, 6),
-                                                     duration_s=None if dur is None else round(dur, 6),
-                                                     lossless_container=big)))
+        start, dur = frame_span(a, frames, fps)
+        plans.append(replace(plan, reference=replace(
+            ref, start_s=round(ref.start_s + start, 6),
+            duration_s=None if last and ref.duration_s is None else dur,   # the last one runs to the end
+            lossless_container=lossless_needed(ref.width, ref.height, frames))))
     return plans
 
 
@@ -442,10 +452,7 @@ def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
     todo: list[tuple[EncodeSpec, str]] = []
     expected = plan.frames
     for enc, key in keyed:
-        # a cached point of far fewer (or more) frames than the plan analyses is not this plan's
-        # measurement (e.g. one taken on a reference that lost frames) and is measured again
-        hit = cache.get(key, check=lambda row, enc=enc: plausible_row(row, enc) and
-                        0.9 * expected - 2 <= int(row["frames"]) <= 1.1 * expected + 2)
+        hit = cache.get(key, check=lambda row, enc=enc: plausible_row(row, enc, expected))
         if hit is not None:
             hit = {**hit, "title": title, "cached": True}
             rows.append(hit)

@@ -49,17 +49,14 @@ def part_view(rows: Sequence[Mapping], bounds: Sequence[Sequence[int]], fps: flo
     if not bounds:
         return None
     items = []
-    used = 0
     for i, (first, end) in enumerate(bounds):
-        prs = part_rows(rows, bounds, i)
-        used = max(used, len(prs))
+        prs = part_rows(rows, bounds, i)   # the same trial encodes for every part
         if not prs:
             return None
         item = {**{k: spans[i][k] for k in ("start_s", "duration_s", "why") if k in spans[i]},
                 "frames": int(end - first)}
-        qcol = policy.quality_column
         try:
-            curves = curves_from_rows(prs, qcol)
+            curves = curves_from_rows(prs, policy.quality_column)
             choice = choose_ladder(curves, policy)
         except LadderError as exc:
             item["error"] = str(exc)
@@ -80,5 +77,5 @@ def part_view(rows: Sequence[Mapping], bounds: Sequence[Sequence[int]], fps: flo
         return None
     drives = max(placed, key=lambda i: items[i]["top_kbps"])
     easiest = min(placed, key=lambda i: items[i]["top_kbps"])
-    return {"kind": kind, "fps": fps, "points": used, "items": items, "drives_top": drives, "easiest": easiest,
+    return {"kind": kind, "fps": fps, "points": len(prs), "items": items, "drives_top": drives, "easiest": easiest,
             "top_kbps_range": [items[easiest]["top_kbps"], items[drives]["top_kbps"]]}

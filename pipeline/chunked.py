@@ -29,11 +29,11 @@ from ..encoder.sweep import SweepPlan, SweepResult, chunk_plans, merge_chunk_row
 TASK_RETRIES = 3
 
 
-def _chunk_task(plan: SweepPlan, ffmpeg_path: str | None, cache_root: str | None, workdir: str | None,
-                jobs: int = 1) -> tuple[list[dict], list[tuple], float]:
+def _chunk_task(plan: SweepPlan, ffmpeg_path: str | None, cache_root: str | None,
+                workdir: str | None) -> tuple[list[dict], list[tuple], float]:
     """Runs on a worker: one chunk's sweep (rows with per-frame VMAF), its failures, reference seconds."""
     ff = locate(ffmpeg_path)
-    res = run_sweep(ff, plan, Cache.open(cache_root), jobs=jobs, workdir=workdir, keep_frames=True)
+    res = run_sweep(ff, plan, Cache.open(cache_root), jobs=1, workdir=workdir, keep_frames=True)
     return res.rows, [(e, str(m)) for e, m in res.failures], res.reference_s
 
 

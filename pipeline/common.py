@@ -190,10 +190,10 @@ def sample_title(source: Source, opts: AnalysisOptions, ff, workdir: str | None 
     ex = S.choose_excerpts(ps, source.duration_s, opts.segments, opts.segment_s)
     if not ex:
         return opts, None
-    from ..encoder.sweep import gop_aligned
+    from ..encoder.sweep import gop_aligned, gop_frames
 
-    gop = int(round(opts.gop_seconds * float(source.fps))) if opts.gop_seconds > 0 else 0
-    aligned = gop_aligned([(e.start, e.duration) for e in ex], source.duration_s, source.fps, gop)
+    aligned = gop_aligned([(e.start, e.duration) for e in ex], source.duration_s, source.fps,
+                          gop_frames(opts.gop_seconds, source.fps))
     info = {"method": "content", "shots": len(cuts) + 1, "structure_s": round(st.wall_s, 2),
             **S.coverage(ps, ex),
             "excerpts": [{"start_s": a, "duration_s": d, "probe_kbps": round(e.kbps, 1), "why": e.why}

@@ -140,18 +140,3 @@ def test_per_shot_is_refused_with_excerpts_or_fast(make_clip, tmp_path):
     for extra in (["--segments", "2"], ["--fast"], ["--start", "1"]):
         p = run("analyze", clip, "-o", tmp_path / "x.json", "--per-shot", *extra)
         assert p.returncode == 2 and "--per-shot" in p.stderr, p.stderr
-
-
-def test_excerpts_of_a_sampled_analysis_get_their_own_ladders(make_clip, tmp_path):
-    clip = make_clip("twopart16.mp4", size="320x180", seconds=16.0, source="smptebars=size=320x180:rate=24",
-                     vf="noise=alls=60:allf=t:enable='gte(t,12)'")
-    lad = tmp_path / "ex.json"
-    p = run("analyze", clip, "-o", lad, "--segments", "2", "--segment-seconds", "1", "--sampling", "content",
-            "--crf", "24,36", "--gop", "1", "--heights", "180", "--cache", tmp_path / "cache")
-    assert p.returncode == 0, p.stderr
-    doc = json.loads(lad.read_text())
-    view = doc["parts"]
-    assert view["kind"] == "excerpts" and len(view["items"]) == 2
-    assert [[i["start_s"], i["duration_s"]] for i in view["items"]] == doc["analysed"]["segments"]
-    driver = view["items"][view["drives_top"]]
-    assert "most demanding" in driver["why"] and driver["start_s"] >= 11.5

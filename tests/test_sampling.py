@@ -69,7 +69,8 @@ def test_excerpts_are_inside_the_title_disjoint_and_at_most_n(parts, n, seconds)
 
 def test_content_sampling_finds_the_hard_part_of_a_real_title(make_clip, tmp_path):
     """A 16-s title: 12 s of a still card, then 4 s of noise. Evenly spread excerpts sample the
-    noise once; content sampling always does, and says why; verify rebuilds its excerpts."""
+    noise once; content sampling always does, and says why; each excerpt gets its own ladder;
+    verify rebuilds its excerpts."""
     clip = make_clip("twopart.mp4", size="320x180", seconds=16.0, source="smptebars=size=320x180:rate=24",
                      vf="noise=alls=60:allf=t:enable='gte(t,12)'")
     lad = tmp_path / "c.ladder.json"
@@ -82,6 +83,12 @@ def test_content_sampling_finds_the_hard_part_of_a_real_title(make_clip, tmp_pat
     hard = [e for e in samp["excerpts"] if "most demanding" in e["why"]]
     assert len(hard) == 1 and hard[0]["start_s"] >= 12.0 - 0.5
     assert [[e["start_s"], e["duration_s"]] for e in samp["excerpts"]] == doc["analysed"]["segments"]
+    # each excerpt's own ladder (ladders.parts): the noisy one drives the top rung
+    view = doc["parts"]
+    assert view["kind"] == "excerpts" and len(view["items"]) == 2
+    assert [[i["start_s"], i["duration_s"]] for i in view["items"]] == doc["analysed"]["segments"]
+    driver = view["items"][view["drives_top"]]
+    assert "most demanding" in driver["why"] and driver["start_s"] >= 11.5
     v = run("verify", lad, "--json", "-q", "--cache", tmp_path / "cache")
     assert v.returncode == 0, v.stderr
     assert json.loads(v.stdout)["all_ok"]
