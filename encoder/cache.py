@@ -107,8 +107,10 @@ class Cache:
             self._warned.add(kind)
         warnings.warn(message, CacheWarning, stacklevel=3)
 
-    def get(self, key: str, check: Callable[[dict], bool] | None = None) -> dict | None:
-        """The value stored under ``key``, or None (absent, unreadable, mismatching, implausible)."""
+    def get(self, key: str, check: Callable[[dict], bool | str] | None = None) -> dict | None:
+        """The value stored under ``key``, or None (absent, unreadable, mismatching, implausible).
+        ``check(value)`` is False for a damaged value, or a string saying why an intact value does
+        not answer this question any more (a stale entry); True or "" keeps it."""
         root = self.root
         if not root:
             return None
@@ -138,7 +140,11 @@ class Cache:
         if not ok:
             self._bad(path, "checksum mismatch")
             return None
-        if check is not None and not check(value):
+        verdict = check(value) if check is not None else True
+        if isinstance(verdict, str) and verdict:
+            self._warn("stale-entry", f"ignoring a stale cache entry ({verdict}: {path}); measuring again")
+            return None
+        if verdict is False:
             self._bad(path, "implausible values")
             return None
         return value

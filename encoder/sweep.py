@@ -209,13 +209,13 @@ def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] 
 # ------------------------------------------------------------------------------------------
 
 
-def plausible_row(row: dict, enc: EncodeSpec, frames: int | None = None) -> bool:
-    """A cached point must describe this encode and hold sane numbers (else it is measured again);
-    with ``frames`` (what the plan analyses) also about that many frames: a point taken on a
-    reference that lost frames is not this plan's measurement."""
+def plausible_row(row: dict, enc: EncodeSpec, frames: int | None = None) -> bool | str:
+    """A cached point must describe this encode and hold sane numbers (else False: it is measured
+    again); with ``frames`` (what the plan analyses) also about that many frames: a point taken on a
+    reference that lost frames is not this plan's measurement (then the reason, a string)."""
     try:
         if frames is not None and not 0.9 * frames - 2 <= int(row["frames"]) <= 1.1 * frames + 2:
-            return False
+            return f"measured on {int(row['frames'])} frames, the plan analyses {frames}"
         if (int(row["width"]), int(row["height"])) != (enc.width, enc.height):
             return False
         if (row.get("crf") is None) != (enc.crf is None) or (enc.crf is not None and float(row["crf"]) != float(enc.crf)):

@@ -9,7 +9,8 @@ matches the title's, weighted by duration:
 - one excerpt in the most demanding piece (the hardest content always decides the top rungs);
 - the other ``n - 1`` split the title's duration-weighted complexity distribution into equal
   strata (each stands for the same share of the title's time), one excerpt each, in the piece
-  closest to its stratum's duration-weighted median.
+  closest to its stratum's duration-weighted median — preferring a shot no excerpt is in yet
+  (two pieces of one shot are one scene measured twice; another shot of the stratum adds one).
 
 Every excerpt is recorded with the reason it was chosen.
 """
@@ -28,6 +29,7 @@ class Piece:
     start: float
     end: float
     kbps: float          # probe bitrate over the piece (complexity)
+    shot: int = -1       # index of the shot it belongs to (-1: a shot of its own)
 
     @property
     def duration(self) -> float:
@@ -71,9 +73,11 @@ def pieces(duration: float, cuts: Sequence[float], frame_times: Sequence[float],
     its probe bitrate (kbit/s) from the frames inside it."""
     bounds = [0.0] + [c for c in sorted(cuts) if 0.0 < c < duration] + [duration]
     edges: list[float] = []
-    for a, b in zip(bounds, bounds[1:]):
+    shot_of: list[int] = []
+    for n, (a, b) in enumerate(zip(bounds, bounds[1:])):
         k = max(1, int(-(-(b - a) // max_len)))
         edges += [a + (b - a) * i / k for i in range(k)]
+        shot_of += [n] * k
     edges.append(duration)
     order = sorted(range(len(frame_times)), key=lambda i: frame_times[i])
     ts = [float(frame_times[i]) for i in order]
@@ -82,11 +86,11 @@ def pieces(duration: float, cuts: Sequence[float], frame_times: Sequence[float],
     for b in bits:
         cum.append(cum[-1] + b)
     out = []
-    for a, b in zip(edges, edges[1:]):
+    for a, b, shot in zip(edges, edges[1:], shot_of):
         if b - a <= 1e-6:
             continue
         i, j = bisect.bisect_left(ts, a), bisect.bisect_left(ts, b)
-        out.append(Piece(a, b, (cum[j] - cum[i]) / (b - a) / 1000.0))
+        out.append(Piece(a, b, (cum[j] - cum[i]) / (b - a) / 1000.0, shot))
     return out
 
 
@@ -118,15 +122,21 @@ def choose_excerpts(ps: Sequence[Piece], duration: float, n: int, seconds: float
         return []
     chosen: list[Excerpt] = []
 
+    used_shots: set[int] = set()
+
     def free(p: Piece) -> bool:
         w = _window(p, seconds, duration)
         return all(not _overlaps(w, (c.start, c.duration)) for c in chosen)
+
+    def seen(p: Piece) -> bool:
+        return p.shot >= 0 and p.shot in used_shots
 
     # the most demanding piece, however short: the excerpt centred on it contains it
     top = max(ps, key=lambda p: (p.kbps, -p.start))
     w = _window(top, seconds, duration)
     chosen.append(Excerpt(w[0], w[1], f"the most demanding part ({top.kbps:.0f} kbit/s at probe size, "
                                       f"{top.start:.1f}-{top.end:.1f} s)", top.kbps))
+    used_shots.add(top.shot)
     k = n - 1
     values, weights = [p.kbps for p in ps], [p.duration for p in ps]
     for s in range(k):
@@ -135,13 +145,15 @@ def choose_excerpts(ps: Sequence[Piece], duration: float, n: int, seconds: float
         hi_v = weighted_quantile(values, weights, hi)
         target = weighted_quantile(values, weights, (lo + hi) / 2)
         stratum = [p for p in ps if lo_v <= p.kbps <= hi_v] or list(ps)
-        candidates = sorted(stratum, key=lambda p: (abs(p.kbps - target), -p.duration, p.start))
+        candidates = sorted(stratum, key=lambda p: (seen(p), abs(p.kbps - target), -p.duration, p.start))
         pick = next((p for p in candidates if free(p)), None)
         if pick is None:
-            pick = next((p for p in sorted(ps, key=lambda p: (abs(p.kbps - target), p.start)) if free(p)), None)
+            pick = next((p for p in sorted(ps, key=lambda p: (seen(p), abs(p.kbps - target), p.start)) if free(p)),
+                        None)
         if pick is None:
             break
         w = _window(pick, seconds, duration)
+        used_shots.add(pick.shot)
         chosen.append(Excerpt(w[0], w[1], f"complexity stratum {s + 1} of {k} (the {100 * lo:.0f}-{100 * hi:.0f} % "
                                           f"of the title's time between {lo_v:.0f} and {hi_v:.0f} kbit/s; this part "
                                           f"{pick.kbps:.0f} kbit/s, {pick.start:.1f}-{pick.end:.1f} s)", pick.kbps))

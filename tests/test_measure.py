@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pertitle.encoder import commands as C
-from pertitle.core.errors import MeasurementError
+from pertitle.core.errors import CacheWarning, MeasurementError
 from pertitle.encoder.measure import parse_vmaf_log, parse_xpsnr_log, pool
 from pertitle.encoder.measure import measure_many
 from pertitle.encoder.sweep import plan_sweep, run_sweep
@@ -163,6 +163,7 @@ def test_a_cached_point_of_another_frame_count_is_measured_again(ff, make_clip, 
     [row] = run_sweep(ff, plan, cache).rows
     key = point_key(plan, fingerprint(plan.source.path), plan.encodes[0], ff.version)
     cache.put(key, {**row, "frames": row["frames"] // 3})           # as if measured on a truncated reference
-    res = run_sweep(ff, plan, cache)
+    with pytest.warns(CacheWarning, match=f"stale cache entry \\(measured on {row['frames'] // 3} frames"):
+        res = run_sweep(ff, plan, cache)
     assert res.rows[0]["cached"] is False and res.rows[0]["frames"] == row["frames"]
     assert run_sweep(ff, plan, cache).rows[0]["cached"] is True

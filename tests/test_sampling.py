@@ -26,6 +26,21 @@ def test_pieces_split_long_shots_and_measure_their_rate():
     assert [round(p.start, 3) for p in ps] == [0.0, 2.0, 4.0, 7.0]   # 4 s and 6 s shots in 2 pieces each
     assert all(p.duration <= 3.0 + 1e-9 for p in ps)
     assert abs(ps[0].kbps - 10.0) < 1e-9 and abs(ps[-1].kbps - 50.0) < 1e-9   # kbit/s
+    assert [p.shot for p in ps] == [0, 0, 1, 1]
+
+
+def test_strata_prefer_a_shot_no_excerpt_is_in_yet():
+    # a 50-s shot cut in 10 pieces of 50 kbit/s, a 5-s shot at 52, a 5-s hard shot at 300: the
+    # second stratified excerpt goes to the other shot of its stratum, not to a piece of the first
+    ps = [Piece(float(t), float(t + 5), 50.0, 0) for t in range(0, 50, 5)]
+    ps += [Piece(50.0, 55.0, 52.0, 1), Piece(55.0, 60.0, 300.0, 2)]
+    ex = choose_excerpts(ps, 60.0, 3, 2.0)
+    shots = [next(p.shot for p in ps if p.start <= e.start + e.duration / 2 < p.end) for e in ex]
+    assert sorted(shots) == [0, 1, 2]
+    # without shot identities (each piece its own shot) both stratified picks sit at 50 kbit/s
+    flat = [Piece(p.start, p.end, p.kbps) for p in ps]
+    ex = choose_excerpts(flat, 60.0, 3, 2.0)
+    assert sorted(e.kbps for e in ex) == [50.0, 50.0, 300.0]
 
 
 def test_the_most_demanding_part_is_always_in_the_sample_and_strata_cover_the_rest():
