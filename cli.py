@@ -220,10 +220,11 @@ def sweep_options(f):
         click.option("--fast", is_flag=True,
                      help="Model-guided sweep: the model's prediction is the prior, a search measures each "
                           "rung's size against its rivals until every rung is backed (at most --fast-budget "
-                          "of the exhaustive cost), VMAF on every 3rd frame; a long title is sampled (--segments)."),
+                          "of the exhaustive wall time), VMAF on every 3rd frame; a long title is sampled (--segments)."),
         click.option("--fast-budget", default=0.18, show_default=True, type=click.FloatRange(0.01, 1.0),
                      help="With --fast: the most it may spend, as a share of the exhaustive analysis' "
-                          "estimated cost (it stops earlier once every rung is backed by measurements)."),
+                          "estimated wall time on two lanes (it stops earlier once every rung is backed "
+                          "by measurements)."),
         click.option("--model", "model_path", default=None, metavar="MODEL.skops",
                      help="With --fast: the model that guides the sweep (default: the shipped one)."),
     ]

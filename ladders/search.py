@@ -288,12 +288,43 @@ class SearchResult:
                 "rounds": self.rounds}
 
 
+def makespan(costs: Sequence[float], lanes: int = 1) -> float:
+    """Wall time of a round whose points run on ``lanes`` parallel lanes, longest first, each to
+    the first free lane (how the sweep's worker pool runs them when handed in that order)."""
+    if lanes <= 1:
+        return float(sum(costs))
+    load = [0.0] * lanes
+    for c in sorted(costs, reverse=True):
+        i = load.index(min(load))
+        load[i] += c
+    return max(load)
+
+
+FAST_LANES = 2
+"""The fast mode plans each round for this many parallel lanes (a constant, not ``--jobs``: the
+points measured, hence the ladder, must not depend on the machine)."""
+
+
+def fast_ceiling(grid: Sequence[Point], ref_pixels: int, share: float, subsample: int) -> tuple[float, float]:
+    """The fast mode's budget for a grid: ``share`` of the exhaustive analysis' wall time on
+    FAST_LANES lanes (it keeps them all busy), but never less than two of the grid's dearest
+    points (a grid too small for the share to buy two: one size, few CRFs). Returns the ceiling
+    and that exhaustive wall time, both in cost units."""
+    full = exhaustive_cost(grid, ref_pixels) / FAST_LANES
+    dearest = max(point_cost(w, h, q, ref_pixels, subsample) for w, h, q in grid)
+    return max(share * full, 2 * dearest), full
+
+
 def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: int, *,
            ceiling: float, cost: Callable[[Point], float] = lambda p: 1.0, rounds: int = 4,
-           batch_min: int = 2, max_rounds: int = 16) -> SearchResult:
-    """Measure until the ladder's decisions are backed by measurements or ``ceiling`` cost units
-    are spent. Each round spends about an equal share of what is left over ``rounds`` rounds (at
-    least ``batch_min`` points, so parallel jobs stay busy), in priority order."""
+           batch_min: int = 2, max_rounds: int = 16, lanes: int = 1) -> SearchResult:
+    """Measure until the ladder's decisions are backed by measurements or ``ceiling`` is spent.
+    Each round spends about an equal share of what is left over ``rounds`` rounds (at least
+    ``batch_min`` points, so parallel jobs stay busy), in priority order. What a round spends is
+    its wall time on ``lanes`` parallel lanes (:func:`makespan`; with one lane, its cost): with
+    several, a round is then topped up with the next wanted points that fit beside its longest
+    one without making the round longer (a lane would idle otherwise), and handed to ``measure``
+    longest first."""
     prior = [dict(r) for r in rows]
     done: dict[Point, dict] = {}
     order: list[dict] = []
@@ -316,20 +347,32 @@ def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: 
         left = ceiling - spent
         share = left / max(1, rounds - k)
         batch: list[Point] = []
+        costs: list[float] = []
         used = 0.0
-        for p in want:      # in priority order: a cheaper point never jumps ahead of a needed one
+        for i, p in enumerate(want):  # in priority order: a cheaper point never jumps ahead of a needed one
             c = cost(p)
-            if used + c > left + 1e-9:
+            wall = makespan(costs + [c], lanes)
+            if wall > left + 1e-9:
                 break
-            if used + c > share + 1e-9 and len(batch) >= batch_min:
+            if wall > share + 1e-9 and len(batch) >= batch_min:
                 break
             batch.append(p)
-            used += c
+            costs.append(c)
+            used = wall
+        else:
+            i = len(want)
+        if lanes > 1 and batch:
+            for p in want[i:]:  # free: fits beside the round's longest point
+                c = cost(p)
+                if makespan(costs + [c], lanes) <= used + 1e-9:
+                    batch.append(p)
+                    costs.append(c)
         if not batch:
             stop = "ceiling"
             break
         spent += used
-        got = {_key(r): r for r in measure(batch)}
+        run = sorted(zip(costs, batch), key=lambda cp: (-cp[0], cp[1]))
+        got = {_key(r): r for r in measure([p for _, p in run])}
         for p in batch:          # results in the order asked, whatever order they came back in
             if p in got:
                 done[p] = got[p]

@@ -38,7 +38,7 @@ class AnalysisOptions:
     policy: LadderPolicy = field(default_factory=LadderPolicy)
     fixed_ladder: str | None = "apple-hls-h264"
     fast: bool = False              # model-guided sweep: a fraction of the grid, see pipeline.fast
-    fast_budget: float = 0.18       # fast mode: at most this share of the exhaustive analysis' cost
+    fast_budget: float = 0.18       # fast mode: at most this share of the exhaustive analysis' wall time
     model_path: str | None = None   # fast mode's model (default: the shipped one)
     trust_model: bool = False       # allow a pickle model file (runs code on load; see pipeline.models)
     allow_references: bool = False  # read playlists/lists that open other files (HLS, concat, ...)

@@ -10,7 +10,8 @@ from ..encoder.events import EventSink, no_events
 from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import Source
 from ..encoder.sweep import SweepResult, points_measurer
-from ..ladders.search import evidence_of, exhaustive_cost, point_cost, search, unbacked
+from ..ladders.search import FAST_LANES, evidence_of, fast_ceiling, point_cost, search, unbacked
+from . import models
 from .common import Analysis, AnalysisOptions, analysis_document, attach_parts, make_plan, sample_title, sweep_info
 from .predict import predicted_rows
 
@@ -24,10 +25,12 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     """Fast mode: the model's predictions are the prior; the search (:mod:`pertitle.ladders.search`)
     measures, round by round, each rung's size, its closest rival and the next larger size at the
     rung's bitrate, and the top rung's bracket, until every rung is backed by measurements or the
-    budget (``fast_budget`` of the exhaustive analysis' estimated cost) is spent. Rungs are placed
-    only at sizes measured near their bitrates. VMAF scores every third frame. Same document as
-    the exhaustive analysis (plus what the search did); its RD table holds the measured points."""
+    budget (``fast_budget`` of the exhaustive analysis' estimated wall time on FAST_LANES lanes)
+    is spent. Rungs are placed only at sizes measured near their bitrates. VMAF scores every third
+    frame. Same document as the exhaustive analysis (plus what the search did); its RD table holds
+    the measured points."""
     t0 = time.monotonic()
+    models.preload(opts.model_path, trust_pickle=opts.trust_model)   # overlaps sampling and features
     subsample = opts.subsample if opts.subsample > 1 else FAST_SUBSAMPLE
     segments = opts.segments
     if segments == 0 and not opts.start_s and opts.duration_s is None:
@@ -38,10 +41,9 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     plan = make_plan(source, fopts)
     prior, _, meta, _ = predicted_rows(source, plan, fopts, cache)
     ref_px = plan.ref_size[0] * plan.ref_size[1]
-    full_cost = exhaustive_cost([(e.width, e.height, e.crf) for e in plan.encodes], ref_px)
-    # a grid too small for the share to buy two points (one size, few CRFs) gets two anyway
-    ceiling = max(opts.fast_budget * full_cost,
-                  2 * max(point_cost(e.width, e.height, e.crf, ref_px, subsample) for e in plan.encodes))
+    # budget and spending in wall time on FAST_LANES lanes
+    ceiling, full_cost = fast_ceiling([(e.width, e.height, e.crf) for e in plan.encodes], ref_px,
+                                      opts.fast_budget, subsample)
     done: list[dict] = []
     failures: list = []
     reference_s = 0.0
@@ -57,7 +59,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
 
         found = search(prior, measure, opts.policy, min(plan.ref_size), ceiling=ceiling,
                        cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, subsample),
-                       rounds=FAST_ROUNDS, batch_min=max(2, opts.jobs))
+                       rounds=FAST_ROUNDS, batch_min=FAST_LANES, lanes=FAST_LANES)
     if not found.measured:
         first = failures[0][1] if failures else "no points"
         raise LadderError(f"fast mode measured nothing: {first}", source.path)
@@ -71,7 +73,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
                       extra={"grid_points": len(plan.encodes), "vmaf_subsample": subsample,
                              "model": meta.get("family"),
                              "search": {**found.to_dict(), "ceiling": round(ceiling, 3),
-                                        "exhaustive_cost": round(full_cost, 3)}})
+                                        "exhaustive_cost": round(full_cost, 3), "lanes": FAST_LANES}})
     info["config_key"] = opts.config_key()
     evidence = evidence_of(found.measured)
     doc = analysis_document(source, plan, merged, opts, ff, info, evidence=evidence)

@@ -63,6 +63,7 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
     source = probe(path, opts.allow_references)
     if opts.policy.pooling != "mean":
         raise InvalidOptions("the model predicts mean-pooled VMAF: use --pooling mean with predict")
+    models.preload(opts.model_path, trust_pickle=opts.trust_model)   # overlaps the features
     plan = make_plan(source, opts)
     rows, members, meta, feats = predicted_rows(source, plan, opts, cache)
     t_feat = float(feats.get("feature_s", 0.0))
@@ -76,7 +77,7 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
             raise ValueError("verify needs an FFmpeg")
         with points_measurer(ff, plan, cache or Cache(None), jobs=opts.jobs, workdir=workdir) as run_points:
             found = search(rows, lambda pts: run_points(pts).rows, opts.policy, min(plan.ref_size),
-                           ceiling=verify, rounds=VERIFY_ROUNDS, batch_min=min(verify, max(2, opts.jobs)))
+                           ceiling=verify, rounds=VERIFY_ROUNDS, batch_min=min(verify, 2))
         rows = found.rows
     wall = time.monotonic() - t0
     measured = found.measured if found else []

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from pertitle.ladders.document import curves_from_rows
 from pertitle.ladders.policy import LadderPolicy, choose_ladder
-from pertitle.ladders.search import (backed, correct_rows, evidence_of, ladder, pair_points, search,
-                                     unbacked)
+from pertitle.ladders.search import (backed, correct_rows, evidence_of, ladder, makespan, pair_points,
+                                     search, unbacked)
 
 SIZES = [(416, 234), (480, 270), (640, 360), (768, 432), (960, 540), (1280, 720)]
 CRFS = [16.0, 19.0, 22.0, 25.0, 28.0, 31.0, 34.0, 38.0, 42.0]
@@ -168,3 +168,49 @@ def test_search_properties(detail, rate_bias, bonus, level, ceiling):
     assert all(p[:2] in SIZES and p[2] in CRFS for p in pts)
     heights = [r.height for r in ladder(found.rows, found.measured, POLICY).rungs]
     assert heights == sorted(heights)
+
+
+def test_makespan_runs_the_longest_first_on_the_first_free_lane():
+    assert makespan([3.0, 2.0, 2.0], 1) == 7.0
+    assert makespan([3.0, 2.0, 2.0], 2) == 4.0        # 3 | 2+2
+    assert makespan([2.0, 3.0, 1.0, 1.0], 2) == 4.0   # 3+1 | 2+1
+    assert makespan([5.0], 4) == 5.0 and makespan([], 2) == 0.0
+
+
+COST = lambda p: 2.7 * p[0] * p[1] / (1280 * 720) * math.exp(-0.048 * (p[2] - 16)) + 0.5  # noqa: E731
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(0.6, 1.6), st.floats(0.5, 1.5), st.floats(0.0, 2.0), st.floats(-4, 4), st.floats(3.0, 12.0))
+def test_on_two_lanes_rounds_are_wall_time_and_a_lane_is_filled_for_free(detail, rate_bias, bonus, level, ceiling):
+    """With lanes: what a round spends is its makespan (never above the ceiling in total), the
+    points go to ``measure`` longest first, and a round holds more points than one planned by
+    cost alone only when the extra ones fit beside its longest point."""
+    truth = title(detail=detail)
+    prior = title(detail=detail, rate_bias=rate_bias, small_bonus=bonus, level=level)
+    measure, calls = lookup_in(truth)
+    found = search(prior, measure, POLICY, 720, ceiling=ceiling, cost=COST, lanes=2)
+    walls = [makespan([COST(p) for p in c], 2) for c in calls]
+    assert abs(sum(walls) - found.spent) < 1e-9 and found.spent <= ceiling + 1e-9
+    for c in calls:
+        costs = [COST(p) for p in c]
+        assert costs == sorted(costs, reverse=True)
+    pts = [p for c in calls for p in c]
+    assert len(pts) == len(set(pts))
+
+
+def test_a_cheap_point_is_moved_up_only_when_it_fits_beside_the_longest_one(monkeypatch):
+    """Wanted in this order: big (2), mid (1.5), big2 (2), cheap (0.5); the round's share is 2.
+    big and mid fit on two lanes; big2 would make the round 3.5 long, so it waits; cheap fits
+    beside mid without lengthening the round, so it is measured now. On one lane, only big."""
+    import pertitle.ladders.search as S
+
+    big, mid, big2, cheap = (1280, 720, 16.0), (960, 540, 16.0), (1280, 720, 19.0), (416, 234, 16.0)
+    costs = {big: 2.0, mid: 1.5, big2: 2.0, cheap: 0.5}
+    monkeypatch.setattr(S, "pair_points", lambda *a, **k: [big, mid, big2, cheap])
+    monkeypatch.setattr(S, "_bracket", lambda *a, **k: [])
+    for lanes, first in ((2, [big, mid, cheap]), (1, [big])):
+        measure, calls = lookup_in(title())
+        search(title(), measure, POLICY, 720, ceiling=8.0, cost=lambda p: costs.get(p, 9.0), rounds=4,
+               batch_min=1, lanes=lanes)
+        assert calls[0] == first

@@ -77,3 +77,47 @@ def test_tampered_shipped_model_is_not_loaded_but_retrained(tmp_path, monkeypatc
     assert "retrained_because" in meta2
     # the retrained model keeps the shipped calibration (it measures the family on this table)
     assert again.calibration_ == T.shipped_model_record()["meta"].get("calibration", {})
+
+
+def test_a_preload_in_flight_is_waited_for_not_repeated(monkeypatch):
+    """``preload`` reads the model in a thread; the pipeline's own load, asked meanwhile, waits
+    for it and gets the same object: the file is read once."""
+    import threading
+    import time
+
+    calls = []
+    real_load = M.load
+    started = threading.Event()
+
+    def slow_load(*a, **kw):
+        calls.append(threading.current_thread().name)
+        started.set()
+        time.sleep(0.3)
+        return real_load(*a, **kw)
+
+    monkeypatch.setattr(M, "load", slow_load)
+    monkeypatch.setattr(T, "_LOADED", {})
+    t = T.preload()
+    assert started.wait(30)
+    got = T.load_default_model()
+    t.join(30)
+    assert calls == ["pertitle-model-preload"]
+    assert got is T.load_default_model()
+
+
+def test_a_preload_that_fails_leaves_the_error_to_the_real_load(tmp_path, monkeypatch):
+    import threading
+
+    import pytest
+
+    from pertitle.core.errors import ModelError
+
+    escaped = []
+    monkeypatch.setattr(threading, "excepthook", escaped.append)
+    monkeypatch.setattr(T, "_LOADED", {})
+    bad = tmp_path / "m.skops"
+    bad.write_bytes(b"not a model")
+    T.preload(str(bad)).join(30)
+    assert escaped == []             # nothing escaped the thread (no traceback printed)
+    with pytest.raises(ModelError):  # the pipeline's load reports it, as without a preload
+        T.load(str(bad))
