@@ -11,7 +11,6 @@ from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import Source
 from ..encoder.sweep import SweepResult, points_measurer
 from ..ladders.search import FAST_LANES, evidence_of, fast_ceiling, point_cost, search, unbacked
-from . import models
 from .common import Analysis, AnalysisOptions, analysis_document, attach_parts, make_plan, sample_title, sweep_info
 from .predict import predicted_rows
 
@@ -30,7 +29,6 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     frame. Same document as the exhaustive analysis (plus what the search did); its RD table holds
     the measured points."""
     t0 = time.monotonic()
-    models.preload(opts.model_path, trust_pickle=opts.trust_model)   # overlaps sampling and features
     subsample = opts.subsample if opts.subsample > 1 else FAST_SUBSAMPLE
     segments = opts.segments
     if segments == 0 and not opts.start_s and opts.duration_s is None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from importlib import resources
 
 from ..core.errors import ModelError
@@ -86,7 +85,6 @@ def save(model: M.CurveModel, path: str, df, extra: dict | None = None) -> dict:
 
 
 _LOADED: dict[tuple, tuple] = {}
-_LOADING = threading.Lock()   # one load at a time: a caller waits for a preload in flight
 
 
 def _memo(path: str, loader):
@@ -97,34 +95,10 @@ def _memo(path: str, loader):
         key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
     except OSError:
         return loader()
-    with _LOADING:
-        if key not in _LOADED:
-            _LOADED.clear()
-            _LOADED[key] = loader()
-        return _LOADED[key]
-
-
-def preload(model_path: str | None = None, *, trust_pickle: bool = False) -> threading.Thread:
-    """Start reading the model (or the shipped one) in a background thread, so that importing
-    scikit-learn and opening the file (1-3 s) overlap the source probe, the sampling pass and the
-    feature extraction instead of following them. Errors are left for the real load to report
-    (and a damaged shipped model is not retrained here). Not a daemon: a process that exits early
-    (an error) waits the second it needs rather than stopping it inside an import."""
-
-    def work() -> None:
-        try:
-            if model_path:
-                load(model_path, trust_pickle=trust_pickle)
-            else:
-                rec = shipped_model_record()
-                path = shipped_model_path()
-                _memo(path, lambda: M.load(path, FEATURE_VERSION, sha256=rec["sha256"]))
-        except Exception:  # noqa: BLE001 - reported by the load that needs the model
-            pass
-
-    t = threading.Thread(target=work, name="pertitle-model-preload", daemon=False)
-    t.start()
-    return t
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = loader()
+    return _LOADED[key]
 
 
 def load(path: str, *, trust_pickle: bool = False):

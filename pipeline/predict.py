@@ -63,7 +63,6 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
     source = probe(path, opts.allow_references)
     if opts.policy.pooling != "mean":
         raise InvalidOptions("the model predicts mean-pooled VMAF: use --pooling mean with predict")
-    models.preload(opts.model_path, trust_pickle=opts.trust_model)   # overlaps the features
     plan = make_plan(source, opts)
     rows, members, meta, feats = predicted_rows(source, plan, opts, cache)
     t_feat = float(feats.get("feature_s", 0.0))
