@@ -166,14 +166,15 @@ def test_fast_mode_spends_a_fraction_of_the_grid(tiny, ff, tmp_path):
 
 
 def test_fast_mode_is_deterministic_whatever_the_number_of_jobs(tiny, ff, tmp_path):
-    """Same input, options and version: the same ladder and the same points, with one job or two
-    (two jobs finish their encodes in any order) and with a fresh cache each time."""
+    """Same input, options and version: the same ladder and the same points, with one job, two or
+    three (parallel jobs finish their encodes in any order; the rounds are planned for a fixed
+    number of lanes, not for --jobs) and with a fresh cache each time."""
     df = read_dataset(tiny["csv"])
     model = str(tmp_path / "m.skops")
     models.save(models.train(df, "hgb", members=2, calibrate=False), model, df)
     src = str(tiny["dir"] / "life.mp4")
     docs = []
-    for jobs, cache in ((1, "c1"), (2, "c2"), (2, "c3")):
+    for jobs, cache in ((1, "c1"), (2, "c2"), (2, "c3"), (3, "c4")):
         p = run("analyze", src, "--fast", "--model", model, "-o", tmp_path / f"{cache}.json", "--json", "-q",
                 "--crf", "18,22,26,30,34,38,42", "--gop", "1", "-j", str(jobs), "--cache", tmp_path / cache)
         assert p.returncode == 0, p.stderr
