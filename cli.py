@@ -223,8 +223,12 @@ def sweep_options(f):
                           "of the exhaustive wall time), VMAF on every 3rd frame; a long title is sampled (--segments)."),
         click.option("--fast-budget", default=0.18, show_default=True, type=click.FloatRange(0.01, 1.0),
                      help="With --fast: the most it may spend, as a share of the exhaustive analysis' "
-                          "estimated wall time on two lanes (it stops earlier once every rung is backed "
-                          "by measurements)."),
+                          "estimated wall time on --fast-lanes lanes (it stops earlier once every rung is "
+                          "backed by measurements)."),
+        click.option("--fast-lanes", default=2, show_default=True, type=click.IntRange(1, 64),
+                     help="With --fast: how many encodes each measurement round is planned to run side by "
+                          "side. Part of what the ladder depends on (--jobs is not): set it to the cores "
+                          "of the machine, e.g. 8 on an 8-core one, for the same speed-up there."),
         click.option("--model", "model_path", default=None, metavar="MODEL.skops",
                      help="With --fast: the model that guides the sweep (default: the shipped one)."),
     ]
@@ -266,6 +270,7 @@ def build_options(kw: dict):
             psnr="psnr" in metrics, ssim="ssim" in metrics, xpsnr="xpsnr" in metrics,
             subsample=kw.pop("subsample"), jobs=kw.pop("jobs") or (os.cpu_count() or 1), policy=policy,
             fast=kw.pop("fast", False), fast_budget=kw.pop("fast_budget", 0.18),
+            fast_lanes=kw.pop("fast_lanes", 2),
             model_path=kw.pop("model_path", None), trust_model=kw.pop("trust_model", False),
             allow_references=kw.pop("allow_references", False), per_shot=kw.pop("per_shot", False))
     except ValueError as exc:

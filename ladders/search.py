@@ -301,16 +301,17 @@ def makespan(costs: Sequence[float], lanes: int = 1) -> float:
 
 
 FAST_LANES = 2
-"""The fast mode plans each round for this many parallel lanes (a constant, not ``--jobs``: the
-points measured, hence the ladder, must not depend on the machine)."""
+"""The fast mode plans each round for this many parallel lanes by default (``--fast-lanes``; not
+``--jobs``: the points measured, hence the ladder, must not depend on the machine)."""
 
 
-def fast_ceiling(grid: Sequence[Point], ref_pixels: int, share: float, subsample: int) -> tuple[float, float]:
+def fast_ceiling(grid: Sequence[Point], ref_pixels: int, share: float, subsample: int,
+                 lanes: int = FAST_LANES) -> tuple[float, float]:
     """The fast mode's budget for a grid: ``share`` of the exhaustive analysis' wall time on
-    FAST_LANES lanes (it keeps them all busy), but never less than two of the grid's dearest
+    ``lanes`` lanes (it keeps them all busy), but never less than two of the grid's dearest
     points (a grid too small for the share to buy two: one size, few CRFs). Returns the ceiling
     and that exhaustive wall time, both in cost units."""
-    full = exhaustive_cost(grid, ref_pixels) / FAST_LANES
+    full = exhaustive_cost(grid, ref_pixels) / max(1, lanes)
     dearest = max(point_cost(w, h, q, ref_pixels, subsample) for w, h, q in grid)
     return max(share * full, 2 * dearest), full
 

@@ -10,7 +10,7 @@ from ..encoder.events import EventSink, no_events
 from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import Source
 from ..encoder.sweep import SweepResult, points_measurer
-from ..ladders.search import FAST_LANES, evidence_of, fast_ceiling, point_cost, search, unbacked
+from ..ladders.search import evidence_of, fast_ceiling, point_cost, search, unbacked
 from .common import Analysis, AnalysisOptions, analysis_document, attach_parts, make_plan, sample_title, sweep_info
 from .predict import predicted_rows
 
@@ -24,7 +24,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     """Fast mode: the model's predictions are the prior; the search (:mod:`pertitle.ladders.search`)
     measures, round by round, each rung's size, its closest rival and the next larger size at the
     rung's bitrate, and the top rung's bracket, until every rung is backed by measurements or the
-    budget (``fast_budget`` of the exhaustive analysis' estimated wall time on FAST_LANES lanes)
+    budget (``fast_budget`` of the exhaustive analysis' estimated wall time on ``fast_lanes`` lanes)
     is spent. Rungs are placed only at sizes measured near their bitrates. VMAF scores every third
     frame. Same document as the exhaustive analysis (plus what the search did); its RD table holds
     the measured points."""
@@ -39,9 +39,10 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     plan = make_plan(source, fopts)
     prior, _, meta, _ = predicted_rows(source, plan, fopts, cache)
     ref_px = plan.ref_size[0] * plan.ref_size[1]
-    # budget and spending in wall time on FAST_LANES lanes
+    # budget and spending in wall time on the lanes the rounds are planned for
+    lanes = opts.fast_lanes
     ceiling, full_cost = fast_ceiling([(e.width, e.height, e.crf) for e in plan.encodes], ref_px,
-                                      opts.fast_budget, subsample)
+                                      opts.fast_budget, subsample, lanes)
     done: list[dict] = []
     failures: list = []
     reference_s = 0.0
@@ -57,7 +58,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
 
         found = search(prior, measure, opts.policy, min(plan.ref_size), ceiling=ceiling,
                        cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, subsample),
-                       rounds=FAST_ROUNDS, batch_min=FAST_LANES, lanes=FAST_LANES)
+                       rounds=FAST_ROUNDS, batch_min=max(2, lanes), lanes=lanes)
     if not found.measured:
         first = failures[0][1] if failures else "no points"
         raise LadderError(f"fast mode measured nothing: {first}", source.path)
@@ -71,7 +72,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
                       extra={"grid_points": len(plan.encodes), "vmaf_subsample": subsample,
                              "model": meta.get("family"),
                              "search": {**found.to_dict(), "ceiling": round(ceiling, 3),
-                                        "exhaustive_cost": round(full_cost, 3), "lanes": FAST_LANES}})
+                                        "exhaustive_cost": round(full_cost, 3), "lanes": lanes}})
     info["config_key"] = opts.config_key()
     evidence = evidence_of(found.measured)
     doc = analysis_document(source, plan, merged, opts, ff, info, evidence=evidence)

@@ -183,3 +183,22 @@ def test_fast_mode_is_deterministic_whatever_the_number_of_jobs(tiny, ff, tmp_pa
         assert [(r["width"], r["height"], r["bitrate_kbps"]) for r in d["rungs"]] == \
             [(r["width"], r["height"], r["bitrate_kbps"]) for r in docs[0]["rungs"]]
         assert d["sweep"]["search"]["rounds"] == docs[0]["sweep"]["search"]["rounds"]
+    # planned for 3 lanes (--fast-lanes): again the same whatever --jobs, and recorded
+    wide = []
+    for jobs, cache in ((1, "w1"), (2, "w2")):
+        p = run("analyze", src, "--fast", "--fast-lanes", "3", "--model", model, "-o", tmp_path / f"{cache}.json",
+                "--json", "-q", "--crf", "18,22,26,30,34,38,42", "--gop", "1", "-j", str(jobs),
+                "--cache", tmp_path / cache)
+        assert p.returncode == 0, p.stderr
+        wide.append(json.loads(p.stdout))
+    assert wide[0]["sweep"]["search"]["lanes"] == 3 and docs[0]["sweep"]["search"]["lanes"] == 2
+    assert wide[1]["sweep"]["search"]["rounds"] == wide[0]["sweep"]["search"]["rounds"]
+    assert wide[1]["rungs"] == wide[0]["rungs"]
+
+
+def test_the_lane_count_changes_the_config_key_and_the_jobs_do_not():
+    """Batch resume reuses a title's result only for the same ladder-defining options."""
+    base = AnalysisOptions(fast=True)
+    assert AnalysisOptions(fast=True, jobs=8).config_key() == base.config_key()
+    assert AnalysisOptions(fast=True, fast_lanes=4).config_key() != base.config_key()
+    assert AnalysisOptions(fast=True, fast_lanes=2).config_key() == base.config_key()
