@@ -350,7 +350,7 @@ def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: 
         batch: list[Point] = []
         costs: list[float] = []
         used = 0.0
-        for i, p in enumerate(want):  # in priority order: a cheaper point never jumps ahead of a needed one
+        for i, p in enumerate(want):  # in priority order: a cheaper point never jumps ahead of a needed one ...
             c = cost(p)
             wall = makespan(costs + [c], lanes)
             if wall > left + 1e-9:
@@ -363,7 +363,7 @@ def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: 
         else:
             i = len(want)
         if lanes > 1 and batch:
-            for p in want[i:]:  # free: fits beside the round's longest point
+            for p in want[i:]:  # ... unless it costs no wall time: it fits beside the round's longest point
                 c = cost(p)
                 if makespan(costs + [c], lanes) <= used + 1e-9:
                     batch.append(p)
