@@ -1096,7 +1096,7 @@ def render_evaluation(per_title, agg) -> str:
                      f"{r.hull_loss_median:>+7.2f}% {r.top_within_25pct:>7.0%} {r.vmaf_bias:>+6.2f} {r.vmaf_mae:>5.2f} "
                      f"{r.encodes:>5.1f} {r.cost_ratio_max:>5.2f} {cover:>11} {conf:>9}")
     lines.append("cover: share of held-out truths inside the predicted intervals (rung VMAF / top rung bitrate / "
-                 "loss bound; 80% intervals); cost: the fast search's largest share of the exhaustive cost")
+                 "loss bound; 80% intervals); cost: the fast search's largest share of the exhaustive wall time")
     return "\n".join(lines)
 
 

@@ -4,7 +4,8 @@ For a held-out title, the model predicts its RD points; a *mode* turns them into
 
 - ``predict``: the prediction alone (no encode);
 - ``verify N``: the measurement search with at most N encodes (``predict --verify N``);
-- ``fast``: the search with the fast mode's budget (a share of the exhaustive analysis' cost).
+- ``fast``: the search with the fast mode's budget (a share of the exhaustive analysis' wall time
+  on two lanes).
 
 Measurements come from the title's own exhaustive table (what a real encode would have measured).
 Each rung (size, bitrate) of the resulting ladder is read off the title's *measured* curve at that
