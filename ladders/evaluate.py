@@ -36,7 +36,7 @@ from .document import curves_from_rows
 from .hull import upper_hull
 from .model import design, logit_to_vmaf, monotone_rows
 from .policy import LadderPolicy, Rung, choose_ladder
-from .search import FAST_LANES, exhaustive_cost, fast_ceiling, ladder, point_cost, search
+from .search import FAST_LANES, fast_ceiling, ladder, point_cost, search
 from .uncertainty import debias, intervals, spreads
 
 FAST_SHARE = 0.18   # the fast mode's default budget: this share of the exhaustive analysis' wall time
@@ -167,7 +167,6 @@ def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_s
         "vmaf_mean": float(r.vmaf_mean)} for r in dt.itertuples()}
     W, H = int(dt["ref_width"].iloc[0]), int(dt["ref_height"].iloc[0])
     ref_px, grid = W * H, list(table)
-    full = exhaustive_cost(grid, ref_px)
     out = []
     for mode in modes:
         measured, stop, spent = [], "", 0.0
@@ -176,8 +175,8 @@ def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_s
             rungs = choose_ladder(curves_from_rows(cur, policy.quality_column), policy).rungs
         else:
             if mode == "fast":
-                kw = dict(ceiling=fast_ceiling(grid, ref_px, fast_share, FAST_SUBSAMPLE)[0], rounds=6,
-                          lanes=FAST_LANES, batch_min=FAST_LANES,
+                ceiling, wall = fast_ceiling(grid, ref_px, fast_share, FAST_SUBSAMPLE)
+                kw = dict(ceiling=ceiling, rounds=6, lanes=FAST_LANES, batch_min=FAST_LANES,
                           cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, FAST_SUBSAMPLE))
             else:
                 kw = dict(ceiling=int(mode.split()[1]), rounds=3)
@@ -186,7 +185,7 @@ def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_s
             rungs = ladder(found.rows, measured, policy).rungs
         s = score_ladder(rungs, truth, policy)
         ev = TitleEval(title=str(dt["title"].iloc[0]), group=str(dt["group"].iloc[0]), mode=mode,
-                       encodes=len(measured), grid=len(grid), cost_ratio=spent / (full / FAST_LANES) if mode == "fast" else 0.0,
+                       encodes=len(measured), grid=len(grid), cost_ratio=spent / wall if mode == "fast" else 0.0,
                        stop=stop, **s)
         if mode == "predict" and cal:
             iv = intervals(cal, rungs, spreads(rows, members, rungs, policy))

@@ -350,7 +350,7 @@ def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: 
         batch: list[Point] = []
         costs: list[float] = []
         used = 0.0
-        for i, p in enumerate(want):  # in priority order: a cheaper point never jumps ahead of a needed one ...
+        for p in want:      # in priority order: a cheaper point never jumps ahead of a needed one ...
             c = cost(p)
             wall = makespan(costs + [c], lanes)
             if wall > left + 1e-9:
@@ -360,10 +360,10 @@ def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: 
             batch.append(p)
             costs.append(c)
             used = wall
-        else:
-            i = len(want)
         if lanes > 1 and batch:
-            for p in want[i:]:  # ... unless it costs no wall time: it fits beside the round's longest point
+            # ... unless it costs no wall time: it fits beside the round's longest point (every point
+            # before the one that stopped the loop above is in the batch)
+            for p in want[len(batch):]:
                 c = cost(p)
                 if makespan(costs + [c], lanes) <= used + 1e-9:
                     batch.append(p)

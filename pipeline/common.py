@@ -14,6 +14,7 @@ from ..encoder.probe import Source
 from ..encoder.sweep import SweepPlan, SweepResult, plan_sweep
 from ..ladders.document import DOCUMENT_VERSION, build_document
 from ..ladders.policy import LadderPolicy
+from ..ladders.search import FAST_LANES
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class AnalysisOptions:
     fixed_ladder: str | None = "apple-hls-h264"
     fast: bool = False              # model-guided sweep: a fraction of the grid, see pipeline.fast
     fast_budget: float = 0.18       # fast mode: at most this share of the exhaustive analysis' wall time
-    fast_lanes: int = 2             # fast mode: parallel lanes its rounds are planned for (not --jobs)
+    fast_lanes: int = FAST_LANES    # fast mode: parallel lanes its rounds are planned for (not --jobs)
     model_path: str | None = None   # fast mode's model (default: the shipped one)
     trust_model: bool = False       # allow a pickle model file (runs code on load; see pipeline.models)
     allow_references: bool = False  # read playlists/lists that open other files (HLS, concat, ...)
@@ -58,7 +59,7 @@ class AnalysisOptions:
             d.pop(k)
         if not d["chunk_s"]:
             d.pop("chunk_s")   # keys of unchunked analyses unchanged by the option's arrival
-        if d["fast_lanes"] == 2:
+        if d["fast_lanes"] == FAST_LANES:
             d.pop("fast_lanes")  # likewise for the default lane count
         return make_key(options=d, document=DOCUMENT_VERSION)
 
