@@ -38,8 +38,9 @@ def test_analyze_on_segments_measures_the_joined_excerpts(make_clip, tmp_path):
             "--heights", "180", "--gop", "1", "--no-cache", "-q")
     assert p.returncode == 0, p.stderr
     doc = json.loads(out.read_text())
-    # one GOP each, starting half a frame before frames 15, 55, 95
-    assert doc["analysed"]["segments"] == [[1.45, 1.0], [5.45, 1.0], [9.45, 1.0]]
+    # one GOP each, centred near frames 15, 55, 95: on the title's keyframe grid (every 10 frames), half
+    # a frame before frames 20, 60, 100
+    assert doc["analysed"]["segments"] == [[1.95, 1.0], [5.95, 1.0], [9.95, 1.0]]
     assert doc["analysed"]["frames"] == 30           # 3 x 1 s at 10 fps, not the 120 of the title
     rd = (tmp_path / "seg.rd.csv").read_text().splitlines()
     header = rd[0].split(",")
@@ -58,7 +59,7 @@ def test_excerpts_that_cut_a_gop_grow_to_whole_gops(make_clip, tmp_path):
             "--heights", "180", "--no-cache", "-q")
     assert p.returncode == 0, p.stderr
     doc = json.loads(out.read_text())
-    assert doc["analysed"]["segments"] == [[1.45, 2.0], [5.45, 2.0], [9.45, 2.0]]
+    assert doc["analysed"]["segments"] == [[1.95, 2.0], [5.95, 2.0], [9.95, 2.0]]
     assert doc["analysed"]["frames"] == 60
     rd = (tmp_path / "g.rd.csv").read_text().splitlines()
     assert [line.split(",")[rd[0].split(",").index("frames")] for line in rd[1:]] == ["60"]
@@ -82,5 +83,13 @@ def test_aligned_excerpts_are_whole_gops_inside_the_title_and_stable(duration, f
         assert first + n <= max(total, n)
         if start:   # half a frame before its first frame
             assert start * float(fps) == pytest.approx(first - 0.5, abs=1e-3)
+        if total >= n:  # on the title's keyframe grid
+            assert first % gop == 0
+    # excerpts that did not overlap (in frames) still do not
+    spans = sorted((int(round(a * float(fps) + 0.25)), d) for a, d in chosen)
+    disjoint = all(a + max(1, int(d * float(fps) / gop + 0.5)) * gop <= b for (a, d), (b, _) in zip(spans, spans[1:]))
+    if disjoint and total >= gop * len(chosen) * 2:
+        firsts = sorted(zip([0 if s == 0 else int(round(s * float(fps) + 0.5)) for s, _ in out], frames))
+        assert all(a + n <= b for (a, n), (b, _) in zip(firsts, firsts[1:]))
     assert gop_aligned(out, duration, fps, gop) == out       # idempotent: verify rebuilds the same excerpts
     assert gop_aligned(chosen, duration, fps, 0) == tuple(chosen)
