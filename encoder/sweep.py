@@ -59,6 +59,9 @@ RD_COLUMNS = {
     "measure_s": "wall seconds of the measurement",
     "cached": "true when the point came from the cache",
     "key": "cache key of the point",
+    "sample_kbps": "content-sampled title: the joined excerpts' own bitrate (kbps is their duration-weighted "
+                   "estimate of the title's)",
+    "sample_vmaf_mean": "content-sampled title: the joined excerpts' own mean VMAF (vmaf_mean is the weighted one)",
 }
 
 

@@ -53,7 +53,7 @@ def part_view(rows: Sequence[Mapping], bounds: Sequence[Sequence[int]], fps: flo
         prs = part_rows(rows, bounds, i)   # the same trial encodes for every part
         if not prs:
             return None
-        item = {**{k: spans[i][k] for k in ("start_s", "duration_s", "why") if k in spans[i]},
+        item = {**{k: spans[i][k] for k in ("start_s", "duration_s", "why", "weight") if k in spans[i]},
                 "frames": int(end - first)}
         try:
             curves = curves_from_rows(prs, policy.quality_column)

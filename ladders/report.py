@@ -456,7 +456,8 @@ def parts_section(doc: Mapping) -> str:
         role = "drives the top rung" if i == drives else "needs the least" if i == easiest else ""
         rows.append([str(i + 1), fmt(it.get("start_s"), 2), fmt(it.get("duration_s"), 2), esc(own),
                      fmt(it.get("top_kbps"), 0), esc(" / ".join(fmt(v, 1) for v in it.get("title_rungs_vmaf") or [])),
-                     esc(role), esc(it.get("why", ""))])
+                     esc(role), esc(it.get("why", "") + (f"; stands for {100 * it['weight']:.0f} % of the title"
+                                                         if _num(it.get("weight")) else ""))])
     lo_hi = pv.get("top_kbps_range") or []
     head = (f"<p>Each {kind}'s own hull, with the title's policy, would put its top rung between "
             f"{fmt(lo_hi[0] if lo_hi else None, 0)} and {fmt(lo_hi[1] if len(lo_hi) > 1 else None, 0)} kbit/s "
@@ -620,16 +621,19 @@ def title_report(doc: Mapping, rd_rows: Iterable[Mapping] | None = None, verific
         body.append(f"<section><h2>Fixed ladder on this title ({esc(comp.get('name'))})</h2>{fixed_table}</section>")
     samp = an.get("sampling") or {}
     if samp.get("excerpts"):
-        rows_ex = [[fmt(e.get("start_s"), 2), fmt(e.get("duration_s"), 2), fmt(e.get("probe_kbps"), 0), esc(e.get("why"))]
+        rows_ex = [[fmt(e.get("start_s"), 2), fmt(e.get("duration_s"), 2), fmt(e.get("probe_kbps"), 0),
+                    fmt(100 * e["weight"], 0) if "weight" in e else "", esc(e.get("why"))]
                    for e in samp["excerpts"]]
         body.append("<section><h2>Analysed excerpts</h2>"
                     f"<p>Chosen from the title's structure ({esc(samp.get('shots'))} shot(s), "
                     f"{esc(samp.get('pieces'))} pieces; probe bitrate over the title: mean "
                     f"{fmt(samp.get('title_mean_kbps'), 0)} kbit/s, quartiles "
                     f"{esc(' / '.join(fmt(v, 0) for v in samp.get('title_quartiles_kbps') or []))}; sample mean "
-                    f"{fmt(samp.get('sample_mean_kbps'), 0)}).</p>"
+                    f"{fmt(samp.get('sample_mean_kbps'), 0)})."
+                    + (" The title's points are the excerpts' bitrates and VMAF weighted by the share of the title "
+                       "each stands for (its weight, %)." if samp.get("pooling") else "") + "</p>"
                     + ("" if doc.get("parts") else
-                       _rows_table(["start s", "length s", "probe kbit/s", "why"], rows_ex, "excerpts"))
+                       _rows_table(["start s", "length s", "probe kbit/s", "weight %", "why"], rows_ex, "excerpts"))
                     + "</section>")
     parts = parts_section(doc)
     if parts:

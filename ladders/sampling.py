@@ -17,7 +17,8 @@ Every excerpt is recorded with the reason it was chosen.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 CUT_SCORE = 0.3          # FFmpeg's scene score (0..1) above which a frame starts a new shot
@@ -170,3 +171,47 @@ def coverage(ps: Sequence[Piece], excerpts: Sequence[Excerpt]) -> dict:
     return {"title_mean_kbps": round(mean, 1), "title_quartiles_kbps": [round(title[q], 1) for q in (0.25, 0.5, 0.75)],
             "sample_mean_kbps": round(sum(sample) / len(sample), 1) if sample else None,
             "pieces": len(ps)}
+
+
+def window_kbps(frame_times: Sequence[float], frame_bits: Sequence[float], start: float, seconds: float) -> float:
+    """Probe bitrate (kbit/s) of the frames in ``[start, start + seconds)``."""
+    bits = sum(b for t, b in zip(frame_times, frame_bits) if start <= t < start + seconds)
+    return bits / seconds / 1000.0 if seconds > 0 else 0.0
+
+
+def stratum_weights(ps: Sequence[Piece], excerpt_kbps: Sequence[float]) -> list[float]:
+    """The share of the title each excerpt stands for: every piece goes to the excerpt whose probe
+    bitrate is nearest its own (log scale; ties to the earlier excerpt), and an excerpt weighs the
+    duration of its pieces over the title's (post-stratification by complexity). Equal weights
+    would give the always-included hardest piece a full 1/N of the title however short it is."""
+    n = len(excerpt_kbps)
+    if n == 0:
+        return []
+    logs = [math.log(max(k, 1e-3)) for k in excerpt_kbps]
+    dur = [0.0] * n
+    for p in ps:
+        lp = math.log(max(p.kbps, 1e-3))
+        i = min(range(n), key=lambda i: (abs(lp - logs[i]), i))
+        dur[i] += p.duration
+    total = sum(dur)
+    return [d / total for d in dur] if total > 0 else [1.0 / n] * n
+
+
+def pooled_row(row: Mapping, weights: Sequence[float]) -> dict:
+    """``row`` (one encode of the joined excerpts, with each excerpt's own bitrate and VMAF in
+    ``parts``) as the title's estimate: bitrate and mean VMAF are the excerpts' weighted means, the
+    harmonic-mean VMAF their weighted harmonic mean, the minimum the lowest excerpt's. The joined
+    stream's own values are kept as ``sample_kbps`` and ``sample_vmaf_mean``; rows without one part
+    per weight come back unchanged."""
+    parts = row.get("parts") or []
+    if not weights or len(parts) != len(weights) or "sample_kbps" in row:
+        return dict(row)
+    out = dict(row)
+    out["sample_kbps"], out["sample_vmaf_mean"] = row.get("kbps"), row.get("vmaf_mean")
+    out["kbps"] = round(sum(w * p["kbps"] for w, p in zip(weights, parts)), 3)
+    out["vmaf_mean"] = round(sum(w * p["vmaf_mean"] for w, p in zip(weights, parts)), 4)
+    if all("vmaf_hmean" in p for p in parts):
+        out["vmaf_hmean"] = round(1.0 / sum(w / (p["vmaf_hmean"] + 1.0) for w, p in zip(weights, parts)) - 1.0, 4)
+    if all("vmaf_min" in p for p in parts):
+        out["vmaf_min"] = min(p["vmaf_min"] for w, p in zip(weights, parts) if w > 0)
+    return out

@@ -149,8 +149,11 @@ def attach_parts(doc: dict, plan: SweepPlan, rows: list[dict], policy: LadderPol
     else:
         bounds, kind = excerpt_parts(plan), "excerpts"
         chosen = (sampling or {}).get("excerpts", [])   # in the order of the plan's (GOP-aligned) excerpts
-        whys = [e.get("why") for e in chosen] if len(chosen) == len(plan.reference.segments) else []
-        spans = [{"start_s": s, "duration_s": d, **({"why": whys[i]} if i < len(whys) and whys[i] else {})}
+        same = len(chosen) == len(plan.reference.segments)
+        whys = [e.get("why") for e in chosen] if same else []
+        weights = [e.get("weight") for e in chosen] if same else []
+        spans = [{"start_s": s, "duration_s": d, **({"why": whys[i]} if i < len(whys) and whys[i] else {}),
+                  **({"weight": weights[i]} if i < len(weights) and weights[i] is not None else {})}
                  for i, (s, d) in enumerate(plan.reference.segments)]
     view = part_view(rows, bounds, fps, spans, doc["rungs"], policy, kind) if bounds else None
     if view:
@@ -198,8 +201,30 @@ def sample_title(source: Source, opts: AnalysisOptions, ff, workdir: str | None 
 
     aligned = gop_aligned([(e.start, e.duration) for e in ex], source.duration_s, source.fps,
                           gop_frames(opts.gop_seconds, source.fps))
+    # what each excerpt (as aligned) stands for: its probe bitrate places it among the title's pieces
+    window = [S.window_kbps(st.frame_times, st.frame_bits, a, d) for a, d in aligned]
+    weights = S.stratum_weights(ps, window)
     info = {"method": "content", "shots": len(cuts) + 1, "structure_s": round(st.wall_s, 2),
             **S.coverage(ps, ex),
-            "excerpts": [{"start_s": a, "duration_s": d, "probe_kbps": round(e.kbps, 1), "why": e.why}
-                         for e, (a, d) in zip(ex, aligned)]}
+            "pooling": "each excerpt weighted by the share of the title whose probe bitrate is nearest its own",
+            "excerpts": [{"start_s": a, "duration_s": d, "probe_kbps": round(e.kbps, 1), "window_probe_kbps": round(k, 1),
+                          "weight": round(w, 4), "why": e.why}
+                         for e, (a, d), k, w in zip(ex, aligned, window, weights)]}
     return replace(opts, segment_times=aligned), info
+
+
+def sample_weights(sampling: dict | None) -> list[float]:
+    """The excerpts' weights of a content-sampled title (none otherwise: equal weights)."""
+    if not sampling or sampling.get("method") != "content":
+        return []
+    return [float(e["weight"]) for e in sampling.get("excerpts", []) if "weight" in e]
+
+
+def pool_sampled(rows: list[dict], sampling: dict | None) -> list[dict]:
+    """The rows of a content-sampled title as estimates of the whole title's points: each
+    excerpt's own bitrate and VMAF weighted by the share of the title it stands for
+    (:func:`pertitle.ladders.sampling.pooled_row`); other analyses' rows unchanged."""
+    from ..ladders.sampling import pooled_row
+
+    weights = sample_weights(sampling)
+    return [pooled_row(r, weights) for r in rows] if weights else rows

@@ -11,7 +11,8 @@ from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import Source
 from ..encoder.sweep import SweepResult, points_measurer
 from ..ladders.search import evidence_of, fast_ceiling, point_cost, search, unbacked
-from .common import Analysis, AnalysisOptions, analysis_document, attach_parts, make_plan, sample_title, sweep_info
+from .common import (Analysis, AnalysisOptions, analysis_document, attach_parts, make_plan, pool_sampled,
+                     sample_title, sweep_info)
 from .predict import predicted_rows
 
 FAST_SUBSAMPLE = 3    # libvmaf n_subsample in fast mode: odd (even steps can bias the pooled score)
@@ -51,10 +52,11 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
         def measure(points):
             nonlocal reference_s
             res = run_points(points)
-            done.extend(res.rows)
+            rows = pool_sampled(res.rows, sampling)   # a content-sampled title's estimates
+            done.extend(rows)
             failures.extend(res.failures)
             reference_s += res.reference_s
-            return res.rows
+            return rows
 
         found = search(prior, measure, opts.policy, min(plan.ref_size), ceiling=ceiling,
                        cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, subsample),

@@ -7,7 +7,12 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pertitle.ladders.sampling import Piece, choose_excerpts, coverage, cuts_from_scores, pieces
+import csv
+
+import pytest
+
+from pertitle.ladders.sampling import (Piece, choose_excerpts, coverage, cuts_from_scores, pieces, pooled_row,
+                                      stratum_weights, window_kbps)
 
 from .conftest import run
 
@@ -98,6 +103,13 @@ def test_content_sampling_finds_the_hard_part_of_a_real_title(make_clip, tmp_pat
     hard = [e for e in samp["excerpts"] if "most demanding" in e["why"]]
     assert len(hard) == 1 and hard[0]["start_s"] >= 12.0 - 0.5
     assert [[e["start_s"], e["duration_s"]] for e in samp["excerpts"]] == doc["analysed"]["segments"]
+    # the noisy excerpt stands for the noisy quarter of the title, not for half of it: the title's
+    # points are the excerpts' measurements weighted so (the joined stream's own bitrate kept beside)
+    assert sum(e["weight"] for e in samp["excerpts"]) == pytest.approx(1.0, abs=1e-3)
+    assert 0.15 <= hard[0]["weight"] <= 0.35
+    with open(tmp_path / "c.rd.csv", encoding="utf-8") as fh:
+        rd = list(csv.DictReader(fh))
+    assert rd and all(float(r["kbps"]) < 0.75 * float(r["sample_kbps"]) for r in rd)
     # each excerpt's own ladder (ladders.parts): the noisy one drives the top rung
     view = doc["parts"]
     assert view["kind"] == "excerpts" and len(view["items"]) == 2
@@ -107,3 +119,47 @@ def test_content_sampling_finds_the_hard_part_of_a_real_title(make_clip, tmp_pat
     v = run("verify", lad, "--json", "-q", "--cache", tmp_path / "cache")
     assert v.returncode == 0, v.stderr
     assert json.loads(v.stdout)["all_ok"]
+
+
+def test_each_excerpt_stands_for_the_pieces_nearest_its_complexity():
+    # 40 s easy, 15 s medium, 5 s very hard; excerpts measured at 10, 60 and 200 kbit/s
+    ps = [Piece(0, 20, 10), Piece(20, 40, 12), Piece(40, 55, 55), Piece(55, 60, 210)]
+    assert stratum_weights(ps, [10, 60, 200]) == pytest.approx([40 / 60, 15 / 60, 5 / 60])
+    # ties go to the earlier excerpt; an excerpt no piece is near stands for nothing
+    assert stratum_weights([Piece(0, 10, 20)], [10, 40, 1000]) == pytest.approx([1, 0, 0])
+    assert stratum_weights(ps, []) == []
+    assert stratum_weights([], [10, 20]) == [0.5, 0.5]
+
+
+@given(st.lists(st.tuples(st.floats(0.1, 30), st.floats(0, 5000)), min_size=1, max_size=30),
+       st.lists(st.floats(0, 5000), min_size=1, max_size=8))
+def test_weights_are_shares_of_the_title(spans, excerpts):
+    ps, t = [], 0.0
+    for d, k in spans:
+        ps.append(Piece(t, t + d, k))
+        t += d
+    w = stratum_weights(ps, excerpts)
+    assert len(w) == len(excerpts) and all(x >= 0 for x in w) and sum(w) == pytest.approx(1.0)
+    assert stratum_weights(list(reversed(ps)), excerpts) == pytest.approx(w)   # order of pieces is irrelevant
+
+
+def test_window_probe_rate():
+    times, bits = [0.0, 0.5, 1.0, 1.5, 2.0], [1000.0, 1000.0, 4000.0, 4000.0, 9e9]
+    assert window_kbps(times, bits, 0.0, 1.0) == pytest.approx(2.0)
+    assert window_kbps(times, bits, 1.0, 1.0) == pytest.approx(8.0)
+
+
+def test_a_pooled_row_is_the_weighted_title_estimate():
+    parts = [{"kbps": 100.0, "vmaf_mean": 90.0, "vmaf_hmean": 89.0, "vmaf_min": 80.0},
+             {"kbps": 500.0, "vmaf_mean": 70.0, "vmaf_hmean": 60.0, "vmaf_min": 40.0}]
+    row = {"kbps": 300.0, "vmaf_mean": 80.0, "vmaf_hmean": 70.0, "vmaf_min": 40.0, "parts": parts}
+    out = pooled_row(row, [0.75, 0.25])
+    assert out["kbps"] == pytest.approx(200.0) and out["vmaf_mean"] == pytest.approx(85.0)
+    assert out["vmaf_hmean"] == pytest.approx(1 / (0.75 / 90 + 0.25 / 61) - 1, abs=1e-3)
+    assert out["vmaf_min"] == 40.0
+    assert out["sample_kbps"] == 300.0 and out["sample_vmaf_mean"] == 80.0
+    assert pooled_row(out, [0.5, 0.5]) == out                 # pooled once, not twice
+    assert pooled_row(row, [0.75, 0.2, 0.05]) == row          # weights that do not match the parts: unchanged
+    assert pooled_row(row, [1.0, 0.0])["vmaf_min"] == 80.0    # an excerpt that stands for nothing sets no minimum
+    # equal weights give the joined stream's mean of equally long excerpts
+    assert pooled_row(row, [0.5, 0.5])["kbps"] == pytest.approx(300.0)
