@@ -3,6 +3,7 @@ sweep plan they give for a source, the analysis result, and the document parts t
 the same way."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field, replace
 
@@ -215,9 +216,16 @@ def sample_title(source: Source, opts: AnalysisOptions, ff, workdir: str | None 
 
 def sample_weights(sampling: dict | None) -> list[float]:
     """The excerpts' weights of a content-sampled title (none otherwise: equal weights)."""
-    if not sampling or sampling.get("method") != "content":
+    if not isinstance(sampling, dict) or sampling.get("method") != "content":
         return []
-    return [float(e["weight"]) for e in sampling.get("excerpts", []) if "weight" in e]
+    ex = sampling.get("excerpts")
+    if not isinstance(ex, list) or not ex:
+        return []
+    w = [e.get("weight") if isinstance(e, dict) else None for e in ex]
+    # read back from a ladder file by verify: only finite, non-negative numbers that sum to ~1
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0 for x in w):
+        return []
+    return [float(x) for x in w] if abs(sum(w) - 1.0) < 0.01 else []
 
 
 def pool_sampled(rows: list[dict], sampling: dict | None) -> list[dict]:

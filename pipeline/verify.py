@@ -19,7 +19,7 @@ from ..encoder.probe import probe
 from ..encoder.sweep import SweepPlan, run_sweep
 from ..ladders.bdrate import BDRateError, bd_rate
 from ..ladders.curves import Curve, Envelope
-from .common import AnalysisOptions, make_plan
+from .common import AnalysisOptions, make_plan, pool_sampled
 
 
 def rung_spec(rung: dict, codec: str) -> EncodeSpec:
@@ -57,6 +57,8 @@ def verify_ladder(doc: dict, ff: FFmpeg, cache: Cache, *, source_path: str | Non
         raise InvalidLadderFile(f"a rung cannot be encoded as written: {exc}", path) from None
     plan = SweepPlan(source, base.reference, specs, replace(base.measure, model=doc["vmaf_model"]))
     res = run_sweep(ff, plan, cache, jobs=jobs, on_event=on_event, workdir=workdir)
+    # a content-sampled ladder's rungs are the title's estimates: its excerpts weighted as analysed
+    res.rows = pool_sampled(res.rows, an.get("sampling"))
     by_size_rate = {(r["width"], r["height"], round(float(r["target_kbps"]))): r for r in res.rows}
     qcol = {"mean": "vmaf_mean", "hmean": "vmaf_hmean", "p5": "vmaf_p5"}[doc.get("pooling", "mean")]
     failed = {(e.width, e.height, round(float(e.bitrate_kbps))): msg for e, msg in res.failures}

@@ -163,3 +163,16 @@ def test_a_pooled_row_is_the_weighted_title_estimate():
     assert pooled_row(row, [1.0, 0.0])["vmaf_min"] == 80.0    # an excerpt that stands for nothing sets no minimum
     # equal weights give the joined stream's mean of equally long excerpts
     assert pooled_row(row, [0.5, 0.5])["kbps"] == pytest.approx(300.0)
+
+
+def test_weights_read_back_from_a_ladder_file_must_be_shares():
+    from pertitle.pipeline.common import sample_weights
+
+    ok = {"method": "content", "excerpts": [{"weight": 0.75}, {"weight": 0.25}]}
+    assert sample_weights(ok) == [0.75, 0.25]
+    for bad in ([{"weight": "0.5"}, {"weight": 0.5}], [{"weight": float("nan")}, {"weight": 1.0}],
+                [{"weight": -0.5}, {"weight": 1.5}], [{"weight": 0.2}, {"weight": 0.2}], [{"weight": True}, {}],
+                ["x", {"weight": 1.0}], "excerpts", []):
+        assert sample_weights({"method": "content", "excerpts": bad}) == []
+    assert sample_weights({"method": "even", "excerpts": ok["excerpts"]}) == []
+    assert sample_weights(None) == [] and sample_weights(["content"]) == []
