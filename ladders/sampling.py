@@ -215,3 +215,20 @@ def pooled_row(row: Mapping, weights: Sequence[float]) -> dict:
     if all("vmaf_min" in p for p in parts):
         out["vmaf_min"] = min(p["vmaf_min"] for w, p in zip(weights, parts) if w > 0)
     return out
+
+
+def sample_rate_ratios(rows: Sequence[Mapping]) -> dict[tuple[int, int], float]:
+    """Per size, the joined excerpts' own bitrate over the title's weighted estimate (median over
+    the size's pooled points): what a rate-mode encode of the excerpts must aim at for its
+    weighted bitrate to be a rung's (``verify``)."""
+    by: dict[tuple[int, int], list[float]] = {}
+    for r in rows:
+        s, k = r.get("sample_kbps"), r.get("kbps")
+        if isinstance(s, (int, float)) and isinstance(k, (int, float)) and s > 0 and k > 0:
+            by.setdefault((int(r["width"]), int(r["height"])), []).append(float(s) / float(k))
+    out = {}
+    for size, v in by.items():
+        v.sort()
+        m = len(v) // 2
+        out[size] = v[m] if len(v) % 2 else (v[m - 1] + v[m]) / 2
+    return out

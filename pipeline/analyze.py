@@ -8,7 +8,7 @@ from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import Source, probe
 from ..encoder.sweep import run_sweep
 from .common import (Analysis, AnalysisOptions, analysis_document, attach_parts, make_plan, pool_sampled,
-                     sample_title, sweep_info, title_shots)
+                     record_rate_ratios, sample_title, sweep_info, title_shots)
 from .fast import analyze_fast
 
 
@@ -34,6 +34,7 @@ def analyze(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
     else:
         sweep = run_sweep(ff, plan, cache, jobs=opts.jobs, workdir=workdir, on_event=on_event, parts=shots)
     sweep.rows = pool_sampled(sweep.rows, sampling)
+    record_rate_ratios(sampling, sweep.rows)
     if not sweep.rows:
         first = sweep.failures[0][1] if sweep.failures else "no points"
         raise LadderError(f"too few successful trial encodes ({len(sweep.rows)} of "

@@ -236,3 +236,29 @@ def pool_sampled(rows: list[dict], sampling: dict | None) -> list[dict]:
 
     weights = sample_weights(sampling)
     return [pooled_row(r, weights) for r in rows] if weights else rows
+
+
+def record_rate_ratios(sampling: dict | None, rows: list[dict]) -> None:
+    """Write into a content-sampled title's ``sampling`` record, per size, the joined excerpts'
+    bitrate over the title's estimate (``verify`` aims its rate-mode encodes of the excerpts by it)."""
+    from ..ladders.sampling import sample_rate_ratios
+
+    if sample_weights(sampling):
+        sampling["rate_ratios"] = [{"width": w, "height": h, "ratio": round(x, 4)}
+                                   for (w, h), x in sorted(sample_rate_ratios(rows).items())]
+
+
+def rate_ratios(sampling) -> dict[tuple[int, int], float]:
+    """The per-size ratios of :func:`record_rate_ratios` read back from a ladder file (only
+    plausible numbers; none without the excerpt weights they belong to)."""
+    if not sample_weights(sampling) or not isinstance(sampling.get("rate_ratios"), list):
+        return {}
+    out = {}
+    for e in sampling["rate_ratios"]:
+        if not isinstance(e, dict):
+            continue
+        w, h, x = e.get("width"), e.get("height"), e.get("ratio")
+        if (isinstance(w, int) and isinstance(h, int) and isinstance(x, (int, float)) and not isinstance(x, bool)
+                and math.isfinite(x) and 0.2 <= x <= 5.0):
+            out[(w, h)] = float(x)
+    return out

@@ -12,7 +12,7 @@ from ..encoder.probe import Source
 from ..encoder.sweep import SweepResult, points_measurer
 from ..ladders.search import evidence_of, fast_ceiling, point_cost, search, unbacked
 from .common import (Analysis, AnalysisOptions, analysis_document, attach_parts, make_plan, pool_sampled,
-                     sample_title, sweep_info)
+                     record_rate_ratios, sample_title, sweep_info)
 from .predict import predicted_rows
 
 FAST_SUBSAMPLE = 3    # libvmaf n_subsample in fast mode: odd (even steps can bias the pooled score)
@@ -86,6 +86,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
         notes.append(f"rungs {', '.join(map(str, gaps))} are not backed by a measurement of their size and "
                      "the next larger one near their bitrate (budget spent): run the exhaustive analysis to be sure")
     doc["notes"] += notes
+    record_rate_ratios(sampling, done)
     if sampling:
         doc["analysed"]["sampling"] = sampling
     attach_parts(doc, plan, done, opts.policy, sampling)

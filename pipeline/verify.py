@@ -19,7 +19,7 @@ from ..encoder.probe import probe
 from ..encoder.sweep import SweepPlan, run_sweep
 from ..ladders.bdrate import BDRateError, bd_rate
 from ..ladders.curves import Curve, Envelope
-from .common import AnalysisOptions, make_plan, pool_sampled
+from .common import AnalysisOptions, make_plan, pool_sampled, rate_ratios
 
 
 def rung_spec(rung: dict, codec: str) -> EncodeSpec:
@@ -31,6 +31,14 @@ def rung_spec(rung: dict, codec: str) -> EncodeSpec:
                         bufsize_kbits=float(enc["bufsize_kbits"]) if enc.get("bufsize_kbits") else None,
                         preset=enc.get("preset"), gop=int(enc.get("gop_frames") or 0), threads=1,
                         passes=2 if two_pass else 1)
+
+
+def _aimed(spec: EncodeSpec, ratio: float) -> EncodeSpec:
+    if ratio == 1.0:
+        return spec
+    return replace(spec, bitrate_kbps=round(spec.bitrate_kbps * ratio, 1),
+                   maxrate_kbps=round(spec.maxrate_kbps * ratio, 1) if spec.maxrate_kbps else spec.maxrate_kbps,
+                   bufsize_kbits=round(spec.bufsize_kbits * ratio, 1) if spec.bufsize_kbits else spec.bufsize_kbits)
 
 
 def verify_ladder(doc: dict, ff: FFmpeg, cache: Cache, *, source_path: str | None = None, jobs: int = 1,
@@ -55,6 +63,10 @@ def verify_ladder(doc: dict, ff: FFmpeg, cache: Cache, *, source_path: str | Non
         specs = tuple(rung_spec(r, doc["codec"]) for r in doc["rungs"])
     except ValueError as exc:
         raise InvalidLadderFile(f"a rung cannot be encoded as written: {exc}", path) from None
+    # A content-sampled ladder's bitrates are the title's (weighted) estimates: the joined excerpts
+    # are encoded at the rate whose weighted bitrate is the rung's (the analysis' ratio for the size).
+    ratios = rate_ratios(an.get("sampling"))
+    specs = tuple(_aimed(s, ratios.get((s.width, s.height), 1.0)) for s in specs)
     plan = SweepPlan(source, base.reference, specs, replace(base.measure, model=doc["vmaf_model"]))
     res = run_sweep(ff, plan, cache, jobs=jobs, on_event=on_event, workdir=workdir)
     # a content-sampled ladder's rungs are the title's estimates: its excerpts weighted as analysed
@@ -63,8 +75,8 @@ def verify_ladder(doc: dict, ff: FFmpeg, cache: Cache, *, source_path: str | Non
     qcol = {"mean": "vmaf_mean", "hmean": "vmaf_hmean", "p5": "vmaf_p5"}[doc.get("pooling", "mean")]
     failed = {(e.width, e.height, round(float(e.bitrate_kbps))): msg for e, msg in res.failures}
     rungs = []
-    for i, r in enumerate(doc["rungs"]):
-        key = (r["width"], r["height"], round(float(r["encoder"]["bitrate_kbps"])))
+    for i, (r, spec) in enumerate(zip(doc["rungs"], specs)):
+        key = (r["width"], r["height"], round(float(spec.bitrate_kbps)))
         m = by_size_rate.get(key)
         if m is None:
             rungs.append({"index": r.get("index", i), "width": r["width"], "height": r["height"],
