@@ -203,10 +203,11 @@ def sweep_options(f):
         click.option("--segment-seconds", "segment_s", default=2.0, show_default=True, type=click.FloatRange(0.5, 600),
                      help="Length of each excerpt (s), rounded to whole GOPs (an excerpt that cuts a GOP costs "
                           "an extra intra frame the title does not pay)."),
-        click.option("--sampling", type=click.Choice(["even", "content"]), default="even", show_default=True,
-                     help="Where the --segments excerpts go: spread evenly, or chosen from the title's shots "
-                          "and complexity (one cheap pass over the whole title; the most demanding part "
-                          "always, the rest stratified by complexity)."),
+        click.option("--sampling", type=click.Choice(["even", "content"]), default="content", show_default=True,
+                     help="Where the --segments excerpts go: chosen from the title's shots and complexity (one "
+                          "cheap pass over the whole title; the most demanding part always, the rest stratified "
+                          "by complexity, each weighted by the share of the title it stands for), or spread "
+                          "evenly (reads the title only there)."),
         click.option("--per-shot", is_flag=True,
                      help="With the whole title analysed: also each shot's own ladder (one cheap pass finds the "
                           "shots; every trial encode is scored per shot too). Sampled analyses show each "
@@ -266,7 +267,7 @@ def build_options(kw: dict):
             codec=kw.pop("codec"), crfs=_float_list(kw.pop("crfs")), heights=_int_list(kw.pop("heights")),
             preset=kw.pop("preset"), gop_seconds=kw.pop("gop_seconds"), start_s=kw.pop("start_s"),
             duration_s=kw.pop("duration_s"), segments=kw.pop("segments"), segment_s=kw.pop("segment_s"),
-            sampling=kw.pop("sampling", "even"), vmaf_model=kw.pop("vmaf_model"),
+            sampling=kw.pop("sampling", "content"), vmaf_model=kw.pop("vmaf_model"),
             psnr="psnr" in metrics, ssim="ssim" in metrics, xpsnr="xpsnr" in metrics,
             subsample=kw.pop("subsample"), jobs=kw.pop("jobs") or (os.cpu_count() or 1), policy=policy,
             fast=kw.pop("fast", False), fast_budget=kw.pop("fast_budget", 0.18),

@@ -29,7 +29,7 @@ class AnalysisOptions:
     duration_s: float | None = None
     segments: int = 0               # analyse N spread excerpts instead of the title (0: fast mode decides)
     segment_s: float = 2.0          # rounded to whole GOPs (encoder.sweep.gop_aligned)
-    sampling: str = "even"          # how the N excerpts are placed: "even" or "content" (structure)
+    sampling: str = "content"       # how the N excerpts are placed: "content" (structure) or "even"
     segment_times: tuple[tuple[float, float], ...] = ()  # explicit excerpts (from "content" sampling)
     vmaf_model: str = "auto"
     psnr: bool = True

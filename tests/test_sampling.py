@@ -94,7 +94,7 @@ def test_content_sampling_finds_the_hard_part_of_a_real_title(make_clip, tmp_pat
     clip = make_clip("twopart.mp4", size="320x180", seconds=16.0, source="smptebars=size=320x180:rate=24",
                      vf="noise=alls=60:allf=t:enable='gte(t,12)'")
     lad = tmp_path / "c.ladder.json"
-    p = run("analyze", clip, "-o", lad, "--segments", "2", "--segment-seconds", "1", "--sampling", "content",
+    p = run("analyze", clip, "-o", lad, "--segments", "2", "--segment-seconds", "1",   # content: the default
             "--crf", "24,36", "--gop", "1", "--heights", "180", "--cache", tmp_path / "cache")
     assert p.returncode == 0, p.stderr
     doc = json.loads(lad.read_text())

@@ -34,7 +34,8 @@ def test_segments_are_spread_over_the_title():
 def test_analyze_on_segments_measures_the_joined_excerpts(make_clip, tmp_path):
     clip = make_clip("seg_src.mp4", size="320x180", rate=10, seconds=12, source="testsrc2")
     out = tmp_path / "seg.ladder.json"
-    p = run("analyze", clip, "-o", out, "--segments", "3", "--segment-seconds", "1", "--crf", "22,30,38",
+    p = run("analyze", clip, "-o", out, "--segments", "3", "--segment-seconds", "1", "--sampling", "even",
+            "--crf", "22,30,38",
             "--heights", "180", "--gop", "1", "--no-cache", "-q")
     assert p.returncode == 0, p.stderr
     doc = json.loads(out.read_text())
@@ -55,7 +56,8 @@ def test_excerpts_that_cut_a_gop_grow_to_whole_gops(make_clip, tmp_path):
     reference's keyframes fall on the excerpt starts."""
     clip = make_clip("seg_src.mp4", size="320x180", rate=10, seconds=12, source="testsrc2")
     out = tmp_path / "g.ladder.json"
-    p = run("analyze", clip, "-o", out, "--segments", "3", "--segment-seconds", "1", "--crf", "30",
+    p = run("analyze", clip, "-o", out, "--segments", "3", "--segment-seconds", "1", "--sampling", "even",
+            "--crf", "30",
             "--heights", "180", "--no-cache", "-q")
     assert p.returncode == 0, p.stderr
     doc = json.loads(out.read_text())
