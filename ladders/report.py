@@ -456,8 +456,8 @@ def parts_section(doc: Mapping) -> str:
         role = "drives the top rung" if i == drives else "needs the least" if i == easiest else ""
         rows.append([str(i + 1), fmt(it.get("start_s"), 2), fmt(it.get("duration_s"), 2), esc(own),
                      fmt(it.get("top_kbps"), 0), esc(" / ".join(fmt(v, 1) for v in it.get("title_rungs_vmaf") or [])),
-                     esc(role), esc(it.get("why", "") + (f"; stands for {100 * it['weight']:.0f} % of the title"
-                                                         if _num(it.get("weight")) else ""))])
+                     esc(role), esc(it.get("why", "") + (f"; stands for {100 * w:.0f} % of the title"
+                                                         if (w := _num(it.get("weight"))) is not None else ""))])
     lo_hi = pv.get("top_kbps_range") or []
     head = (f"<p>Each {kind}'s own hull, with the title's policy, would put its top rung between "
             f"{fmt(lo_hi[0] if lo_hi else None, 0)} and {fmt(lo_hi[1] if len(lo_hi) > 1 else None, 0)} kbit/s "
@@ -622,7 +622,7 @@ def title_report(doc: Mapping, rd_rows: Iterable[Mapping] | None = None, verific
     samp = an.get("sampling") or {}
     if samp.get("excerpts"):
         rows_ex = [[fmt(e.get("start_s"), 2), fmt(e.get("duration_s"), 2), fmt(e.get("probe_kbps"), 0),
-                    fmt(100 * e["weight"], 0) if "weight" in e else "", esc(e.get("why"))]
+                    fmt(100 * w, 0) if (w := _num(e.get("weight"))) is not None else "", esc(e.get("why"))]
                    for e in samp["excerpts"]]
         body.append("<section><h2>Analysed excerpts</h2>"
                     f"<p>Chosen from the title's structure ({esc(samp.get('shots'))} shot(s), "

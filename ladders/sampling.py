@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Mapping, Sequence
+import statistics
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 CUT_SCORE = 0.3          # FFmpeg's scene score (0..1) above which a frame starts a new shot
@@ -80,19 +81,25 @@ def pieces(duration: float, cuts: Sequence[float], frame_times: Sequence[float],
         edges += [a + (b - a) * i / k for i in range(k)]
         shot_of += [n] * k
     edges.append(duration)
+    rate = probe_rate(frame_times, frame_bits)
+    return [Piece(a, b, rate(a, b), shot) for a, b, shot in zip(edges, edges[1:], shot_of) if b - a > 1e-6]
+
+
+def probe_rate(frame_times: Sequence[float], frame_bits: Sequence[float]) -> Callable[[float, float], float]:
+    """``rate(a, b)``: the probe bitrate (kbit/s) of the frames in ``[a, b)`` (cumulative bits,
+    so each window costs two bisections)."""
     order = sorted(range(len(frame_times)), key=lambda i: frame_times[i])
     ts = [float(frame_times[i]) for i in order]
-    bits = [float(frame_bits[i]) for i in order]
     cum = [0.0]
-    for b in bits:
-        cum.append(cum[-1] + b)
-    out = []
-    for a, b, shot in zip(edges, edges[1:], shot_of):
-        if b - a <= 1e-6:
-            continue
+    for i in order:
+        cum.append(cum[-1] + float(frame_bits[i]))
+
+    def rate(a: float, b: float) -> float:
+        if b - a <= 0:
+            return 0.0
         i, j = bisect.bisect_left(ts, a), bisect.bisect_left(ts, b)
-        out.append(Piece(a, b, (cum[j] - cum[i]) / (b - a) / 1000.0, shot))
-    return out
+        return (cum[j] - cum[i]) / (b - a) / 1000.0
+    return rate
 
 
 def _window(p: Piece, seconds: float, duration: float) -> tuple[float, float]:
@@ -173,12 +180,6 @@ def coverage(ps: Sequence[Piece], excerpts: Sequence[Excerpt]) -> dict:
             "pieces": len(ps)}
 
 
-def window_kbps(frame_times: Sequence[float], frame_bits: Sequence[float], start: float, seconds: float) -> float:
-    """Probe bitrate (kbit/s) of the frames in ``[start, start + seconds)``."""
-    bits = sum(b for t, b in zip(frame_times, frame_bits) if start <= t < start + seconds)
-    return bits / seconds / 1000.0 if seconds > 0 else 0.0
-
-
 def stratum_weights(ps: Sequence[Piece], excerpt_kbps: Sequence[float]) -> list[float]:
     """The share of the title each excerpt stands for: every piece goes to the excerpt whose probe
     bitrate is nearest its own (log scale; ties to the earlier excerpt), and an excerpt weighs the
@@ -226,9 +227,4 @@ def sample_rate_ratios(rows: Sequence[Mapping]) -> dict[tuple[int, int], float]:
         s, k = r.get("sample_kbps"), r.get("kbps")
         if isinstance(s, (int, float)) and isinstance(k, (int, float)) and s > 0 and k > 0:
             by.setdefault((int(r["width"]), int(r["height"])), []).append(float(s) / float(k))
-    out = {}
-    for size, v in by.items():
-        v.sort()
-        m = len(v) // 2
-        out[size] = v[m] if len(v) % 2 else (v[m - 1] + v[m]) / 2
-    return out
+    return {size: statistics.median(v) for size, v in by.items()}

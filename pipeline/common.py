@@ -149,13 +149,12 @@ def attach_parts(doc: dict, plan: SweepPlan, rows: list[dict], policy: LadderPol
                  for a, b in shots]
     else:
         bounds, kind = excerpt_parts(plan), "excerpts"
+        segs = plan.reference.segments
         chosen = (sampling or {}).get("excerpts", [])   # in the order of the plan's (GOP-aligned) excerpts
-        same = len(chosen) == len(plan.reference.segments)
-        whys = [e.get("why") for e in chosen] if same else []
-        weights = [e.get("weight") for e in chosen] if same else []
-        spans = [{"start_s": s, "duration_s": d, **({"why": whys[i]} if i < len(whys) and whys[i] else {}),
-                  **({"weight": weights[i]} if i < len(weights) and weights[i] is not None else {})}
-                 for i, (s, d) in enumerate(plan.reference.segments)]
+        if len(chosen) != len(segs):
+            chosen = [{}] * len(segs)
+        spans = [{"start_s": s, "duration_s": d, **{k: e[k] for k in ("why", "weight") if e.get(k) not in (None, "")}}
+                 for (s, d), e in zip(segs, chosen)]
     view = part_view(rows, bounds, fps, spans, doc["rungs"], policy, kind) if bounds else None
     if view:
         doc["parts"] = view
@@ -203,7 +202,8 @@ def sample_title(source: Source, opts: AnalysisOptions, ff, workdir: str | None 
     aligned = gop_aligned([(e.start, e.duration) for e in ex], source.duration_s, source.fps,
                           gop_frames(opts.gop_seconds, source.fps))
     # what each excerpt (as aligned) stands for: its probe bitrate places it among the title's pieces
-    window = [S.window_kbps(st.frame_times, st.frame_bits, a, d) for a, d in aligned]
+    rate = S.probe_rate(st.frame_times, st.frame_bits)
+    window = [rate(a, a + d) for a, d in aligned]
     weights = S.stratum_weights(ps, window)
     info = {"method": "content", "shots": len(cuts) + 1, "structure_s": round(st.wall_s, 2),
             **S.coverage(ps, ex),

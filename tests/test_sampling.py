@@ -12,7 +12,7 @@ import csv
 import pytest
 
 from pertitle.ladders.sampling import (Piece, choose_excerpts, coverage, cuts_from_scores, pieces, pooled_row,
-                                      stratum_weights, window_kbps)
+                                      probe_rate, stratum_weights)
 
 from .conftest import run
 
@@ -116,6 +116,14 @@ def test_content_sampling_finds_the_hard_part_of_a_real_title(make_clip, tmp_pat
     assert [[i["start_s"], i["duration_s"]] for i in view["items"]] == doc["analysed"]["segments"]
     driver = view["items"][view["drives_top"]]
     assert "most demanding" in driver["why"] and driver["start_s"] >= 11.5
+    # the report shows each excerpt's share, also when a file writes it as text
+    from pertitle.ladders.report import title_report
+
+    assert "of the title" in title_report(doc)
+    bad = json.loads(json.dumps(doc))
+    for e in bad["analysed"]["sampling"]["excerpts"] + bad["parts"]["items"]:
+        e["weight"] = "0.5"
+    assert "stands for 50 % of the title" in title_report(bad)   # read as a number, never a crash
     # verify aims the joined excerpts' rate-mode encodes so that their weighted bitrate is the rung's
     ratios = {(e["width"], e["height"]): e["ratio"] for e in samp["rate_ratios"]}
     assert ratios and all(r > 1.2 for r in ratios.values())   # the noisy excerpt weighs less than half
@@ -154,8 +162,10 @@ def test_weights_are_shares_of_the_title(spans, excerpts):
 
 def test_window_probe_rate():
     times, bits = [0.0, 0.5, 1.0, 1.5, 2.0], [1000.0, 1000.0, 4000.0, 4000.0, 9e9]
-    assert window_kbps(times, bits, 0.0, 1.0) == pytest.approx(2.0)
-    assert window_kbps(times, bits, 1.0, 1.0) == pytest.approx(8.0)
+    rate = probe_rate(times, bits)
+    assert rate(0.0, 1.0) == pytest.approx(2.0)
+    assert rate(1.0, 2.0) == pytest.approx(8.0)
+    assert probe_rate(list(reversed(times)), list(reversed(bits)))(1.0, 2.0) == pytest.approx(8.0)   # any order
 
 
 def test_a_pooled_row_is_the_weighted_title_estimate():
