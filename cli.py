@@ -490,6 +490,8 @@ def render_summary(doc: dict, ladder_path: str | None = None, rd_path: str | Non
         members = pred.get("model_members") or 1
         lines.append(f"predicted by {pred.get('model', 'model')}{f' x{members}' if members > 1 else ''} "
                      f"in {pred.get('wall_s', 0):.2f} s"
+                     + (f" (probe encode, {pred['probe_encode']['preset']} CRF {pred['probe_encode']['crf']}: "
+                        f"{pred['probe_encode']['seconds']:.1f} s)" if isinstance(pred.get("probe_encode"), dict) else "")
                      + (f", verified with {pred['verify_encodes']} encodes (search: {pred['search']['stop']})"
                         if pred.get("verify_encodes") else ""))
         if "confident" in pred:
@@ -886,11 +888,17 @@ def dataset_sweep(sources, out_dir, window_s, spread, long_from, quiet, ffmpeg_p
               help="Where the swept sources are (searched also in DIR/long).")
 @click.option("-o", "--output", required=True, metavar="DATASET.csv")
 @click.option("--sweeps-out", default=None, metavar="SWEEPS.csv", help="Also write the consolidated sweeps table.")
+@click.option("--no-probe", is_flag=True, help="Skip the probe encode of each window (no FFmpeg needed).")
+@click.option("--carry-over", default=None, metavar="DATASET.csv",
+              help="Keep this table's rows of windows whose source is not found (e.g. the synthetic clips), "
+                   "as they are.")
 @click.option("-q", "--quiet", is_flag=True)
+@ffmpeg_option
 @handle_errors
-def dataset_assemble(sweeps, roots, output, sweeps_out, quiet):
+def dataset_assemble(sweeps, roots, output, sweeps_out, no_probe, carry_over, quiet, ffmpeg_path):
     """The training table from sweeps (JSON files/folders, or a sweeps CSV) and features extracted
-    over each window of the sources."""
+    over each window of the sources, with the probe encode's (x264 veryfast CRF 23 of the window
+    at its largest size) unless --no-probe."""
     import glob
 
     import pandas as pd
@@ -910,7 +918,19 @@ def dataset_assemble(sweeps, roots, output, sweeps_out, quiet):
             records += D.sweep_records([s])
     frames = [D.sweeps_frame(D.consolidate(records))] if records else []
     table = pd.concat(frames + tables, ignore_index=True)
-    df, skipped = D.assemble(table, roots, log=(lambda m: None) if quiet else _err)
+    from .encoder.ffmpeg import locate
+
+    ff = None if no_probe else locate(ffmpeg_path)
+    df, skipped = D.assemble(table, roots, log=(lambda m: None) if quiet else _err, ff=ff)
+    if carry_over:
+        from .ladders.dataset import read_dataset
+
+        old = read_dataset(carry_over)
+        kept = old[~old["title"].isin(set(df["title"]))]
+        missing = {os.path.basename(str(n)) for n, _ in skipped}
+        kept = kept[kept["file"].astype(str).map(os.path.basename).isin(missing)]
+        df = pd.concat([df, kept], ignore_index=True)
+        _err(f"carried over {kept['title'].nunique()} windows from {carry_over}")
     if sw_out is not None:
         write_output(sw_out, lambda fh: table.to_csv(fh, index=False))
     write_output(out, lambda fh: df.to_csv(fh, index=False))
@@ -927,8 +947,10 @@ def dataset_assemble(sweeps, roots, output, sweeps_out, quiet):
               help="Ensemble members, bagged over CV groups (default: 5 for hgb/extratrees, else 1).")
 @click.option("--no-calibration", is_flag=True, help="Skip the grouped-CV calibration of intervals and bias.")
 @click.option("--with-synthetic", is_flag=True, help="Also train on the synthetic clips (the shipped model does not).")
+@click.option("--no-probe", is_flag=True,
+              help="Without the probe encode's features (as the shipped fast-mode model).")
 @handle_errors
-def train(dataset_csv, output, family, members, no_calibration, with_synthetic):
+def train(dataset_csv, output, family, members, no_calibration, with_synthetic, no_probe):
     """Fit a model that predicts a title's RD points from its features."""
     from .core.fsutil import check_output
     from .ladders.dataset import read_dataset
@@ -940,7 +962,10 @@ def train(dataset_csv, output, family, members, no_calibration, with_synthetic):
     df = read_dataset(dataset_csv)
     if not with_synthetic:
         df = df[~models.is_synthetic(df)]
-    model = models.train(df, family, members, calibrate=not no_calibration, with_synthetic=with_synthetic)
+    if not no_probe:
+        df = models.with_probe(df)
+    model = models.train(df, family, members, calibrate=not no_calibration, with_synthetic=with_synthetic,
+                         probe=not no_probe)
     meta = models.save(model, out.target, df)
     click.echo(f"wrote {output}: {family} on {meta['n_titles']} titles / {meta['n_rows']} rows "
                f"(data sha256 {meta['training_data_sha256'][:12]})")
@@ -974,7 +999,8 @@ def train(dataset_csv, output, family, members, no_calibration, with_synthetic):
 @handle_errors
 def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds, start_s, duration_s,
             jobs, report_path, encode_dir, ffmpeg_path, no_cache, cache_dir, workdir, **kw):
-    """Predict INPUT's ladder from its features: no trial encode (or at most N with --verify N).
+    """Predict INPUT's ladder from its features: no trial encode of the grid, one probe encode (x264
+    veryfast CRF 23 of the analysed frames, VMAF on every 3rd frame), or at most N more with --verify N.
 
     Without --verify, each rung carries an 80% interval of its VMAF, and the summary gives the top
     rung's bitrate interval and a bound on the BD-rate loss, and says when the ladder is too
@@ -998,7 +1024,7 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
 
         precheck(encode_dir)
     workdir = checked_workdir(workdir)
-    ff = locate(ffmpeg_path) if (verify or encode_dir) else None
+    ff = locate(ffmpeg_path)   # the shipped model's features include a probe encode
     doc = predict_ladder(input_path, opts, verify=verify, ff=ff, cache=make_cache(no_cache, cache_dir),
                          workdir=workdir)
     items = [(out, lambda fh: fh.write(to_json(doc)))]
@@ -1032,12 +1058,14 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
 @click.option("--real-groups", default=None, type=click.IntRange(1, 10000),
               help="Train on this many real groups only (a learning curve point; chosen by --seed).")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--no-probe", is_flag=True,
+              help="Predict and verify without the probe encode's features (the fast mode never uses them).")
 @click.option("-o", "--output", default=None, metavar="RESULTS.csv", help="Per-title results.")
 @click.option("--json", "as_json", is_flag=True, help="Print the aggregate table as JSON.")
 @policy_options
 @handle_errors
 def evaluate(dataset_csv, family, members, no_calibration, verify_levels, fast, folds, holdout, judge,
-             with_synthetic, real_groups, seed, output, as_json, **kw):
+             with_synthetic, real_groups, seed, no_probe, output, as_json, **kw):
     """Grouped cross-validation: the ladders of held-out titles by prediction, --verify N and the
     fast search, against their exhaustive ladders (BD-rate, top rung, VMAF bias, interval coverage).
     Measurements come from each held-out title's own exhaustive table."""
@@ -1055,21 +1083,27 @@ def evaluate(dataset_csv, family, members, no_calibration, verify_levels, fast, 
     df = read_dataset(dataset_csv)
     if "vmaf_model" in df.columns:
         df = df[df["vmaf_model"] == "vmaf_v0.6.1"]
+    if not with_synthetic:   # the folds split the real groups only (the same folds with or without the probe)
+        df = df[~models.is_synthetic(df)]
     synthetic = models.is_synthetic(df)
     rng = np.random.default_rng(seed)
     real_names = sorted(set(df.loc[~synthetic, "group"].astype(str)))
     keep_real = set(rng.permutation(real_names)[:real_groups]) if real_groups else set(real_names)
 
-    def fit(train):
+    if not no_probe:
+        df = models.with_probe(df)   # titles without the probe encode's features are not judged
+
+    def fit(train, probe=not no_probe):
         syn = models.is_synthetic(train)
         train = train[(syn & with_synthetic) | (~syn & train["group"].astype(str).isin(keep_real))]
         return models.train(train, family, members, calibrate=not no_calibration, policy=opts.policy,
-                            with_synthetic=with_synthetic)
+                            with_synthetic=with_synthetic, probe=probe)
 
     levels = [int(v) for v in verify_levels.split(",") if v.strip()]
     only = None if judge == "all" else (lambda dt: not bool(synthetic.loc[dt.index].any()))
     results = cross_validate(df, fit, opts.policy, modes_of(levels, fast), splits=folds or None,
-                             holdout=holdout, log=_err, only=only)
+                             holdout=holdout, log=_err, only=only,
+                             fit_fast=None if no_probe else (lambda train: fit(train, probe=False)))
     per_title, agg = summarize(results)
     if out is not None:
         write_output(out, lambda fh: per_title.to_csv(fh, index=False))

@@ -1,6 +1,6 @@
 """Exhaustive vs fast vs predict vs predict --verify 6 on one fixed clip set, side by side in one run.
 
-    python bench/modes.py [CORPUS_DIR] --model M.skops [--clips a.mp4,b.mp4] [--duration 6]
+    python bench/modes.py [CORPUS_DIR] --model M.skops --fast-model F.skops [--clips a.mp4,b.mp4] [--duration 6]
                           [--jobs 2] [--json out.json] [--md out.md]
 
 The clip set is fixed here (``CLIPS``) before anything is run, and every clip is reported. Per clip,
@@ -10,7 +10,8 @@ read off its size's measured curve at its bitrate; > 0: a loss), plus the loss a
 hull minus the exhaustive ladder's own (what an independent check reports). Ratios, not seconds,
 are the result: the machine is shared and noisy. The floor is FFmpeg decoding the excerpt once.
 
-Use ``--model`` with a model trained *without* the benchmarked clips' groups
+Use ``--model`` (predict, verify: with the probe encode's features) and ``--fast-model`` (the fast
+mode's: ``pertitle train --no-probe``), both trained *without* the benchmarked clips' groups
 (``pertitle train`` on the table minus those groups), or the numbers flatter the model.
 """
 from __future__ import annotations
@@ -79,6 +80,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--verify", type=int, default=6)
     ap.add_argument("--model", required=True, help="a model trained without the clips' groups")
+    ap.add_argument("--fast-model", default=None,
+                    help="the fast mode's model, trained without the clips' groups (default: --model)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--md", default=None)
     a = ap.parse_args()
@@ -93,9 +96,9 @@ def main() -> None:
             floor = decode_seconds(ff.path, c, 0.0, a.duration)
             ex, t_ex = timed(lambda: analyze(c, base, ff, Cache.open(os.path.join(tmp, "c1"))))
             truth = ex.sweep.rows
-            fast_opts = AnalysisOptions(**{**base.__dict__, "fast": True})
+            fast_opts = AnalysisOptions(**{**base.__dict__, "fast": True, "model_path": a.fast_model or a.model})
             fa, t_fa = timed(lambda: analyze(c, fast_opts, ff, Cache.open(os.path.join(tmp, "c2"))))
-            pr, t_pr = timed(lambda: predict_ladder(c, base, cache=Cache.open(os.path.join(tmp, "c3"))))
+            pr, t_pr = timed(lambda: predict_ladder(c, base, ff=ff, cache=Cache.open(os.path.join(tmp, "c3"))))
             ve, t_ve = timed(lambda: predict_ladder(c, base, verify=a.verify, ff=ff,
                                                     cache=Cache.open(os.path.join(tmp, "c4"))))
             search = fa.document["sweep"]["search"]

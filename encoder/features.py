@@ -490,3 +490,7 @@ FEATURE_COLUMNS = [
     *[f"nat_crf{q}_{k}" for q in NATIVE_PROBE_CRFS for k in ("log_bpp", "psnr", "inter_ratio")],
 ]
 """The features a model may use (bookkeeping columns like feature_s and duration are not)."""
+
+PROBE_COLUMNS = ["fp_log_bpp", "fp_vmaf"]
+"""Features of one real encode of the analysed frames (``pipeline.predict.probe_encode``): not
+computed here (they need FFmpeg), and used only by models whose feature list names them."""

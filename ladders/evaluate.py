@@ -2,7 +2,7 @@
 
 For a held-out title, the model predicts its RD points; a *mode* turns them into a ladder:
 
-- ``predict``: the prediction alone (no encode);
+- ``predict``: the prediction alone (no grid encode; the probe encode's features are in the table);
 - ``verify N``: the measurement search with at most N encodes (``predict --verify N``);
 - ``fast``: the search with the fast mode's budget (a share of the exhaustive analysis' wall time
   on two lanes).
@@ -152,8 +152,8 @@ def modes_of(verify_levels: Sequence[int], fast: bool) -> list[str]:
     return [("predict" if n == 0 else f"verify {n}") for n in verify_levels] + (["fast"] if fast else [])
 
 
-def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_share: float = FAST_SHARE):
-    """Every mode's ladder for one held-out title (``dt``: its exhaustive rows)."""
+def _prior(model, dt):
+    """A model's (debiased) rows for a held-out title, its members' rows, its calibration."""
     X = design(dt, model.feature_columns)[model.columns_]
     per = model.predict_members(X)
     cal = getattr(model, "calibration_", {}) or {}
@@ -161,6 +161,15 @@ def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_s
     rows = debias(_rows(dt, np.mean([p["log_bpp"] for p in per], axis=0),
                         logit_to_vmaf(np.mean([p["vmaf_logit"] for p in per], axis=0))), shift)
     members = [debias(_rows(dt, p["log_bpp"], logit_to_vmaf(p["vmaf_logit"])), shift) for p in per]
+    return rows, members, cal
+
+
+def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_share: float = FAST_SHARE,
+                   fast_model=None):
+    """Every mode's ladder for one held-out title (``dt``: its exhaustive rows); the fast mode's
+    prior from ``fast_model`` when given (the shipped fast mode has its own model)."""
+    rows, members, cal = _prior(model, dt)
+    fast_rows = _prior(fast_model, dt)[0] if fast_model is not None and "fast" in modes else rows
     truth = curves_from_rows(dt.to_dict("records"), "vmaf_mean")
     table = {(int(r.width), int(r.height), float(r.crf)): {
         "width": int(r.width), "height": int(r.height), "crf": float(r.crf), "kbps": float(r.kbps),
@@ -180,7 +189,8 @@ def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_s
                           cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, FAST_SUBSAMPLE))
             else:
                 kw = dict(ceiling=int(mode.split()[1]), rounds=3)
-            found = search(rows, lambda pts: [table[p] for p in pts if p in table], policy, min(W, H), **kw)
+            found = search(fast_rows if mode == "fast" else rows, lambda pts: [table[p] for p in pts if p in table],
+                           policy, min(W, H), **kw)
             measured, stop, spent = found.measured, found.stop, found.spent
             rungs = ladder(found.rows, measured, policy).rungs
         s = score_ladder(rungs, truth, policy)
@@ -202,19 +212,22 @@ def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_s
 
 def cross_validate(df, fit: Callable, policy: LadderPolicy, modes: Sequence[str], *, splits=None,
                    holdout: str | None = None, log=lambda _: None, fast_share: float = FAST_SHARE,
-                   only: Callable[[object], bool] | None = None) -> list[TitleEval]:
+                   only: Callable[[object], bool] | None = None,
+                   fit_fast: Callable | None = None) -> list[TitleEval]:
     """Fit (``fit(train_df) -> model``) on some groups, judge the ladders of the held-out titles
-    (``only(title_rows)`` picks which held-out titles are judged, e.g. the real ones)."""
+    (``only(title_rows)`` picks which held-out titles are judged, e.g. the real ones); the fast
+    mode's prior from ``fit_fast(train_df)`` when given."""
     results: list[TitleEval] = []
     for fold, (tr, te) in enumerate(group_splits(df, splits, holdout)):
         train, test = df.iloc[tr], df.iloc[te]
         log(f"fold {fold + 1}: held out {', '.join(sorted(set(test['group'].astype(str))))}")
         model = fit(train)
+        fast_model = fit_fast(train) if fit_fast is not None and "fast" in modes else None
         for _, dt in test.groupby("title"):
             if only is not None and not only(dt):
                 continue
             try:
-                results += evaluate_title(model, dt, policy, modes, fast_share)
+                results += evaluate_title(model, dt, policy, modes, fast_share, fast_model)
             except LadderError as exc:
                 log(f"  {dt['title'].iloc[0]}: {exc}")
     return results

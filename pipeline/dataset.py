@@ -16,7 +16,7 @@ from ..core.errors import DatasetError, PertitleError
 from ..encoder.cache import Cache
 from ..encoder.discover import discover
 from ..encoder.events import EventSink, no_events
-from ..encoder.features import FEATURE_VERSION, extract
+from ..encoder.features import FEATURE_VERSION, PROBE_COLUMNS, extract
 from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import probe
 from ..encoder.sweep import run_sweep
@@ -61,6 +61,10 @@ def title_rows(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, group
     plan = make_plan(source, opts)
     sweep = run_sweep(ff, plan, cache, jobs=opts.jobs, on_event=on_event)
     feats = extract(path, source, opts.allow_references)
+    from .predict import probe_encode
+
+    got = probe_encode(ff, plan, cache)
+    feats.update({k: got[k] for k in PROBE_COLUMNS})
     rw, rh = plan.ref_size
     title = os.path.splitext(os.path.basename(path))[0]
     analysis_s = sum(float(r.get("encode_s") or 0) + float(r.get("measure_s") or 0) for r in sweep.rows)
@@ -249,10 +253,11 @@ def find_source(name: str, roots: Iterable[str]) -> str | None:
 
 
 def assemble(sweeps, roots: Iterable[str], *, log: Callable[[str], None] = lambda _: None,
-             features_cache: dict | None = None):
+             features_cache: dict | None = None, ff: FFmpeg | None = None, workdir: str | None = None):
     """Training rows from a sweeps table (SWEEP_COLUMNS) and the sources themselves: each window's
-    features are extracted over that window. A source that is missing or whose content changed
-    (SHA-256) is skipped with a note."""
+    features are extracted over that window; with ``ff``, also the probe encode's
+    (:func:`pertitle.pipeline.predict.probe_encode`, the window's plan as ``analyze`` would make
+    it). A source that is missing or whose content changed (SHA-256) is skipped with a note."""
     import pandas as pd
 
     from ..encoder.cache import fingerprint
@@ -270,6 +275,12 @@ def assemble(sweeps, roots: Iterable[str], *, log: Callable[[str], None] = lambd
         if key not in feats_cache:
             src = probe(path)
             feats_cache[key] = extract(path, src, start_s=float(start), duration_s=float(dur))
+            if ff is not None:
+                from .predict import probe_encode
+
+                plan = make_plan(src, AnalysisOptions(start_s=float(start), duration_s=float(dur)))
+                got = probe_encode(ff, plan, workdir=workdir)
+                feats_cache[key].update({k: got[k] for k in PROBE_COLUMNS})
         feats = feats_cache[key]
         stem = os.path.splitext(os.path.basename(name))[0]
         title = f"{stem}@{float(start):g}"

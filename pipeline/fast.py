@@ -38,7 +38,8 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
                                "segments": segments})
     fopts, sampling = sample_title(source, fopts, ff, workdir, on_event)
     plan = make_plan(source, fopts)
-    prior, _, meta, _ = predicted_rows(source, plan, fopts, cache)
+    # the fast mode's own model has no probe encode (a --model that asks for one gets it)
+    prior, _, meta, _ = predicted_rows(source, plan, fopts, cache, ff=ff, workdir=workdir, model_name="fast")
     ref_px = plan.ref_size[0] * plan.ref_size[1]
     # budget and spending in wall time on the lanes the rounds are planned for
     lanes = opts.fast_lanes

@@ -1,8 +1,10 @@
 """The shipped model and the table it was trained on; loading a model for the pipeline.
 
-The default model ships as ``ladders/models/default.skops`` (safe format, see
-:mod:`pertitle.ladders.model`) with ``default.json`` beside it: the file's SHA-256 and its
-metadata. A shipped model whose checksum does not match, or that this scikit-learn cannot load,
+Two models ship under ``ladders/models/`` (safe format, see :mod:`pertitle.ladders.model`), each
+with a ``.json`` record beside it (the file's SHA-256 and its metadata): ``default`` for
+``predict`` and ``--verify`` (its features include the probe encode's, ``PROBE_COLUMNS``) and
+``fast`` for ``analyze --fast``, without them (the fast mode measures the grid itself: in grouped
+CV the probe did not improve it, and it would cost a fifth of its budget). A shipped model whose checksum does not match, or that this scikit-learn cannot load,
 is retrained from the shipped table (seconds) into the cache folder, in the same safe format.
 """
 from __future__ import annotations
@@ -13,7 +15,7 @@ from importlib import resources
 
 from ..core.errors import ModelError
 from ..encoder.cache import default_root
-from ..encoder.features import FEATURE_COLUMNS, FEATURE_VERSION
+from ..encoder.features import FEATURE_COLUMNS, FEATURE_VERSION, PROBE_COLUMNS
 from ..ladders import model as M
 from ..ladders.dataset import read_dataset
 
@@ -26,13 +28,23 @@ def shipped_dataset_path() -> str:
     return str(resources.files("pertitle.samples").joinpath("training_dataset.csv"))
 
 
-def shipped_model_path() -> str:
-    return str(resources.files("pertitle.ladders").joinpath("models/default.skops"))
+SHIPPED = ("default", "fast")
+"""The shipped models; ``fast`` is trained without the probe encode's features."""
 
 
-def shipped_model_record() -> dict:
-    """``default.json``: the shipped model's checksum and metadata."""
-    path = str(resources.files("pertitle.ladders").joinpath("models/default.json"))
+def _shipped_name(name: str) -> str:
+    if name not in SHIPPED:
+        raise ModelError(f"no shipped model called {name!r}")
+    return name
+
+
+def shipped_model_path(name: str = "default") -> str:
+    return str(resources.files("pertitle.ladders").joinpath(f"models/{_shipped_name(name)}.skops"))
+
+
+def shipped_model_record(name: str = "default") -> dict:
+    """``<name>.json``: the shipped model's checksum and metadata."""
+    path = str(resources.files("pertitle.ladders").joinpath(f"models/{_shipped_name(name)}.json"))
     try:
         with open(path, encoding="utf-8") as fh:
             rec = json.load(fh)
@@ -43,11 +55,13 @@ def shipped_model_record() -> dict:
     return rec
 
 
-def new_model(family: str = DEFAULT_FAMILY, members: int | None = None) -> M.CurveModel:
-    """An unfitted model over this build's feature list."""
+def new_model(family: str = DEFAULT_FAMILY, members: int | None = None, probe: bool = True) -> M.CurveModel:
+    """An unfitted model over this build's feature list (with the probe encode's features unless
+    ``probe`` is false)."""
     if members is None:
         members = DEFAULT_MEMBERS if family in ("hgb", "extratrees") else 1
-    return M.CurveModel(family=family, feature_columns=tuple(FEATURE_COLUMNS), members=members)
+    cols = tuple(FEATURE_COLUMNS) + (tuple(PROBE_COLUMNS) if probe else ())
+    return M.CurveModel(family=family, feature_columns=cols, members=members)
 
 
 WITH_SYNTHETIC = False
@@ -63,21 +77,38 @@ def is_synthetic(df):
 
 
 def train(df, family: str = DEFAULT_FAMILY, members: int | None = None, calibrate: bool = True,
-          policy=None, with_synthetic: bool = WITH_SYNTHETIC) -> M.CurveModel:
+          policy=None, with_synthetic: bool = WITH_SYNTHETIC, probe: bool = True) -> M.CurveModel:
     """Fit on ``df`` (its synthetic titles only with ``with_synthetic``); with ``calibrate``, also
     the grouped-CV calibration of its intervals and of its winner's-curse bias
-    (:mod:`pertitle.ladders.uncertainty`), for the default ladder policy."""
+    (:mod:`pertitle.ladders.uncertainty`), for the default ladder policy. ``probe``: use the probe
+    encode's features (titles without them are left out)."""
     from ..ladders.policy import LadderPolicy
     from ..ladders.uncertainty import calibrate as run_calibration
 
     if not with_synthetic:
         df = df[~is_synthetic(df)]
+    if probe:
+        df = with_probe(df)
 
-    model = new_model(family, members).fit(df)
+    model = new_model(family, members, probe).fit(df)
     if calibrate:
-        model.calibration_ = run_calibration(df, lambda d: new_model(family, members).fit(d),
+        model.calibration_ = run_calibration(df, lambda d: new_model(family, members, probe).fit(d),
                                              policy or LadderPolicy(), folds=CALIBRATION_FOLDS)
     return model
+
+
+def with_probe(df):
+    """The rows whose title has the probe encode's features (a table assembled without FFmpeg,
+    or the synthetic clips carried over from an older table, have none)."""
+    cols = [f"f_{c}" for c in PROBE_COLUMNS]
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ModelError(f"dataset lacks the probe encode's columns ({', '.join(missing)}): assemble it "
+                         "again, or train without them (--no-probe)")
+    kept = df[df[cols].notna().all(axis=1)]
+    if kept.empty:
+        raise ModelError("no title of the dataset has the probe encode's features")
+    return kept
 
 
 def save(model: M.CurveModel, path: str, df, extra: dict | None = None) -> dict:
@@ -106,37 +137,39 @@ def load(path: str, *, trust_pickle: bool = False):
     return _memo(path, lambda: M.load(path, FEATURE_VERSION, trust_pickle=trust_pickle))
 
 
-def write_shipped(model: M.CurveModel, df, models_dir: str) -> dict:
-    """Save ``model`` as the shipped default with its record (used when the table changes)."""
+def write_shipped(model: M.CurveModel, df, models_dir: str, name: str = "default") -> dict:
+    """Save ``model`` as the shipped model ``name`` with its record (used when the table changes)."""
     from ..core.fsutil import atomic_write_json
 
-    path = os.path.join(models_dir, "default.skops")
+    name = _shipped_name(name)
+    path = os.path.join(models_dir, f"{name}.skops")
     meta = save(model, path, df)
-    atomic_write_json(os.path.join(models_dir, "default.json"),
-                      {"file": "default.skops", "sha256": M.file_sha256(path), "meta": meta})
+    atomic_write_json(os.path.join(models_dir, f"{name}.json"),
+                      {"file": f"{name}.skops", "sha256": M.file_sha256(path), "meta": meta})
     return meta
 
 
-def load_default_model(cache_dir: str | None = None):
-    """The shipped model (checksum verified); if it cannot be used, the same model retrained from
-    the shipped table and kept in the cache folder (also checked by its recorded checksum)."""
+def load_default_model(cache_dir: str | None = None, name: str = "default"):
+    """The shipped model ``name`` (checksum verified); if it cannot be used, the same model
+    retrained from the shipped table and kept in the cache folder (also checked by its recorded
+    checksum)."""
     try:
-        rec = shipped_model_record()
-        path = shipped_model_path()
+        rec = shipped_model_record(name)
+        path = shipped_model_path(name)
         return _memo(path, lambda: M.load(path, FEATURE_VERSION, sha256=rec["sha256"]))
     except ModelError as first:
         data = shipped_dataset_path()
         if not os.path.isfile(data):
             raise first
-        return _retrained_default(data, cache_dir, first)
+        return _retrained_default(data, cache_dir, first, name)
 
 
-def _retrained_default(data: str, cache_dir: str | None, why: ModelError):
+def _retrained_default(data: str, cache_dir: str | None, why: ModelError, name: str = "default"):
     import sklearn
 
     df = read_dataset(data)
     root = os.path.join(cache_dir or default_root(), "models")
-    stem = f"default-{M.dataset_hash(df)[:16]}-{sklearn.__version__}"
+    stem = f"{name}-{M.dataset_hash(df)[:16]}-{sklearn.__version__}"
     path, record = os.path.join(root, stem + ".skops"), os.path.join(root, stem + ".json")
     try:
         with open(record, encoding="utf-8") as fh:
@@ -144,9 +177,9 @@ def _retrained_default(data: str, cache_dir: str | None, why: ModelError):
         return M.load(path, FEATURE_VERSION, sha256=sha)
     except (OSError, ValueError, KeyError, TypeError, ModelError):
         pass  # not there yet, or not trustworthy: fit again
-    model = train(df, calibrate=False)
+    model = train(df, calibrate=False, probe=(name != "fast"))
     try:  # the calibration measures the model family on this table: the shipped one still holds
-        model.calibration_ = dict(shipped_model_record().get("meta", {}).get("calibration") or {})
+        model.calibration_ = dict(shipped_model_record(name).get("meta", {}).get("calibration") or {})
     except ModelError:
         model.calibration_ = {}
     extra = {"retrained_because": str(why)}

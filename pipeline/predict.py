@@ -1,6 +1,9 @@
 """``predict``: features -> model -> predicted RD points -> the same ladder code as ``analyze``.
 
-Zero trial encodes beyond the in-memory feature probes. The model's calibration (see
+No trial encode of the grid: the in-memory feature probes and, for a model that asks for them
+(the shipped ``predict`` model does), one full-frame *probe encode* of the analysed frames at the
+largest size with a fast preset (:func:`probe_encode`; a few per cent of the exhaustive
+analysis' time), whose bitrate and VMAF tell the model the level of the title's curves. The model's calibration (see
 :mod:`pertitle.ladders.uncertainty`) removes its winner's-curse optimism from the curves and gives
 every rung a VMAF interval, the top rung a bitrate interval and the ladder a loss bound; the
 summary says when that is too uncertain to ship without measuring (``--fast``). With
@@ -10,15 +13,17 @@ are then placed only at sizes measured near their bitrates.
 """
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import replace
 
 from ..core.codecs import codec as codec_info
-from ..core.errors import InvalidOptions
+from ..core.errors import InvalidOptions, LadderError
 from ..encoder.cache import Cache, fingerprint
-from ..encoder.features import extract
+from ..encoder.features import PROBE_COLUMNS, extract
 from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import Source, probe
-from ..encoder.sweep import SweepPlan, candidate_sizes, points_measurer
+from ..encoder.sweep import SharedReference, SweepPlan, candidate_sizes, measure_points, run_sweep
 from ..ladders.document import build_document, curves_from_rows
 from ..ladders.policy import choose_ladder
 from ..ladders.search import evidence_of, search, unbacked
@@ -29,24 +34,95 @@ from .common import AnalysisOptions, analysed_dict, make_plan, source_dict
 VERIFY_ROUNDS = 3
 
 
-def title_features(source: Source, plan: SweepPlan, opts: AnalysisOptions) -> dict:
+PROBE_PRESET = "veryfast"   # x264: 2-3x cheaper than medium, its bitrate and VMAF track medium's
+PROBE_CRF = 23              # near where the top rungs sit
+PROBE_SUBSAMPLE = 3         # VMAF on every 3rd frame (as the fast mode)
+
+
+def probe_encode(ff: FFmpeg, plan: SweepPlan, cache: Cache | None = None, *, workdir: str | None = None,
+                 reference=None) -> dict:
+    """One real encode of what ``plan`` analyses, at its largest size, x264 ``PROBE_PRESET`` CRF
+    ``PROBE_CRF`` with the plan's GOP, VMAF on every ``PROBE_SUBSAMPLE``-th frame: its bits per
+    pixel and VMAF (``PROBE_COLUMNS``). Not a grid point (another preset): a feature. The in-memory
+    probes see crops of a few frames; this one sees every frame, which is what the level of a
+    title's curves (where the top rung sits) depends on. Cached like any encode."""
+    if not plan.encodes:
+        raise LadderError("the probe encode needs at least one size to encode", plan.source.path)
+    top = max(plan.encodes, key=lambda e: (e.width * e.height, e.width, e.height))
+    spec = replace(top, crf=float(PROBE_CRF), bitrate_kbps=None, maxrate_kbps=None, bufsize_kbits=None,
+                   preset=PROBE_PRESET, passes=1)
+    measure = replace(plan.measure, subsample=PROBE_SUBSAMPLE, psnr=False, ssim=False, xpsnr=False)
+    res = run_sweep(ff, replace(plan, encodes=(spec,), measure=measure), cache or Cache(None),
+                    workdir=workdir, reference=reference)
+    if not res.rows:
+        why = res.failures[0][1] if res.failures else "no result"
+        raise LadderError(f"the probe encode failed: {why}", plan.source.path)
+    r = res.rows[0]
+    fps = float(plan.reference.fps)
+    return {"fp_log_bpp": math.log(max(float(r["kbps"]), 1e-3) * 1000 / (spec.width * spec.height * fps)),
+            "fp_vmaf": float(r["vmaf_mean"]),
+            "fp_s": float(r.get("encode_s") or 0) + float(r.get("measure_s") or 0)}
+
+
+PROBE_SEGMENTS = 6          # a long title analysed whole is probed on this many evenly spread 2-s excerpts
+
+
+def probe_plan(source: Source, plan: SweepPlan, opts: AnalysisOptions) -> SweepPlan:
+    """What the probe encode encodes: the plan's own frames, except for a long title analysed
+    whole (no excerpt asked for), whose probe is ``PROBE_SEGMENTS`` evenly spread excerpts (as the
+    fast mode samples a long title; the in-memory features see the whole title either way), so
+    that its cost stays a few seconds whatever the title's length."""
+    if plan.reference.segments or opts.start_s or opts.duration_s is not None:
+        return plan
+    sampled = make_plan(source, replace(opts, segments=PROBE_SEGMENTS, sampling="even", segment_times=()))
+    return sampled if sampled.reference.segments else plan
+
+
+def needs_probe(model) -> bool:
+    return any(c in PROBE_COLUMNS for c in getattr(model, "feature_columns", ()))
+
+
+def title_features(source: Source, plan: SweepPlan, opts: AnalysisOptions, *, probe_with=None) -> dict:
     """Features of what the plan analyses: its excerpt, or the whole title (also when it is
-    sampled in segments: the segments stand for the title)."""
+    sampled in segments: the segments stand for the title). ``probe_with``: a callable running
+    :func:`probe_encode` for the plan, when the model needs its columns."""
     ref = plan.reference
     if ref.segments:
-        return extract(source.path, source, opts.allow_references)
-    return extract(source.path, source, opts.allow_references, start_s=ref.start_s, duration_s=ref.duration_s)
+        feats = extract(source.path, source, opts.allow_references)
+    else:
+        feats = extract(source.path, source, opts.allow_references, start_s=ref.start_s, duration_s=ref.duration_s)
+    if probe_with is not None:
+        got = probe_with()
+        feats.update(got)
+        feats["feature_s"] = float(feats.get("feature_s", 0.0)) + got.get("fp_s", 0.0)
+    return feats
 
 
-def predicted_rows(source: Source, plan: SweepPlan, opts: AnalysisOptions, cache: Cache | None = None):
+def load_model(opts: AnalysisOptions, cache: Cache | None = None, name: str = "default"):
+    """The model of ``--model``, else the shipped one called ``name`` ("default": predict and
+    verify; "fast": the fast mode's, which has no probe encode to spend on)."""
+    if opts.model_path:
+        return models.load(opts.model_path, trust_pickle=opts.trust_model)
+    return models.load_default_model(cache.root if cache else None, name)
+
+
+def predicted_rows(source: Source, plan: SweepPlan, opts: AnalysisOptions, cache: Cache | None = None, *,
+                   ff: FFmpeg | None = None, workdir: str | None = None, reference=None,
+                   model_name: str = "default"):
     """The model's RD rows for every grid point of ``plan``, with its calibrated optimism removed;
     also the members' rows, the model's metadata and the features."""
-    model, meta = (models.load(opts.model_path, trust_pickle=opts.trust_model) if opts.model_path
-                   else models.load_default_model(cache.root if cache else None))
+    model, meta = load_model(opts, cache, model_name)
     codec = plan.encodes[0].codec if plan.encodes else "libx264"
     if meta.get("codec") and meta["codec"] != codec:
         raise InvalidOptions(f"the model was trained on {meta['codec']} encodes, not {codec}")
-    feats = title_features(source, plan, opts)
+    probe_with = None
+    if needs_probe(model):
+        if ff is None:
+            raise ValueError("this model needs the probe encode: give an FFmpeg")
+        pplan = probe_plan(source, plan, opts)
+        probe_with = lambda: probe_encode(ff, pplan, cache, workdir=workdir,  # noqa: E731
+                                          reference=reference if pplan is plan else None)
+    feats = title_features(source, plan, opts, probe_with=probe_with)
     crfs = sorted({float(e.crf) for e in plan.encodes if e.crf is not None}) or meta["grid"]["crfs"]
     sizes = sorted({(e.width, e.height) for e in plan.encodes}, key=lambda s: s[1]) or candidate_sizes(source)
     fps = float(plan.reference.fps)
@@ -64,20 +140,28 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
     if opts.policy.pooling != "mean":
         raise InvalidOptions("the model predicts mean-pooled VMAF: use --pooling mean with predict")
     plan = make_plan(source, opts)
-    rows, members, meta, feats = predicted_rows(source, plan, opts, cache)
-    t_feat = float(feats.get("feature_s", 0.0))
-    col = opts.policy.quality_column
-    rungs = choose_ladder(curves_from_rows(rows, col), opts.policy).rungs
-    unc = intervals(meta["calibration"], rungs, spreads(rows, members, rungs, opts.policy)) \
-        if meta["calibration"] else None
-    found = None
-    if verify:
-        if ff is None:
-            raise ValueError("verify needs an FFmpeg")
-        with points_measurer(ff, plan, cache or Cache(None), jobs=opts.jobs, workdir=workdir) as run_points:
+    if verify and ff is None:
+        raise ValueError("verify needs an FFmpeg")
+    cache = cache or Cache(None)
+    ref = SharedReference(ff, plan, workdir) if ff is not None else None
+    try:   # one decode of the reference for the probe encode and the verify encodes
+        rows, members, meta, feats = predicted_rows(source, plan, opts, cache, ff=ff, workdir=workdir,
+                                                    reference=ref)
+        t_feat = float(feats.get("feature_s", 0.0))
+        col = opts.policy.quality_column
+        rungs = choose_ladder(curves_from_rows(rows, col), opts.policy).rungs
+        unc = intervals(meta["calibration"], rungs, spreads(rows, members, rungs, opts.policy)) \
+            if meta["calibration"] else None
+        found = None
+        if verify:
+            run_points = lambda pts: measure_points(ff, plan, pts, cache, jobs=opts.jobs,  # noqa: E731
+                                                    workdir=workdir, reference=ref)
             found = search(rows, lambda pts: run_points(pts).rows, opts.policy, min(plan.ref_size),
                            ceiling=verify, rounds=VERIFY_ROUNDS, batch_min=min(verify, 2))
-        rows = found.rows
+            rows = found.rows
+    finally:
+        if ref is not None:
+            ref.close()
     wall = time.monotonic() - t0
     measured = found.measured if found else []
     evidence = evidence_of(measured) if measured else None
@@ -85,6 +169,8 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
         "model": meta.get("family"), "model_members": meta.get("members"),
         "model_data_sha256": meta.get("training_data_sha256"), "model_titles": meta.get("n_titles"),
         "features": {k: round(float(v), 6) for k, v in feats.items() if v == v},
+        "probe_encode": ({"preset": PROBE_PRESET, "crf": PROBE_CRF, "vmaf_subsample": PROBE_SUBSAMPLE,
+                          "seconds": round(float(feats.get("fp_s", 0.0)), 3)} if "fp_vmaf" in feats else None),
         "feature_s": round(t_feat, 3), "wall_s": round(wall, 3), "verify_encodes": len(measured),
         "verify_points": [{k: m.get(k) for k in ("width", "height", "crf", "kbps", "vmaf_mean", "cached")}
                           for m in measured],

@@ -146,7 +146,7 @@ def test_fast_mode_spends_a_fraction_of_the_grid(tiny, ff, tmp_path):
 
     df = read_dataset(tiny["csv"])
     model = str(tmp_path / "m.skops")
-    models.save(models.train(df, "ridge_int", calibrate=False), model, df)
+    models.save(models.train(df, "ridge_int", calibrate=False, probe=False), model, df)
     src = str(tiny["dir"] / "zoom.mp4")
     opts = AnalysisOptions(crfs=(18, 22, 26, 30, 34, 38, 42), gop_seconds=1, jobs=2, fast=True,
                            fast_budget=0.4, model_path=model)
@@ -171,7 +171,7 @@ def test_fast_mode_is_deterministic_whatever_the_number_of_jobs(tiny, ff, tmp_pa
     number of lanes, not for --jobs) and with a fresh cache each time."""
     df = read_dataset(tiny["csv"])
     model = str(tmp_path / "m.skops")
-    models.save(models.train(df, "hgb", members=2, calibrate=False), model, df)
+    models.save(models.train(df, "hgb", members=2, calibrate=False, probe=False), model, df)
     src = str(tiny["dir"] / "life.mp4")
     docs = []
     for jobs, cache in ((1, "c1"), (2, "c2"), (2, "c3"), (3, "c4")):
@@ -202,3 +202,66 @@ def test_the_lane_count_changes_the_config_key_and_the_jobs_do_not():
     assert AnalysisOptions(fast=True, jobs=8).config_key() == base.config_key()
     assert AnalysisOptions(fast=True, fast_lanes=4).config_key() != base.config_key()
     assert AnalysisOptions(fast=True, fast_lanes=2).config_key() == base.config_key()
+
+
+def test_dataset_sweep_and_assemble_with_the_probe_encode(make_clip, tmp_path):
+    """Windows swept, then assembled with their features and the probe encode's (one veryfast
+    encode of the window at its largest size); a source gone missing keeps its rows with
+    --carry-over; a table without the probe's columns cannot train the probe model."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, kw in {"flat": dict(source="color=c=0x3060a0:size=320x180:rate=12"),
+                     "grain": dict(vf="noise=alls=30:allf=t")}.items():
+        shutil.copy(make_clip(f"ds_{name}.mp4", size="320x180", rate=12, seconds=2, **kw), src / f"{name}.mp4")
+    p = run("dataset", "sweep", src, "-o", tmp_path / "sw", "--crf", "24,36", "--gop", "1", "-q")
+    assert p.returncode == 0, p.stderr
+    p = run("dataset", "assemble", tmp_path / "sw", "--sources", src, "-o", tmp_path / "d.csv", "-q")
+    assert p.returncode == 0, p.stderr
+    df = read_dataset(str(tmp_path / "d.csv"))
+    per = df.groupby("file")[["f_fp_log_bpp", "f_fp_vmaf"]].first()
+    assert per.notna().all().all() and per["f_fp_vmaf"].between(0, 100).all()
+    assert per.loc["grain.mp4", "f_fp_log_bpp"] > per.loc["flat.mp4", "f_fp_log_bpp"] + 1.0
+    # the probe encode is not a grid point: the sweep's rows are unchanged by it
+    assert set(df["crf"]) == {24.0, 36.0} and set(df["preset"]) == {"medium"}
+
+    p = run("dataset", "assemble", tmp_path / "sw", "--sources", src, "-o", tmp_path / "d3.csv", "--no-probe", "-q")
+    assert p.returncode == 0, p.stderr
+    assert "f_fp_vmaf" not in read_dataset(str(tmp_path / "d3.csv")).columns
+    p = run("train", tmp_path / "d3.csv", "-o", tmp_path / "m.skops", "--members", "1", "--no-calibration")
+    assert p.returncode == ModelError.exit_code and "probe encode" in p.stderr
+    p = run("train", tmp_path / "d3.csv", "-o", tmp_path / "m.skops", "--members", "1", "--no-calibration",
+            "--no-probe")
+    assert p.returncode == 0, p.stderr
+
+    os.remove(src / "flat.mp4")
+    p = run("dataset", "assemble", tmp_path / "sw", "--sources", src, "-o", tmp_path / "d2.csv",
+            "--carry-over", tmp_path / "d.csv", "-q")
+    assert p.returncode == 0, p.stderr
+    again = read_dataset(str(tmp_path / "d2.csv"))
+    assert sorted(again["title"].unique()) == sorted(df["title"].unique())
+    carried = again[again["file"] == "flat.mp4"].reset_index(drop=True)
+    assert carried["f_fp_vmaf"].tolist() == df[df["file"] == "flat.mp4"]["f_fp_vmaf"].tolist()
+
+
+def test_a_long_title_is_probed_on_spread_excerpts(make_clip):
+    """The probe encode of a long title analysed whole is 6 evenly spread excerpts (its cost stays
+    a few seconds whatever the length); an excerpt asked for, or a short title, is probed as is."""
+    from pertitle.encoder.probe import probe
+    from pertitle.pipeline.common import make_plan
+    from pertitle.pipeline.predict import PROBE_SEGMENTS, probe_plan
+
+    long_clip = make_clip("probe_long.mp4", size="160x90", rate=12, seconds=40)
+    src = probe(long_clip)
+    opts = AnalysisOptions()
+    plan = make_plan(src, opts)
+    pp = probe_plan(src, plan, opts)
+    assert not plan.reference.segments and len(pp.reference.segments) == PROBE_SEGMENTS
+    assert sum(d for _, d in pp.reference.segments) < 0.5 * src.duration_s
+    starts = [s for s, _ in pp.reference.segments]
+    assert starts == sorted(starts) and starts[-1] - starts[0] > 0.6 * src.duration_s
+    part = AnalysisOptions(start_s=5, duration_s=6)
+    plan = make_plan(src, part)
+    assert probe_plan(src, plan, part) is plan
+    short = probe(make_clip("probe_short.mp4", size="160x90", rate=12, seconds=4))
+    plan = make_plan(short, opts)
+    assert probe_plan(short, plan, opts) is plan

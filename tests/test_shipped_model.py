@@ -1,10 +1,14 @@
 """The default model and the table it was trained on ship with the package and work together."""
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
 
+import pytest
+
+from pertitle.encoder.features import PROBE_COLUMNS
 from pertitle.ladders import model as M
 from pertitle.ladders.document import validate
 from pertitle.pipeline import models as T
@@ -12,18 +16,21 @@ from pertitle.pipeline import models as T
 from .conftest import run
 
 
-def test_shipped_table_and_model_exist_and_agree():
+@pytest.mark.parametrize("name", T.SHIPPED)
+def test_shipped_table_and_models_exist_and_agree(name):
     df = T.read_dataset(T.shipped_dataset_path())
-    rec = T.shipped_model_record()
-    assert rec["sha256"] == M.file_sha256(T.shipped_model_path())
-    model, meta = M.load(T.shipped_model_path(), sha256=rec["sha256"])
-    # the model says which table it came from (its real titles: the shipped model leaves the
+    rec = T.shipped_model_record(name)
+    assert rec["sha256"] == M.file_sha256(T.shipped_model_path(name))
+    model, meta = M.load(T.shipped_model_path(name), sha256=rec["sha256"])
+    # the model says which table it came from (its real titles: the shipped models leave the
     # synthetic clips out): retraining from the shipped table is reproducible
     real = df[~T.is_synthetic(df)]
     assert meta["training_data_sha256"] == M.dataset_hash(real)
     assert meta["n_titles"] == real["title"].nunique() >= 30
     assert set(meta["feature_columns"]) <= {c[2:] for c in df.columns if c.startswith("f_")}
     assert model.family == T.DEFAULT_FAMILY
+    # predict's model reads the probe encode; the fast mode's does not (it measures the grid itself)
+    assert (set(PROBE_COLUMNS) <= set(meta["feature_columns"])) == (name == "default")
 
 
 def test_shipped_model_loads_from_the_installed_package_in_another_folder(tmp_path):
@@ -52,8 +59,16 @@ def test_predict_uses_the_shipped_model_and_orders_content_by_difficulty(make_cl
         assert doc["kind"] == "predicted" and doc["prediction"]["verify_encodes"] == 0
         kbps = [r["bitrate_kbps"] for r in doc["rungs"]]
         assert kbps == sorted(kbps) and len(set(kbps)) == len(kbps)
+        # the probe encode (one full-frame veryfast encode of the excerpt) is recorded
+        pe = doc["prediction"]["probe_encode"]
+        assert pe["preset"] == "veryfast" and pe["crf"] == 23 and pe["seconds"] > 0
+        f = doc["prediction"]["features"]
+        assert 0 <= f["fp_vmaf"] <= 100 and math.isfinite(f["fp_log_bpp"])
         docs[kind] = doc
     assert docs["flat"]["rungs"][-1]["bitrate_kbps"] < docs["grain"]["rungs"][-1]["bitrate_kbps"]
+    # grain costs more bits per pixel than a flat picture at the same CRF, and scores lower
+    fl, gr = docs["flat"]["prediction"]["features"], docs["grain"]["prediction"]["features"]
+    assert gr["fp_log_bpp"] > fl["fp_log_bpp"] + 1.0 and gr["fp_vmaf"] < fl["fp_vmaf"]
 
 
 def test_tampered_shipped_model_is_not_loaded_but_retrained(tmp_path, monkeypatch):
@@ -64,7 +79,7 @@ def test_tampered_shipped_model_is_not_loaded_but_retrained(tmp_path, monkeypatc
     shutil.copy(T.shipped_model_path(), bad)
     with open(bad, "ab") as fh:
         fh.write(b"tampered")
-    monkeypatch.setattr(T, "shipped_model_path", lambda: str(bad))
+    monkeypatch.setattr(T, "shipped_model_path", lambda name="default": str(bad))
     model, meta = T.load_default_model(cache_dir=str(tmp_path / "cache"))
     assert "checksum" in meta["retrained_because"] and model.family == T.DEFAULT_FAMILY
     saved = sorted(os.listdir(tmp_path / "cache" / "models"))
