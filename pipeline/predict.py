@@ -23,7 +23,13 @@ from ..encoder.cache import Cache, fingerprint
 from ..encoder.features import PROBE_COLUMNS, extract
 from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import Source, probe
-from ..encoder.sweep import SharedReference, SweepPlan, candidate_sizes, measure_points, run_sweep
+from ..encoder.sweep import (
+    SharedReference,
+    SweepPlan,
+    candidate_sizes,
+    measure_points,
+    run_sweep,
+)
 from ..ladders.document import build_document, curves_from_rows
 from ..ladders.policy import choose_ladder
 from ..ladders.search import evidence_of, search, unbacked
@@ -120,7 +126,7 @@ def predicted_rows(source: Source, plan: SweepPlan, opts: AnalysisOptions, cache
         if ff is None:
             raise ValueError("this model needs the probe encode: give an FFmpeg")
         pplan = probe_plan(source, plan, opts)
-        probe_with = lambda: probe_encode(ff, pplan, cache, workdir=workdir,  # noqa: E731
+        probe_with = lambda: probe_encode(ff, pplan, cache, workdir=workdir,
                                           reference=reference if pplan is plan else None)
     feats = title_features(source, plan, opts, probe_with=probe_with)
     crfs = sorted({float(e.crf) for e in plan.encodes if e.crf is not None}) or meta["grid"]["crfs"]
@@ -154,7 +160,7 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
             if meta["calibration"] else None
         found = None
         if verify:
-            run_points = lambda pts: measure_points(ff, plan, pts, cache, jobs=opts.jobs,  # noqa: E731
+            run_points = lambda pts: measure_points(ff, plan, pts, cache, jobs=opts.jobs,
                                                     workdir=workdir, reference=ref)
             found = search(rows, lambda pts: run_points(pts).rows, opts.policy, min(plan.ref_size),
                            ceiling=verify, rounds=VERIFY_ROUNDS, batch_min=min(verify, 2))

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from pertitle.encoder.features import PROBE_COLUMNS
 from pertitle.ladders import model as M
 from pertitle.ladders.document import validate
