@@ -485,7 +485,10 @@ def encodes_spent(doc: Mapping) -> str:
     pred = doc.get("prediction") or {}
     if doc.get("kind") == "predicted":
         n = int(pred.get("verify_encodes") or 0)
-        return f"{n} (prediction{' + verification search' if n else ''})"
+        pe = pred.get("probe_encode")
+        probe = (f" + 1 probe encode ({pe.get('preset')} CRF {pe.get('crf')}, not a grid point)"
+                 if isinstance(pe, Mapping) else "")
+        return f"{n}{probe} (prediction{' + verification search' if n else ''})"
     if sw.get("mode") == "fast":
         return f"{sw.get('encodes', 0)} of {sw.get('grid_points', '?')} grid points"
     if sw:

@@ -88,6 +88,13 @@ def test_predicted_report_tells_predicted_from_measured_and_draws_intervals():
     assert "too uncertain to ship unmeasured" in html
     # predicted points carry their CRF in the hover text
     assert re.search(r'predicted · \d+x\d+ · CRF \d+', html)
+    assert "probe encode" not in html
+    # the probe encode is counted apart from the grid encodes, and a hostile value is escaped
+    doc["prediction"]["probe_encode"] = {"preset": "veryfast<b>", "crf": 23, "vmaf_subsample": 3, "seconds": 1.2}
+    html = title_report(doc)
+    assert "1 + 1 probe encode (veryfast&lt;b&gt; CRF 23, not a grid point)" in html
+    doc["prediction"]["probe_encode"] = "junk"
+    assert "probe encode" not in title_report(doc)
 
 
 def test_verification_adds_measured_rungs_and_a_per_frame_timeline():
