@@ -19,8 +19,9 @@ from ..encoder.events import EventSink, no_events
 from ..encoder.features import FEATURE_VERSION, PROBE_COLUMNS, extract
 from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import probe
-from ..encoder.sweep import run_sweep
+from ..encoder.sweep import SharedReference, run_sweep
 from .common import AnalysisOptions, make_plan
+from .predict import probe_encode
 
 KEEP = ["width", "height", "crf", "kbps", "frames", "vmaf_mean", "vmaf_hmean", "vmaf_p5", "vmaf_min",
         "psnr_y", "encode_s", "measure_s"]
@@ -59,12 +60,14 @@ def title_rows(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, group
                on_event: EventSink = no_events) -> list[dict]:
     source = probe(path, opts.allow_references)
     plan = make_plan(source, opts)
-    sweep = run_sweep(ff, plan, cache, jobs=opts.jobs, on_event=on_event)
+    ref = SharedReference(ff, plan, on_event=on_event)   # one decode for the sweep and the probe encode
+    try:
+        sweep = run_sweep(ff, plan, cache, jobs=opts.jobs, on_event=on_event, reference=ref)
+        probed = probe_encode(ff, plan, cache, reference=ref)
+    finally:
+        ref.close()
     feats = extract(path, source, opts.allow_references)
-    from .predict import probe_encode
-
-    got = probe_encode(ff, plan, cache)
-    feats.update({k: got[k] for k in PROBE_COLUMNS})
+    feats.update({k: probed[k] for k in PROBE_COLUMNS})
     rw, rh = plan.ref_size
     title = os.path.splitext(os.path.basename(path))[0]
     analysis_s = sum(float(r.get("encode_s") or 0) + float(r.get("measure_s") or 0) for r in sweep.rows)
@@ -276,8 +279,6 @@ def assemble(sweeps, roots: Iterable[str], *, log: Callable[[str], None] = lambd
             src = probe(path)
             feats_cache[key] = extract(path, src, start_s=float(start), duration_s=float(dur))
             if ff is not None:
-                from .predict import probe_encode
-
                 plan = make_plan(src, AnalysisOptions(start_s=float(start), duration_s=float(dur)))
                 got = probe_encode(ff, plan, workdir=workdir)
                 feats_cache[key].update({k: got[k] for k in PROBE_COLUMNS})

@@ -4,7 +4,8 @@ Two models ship under ``ladders/models/`` (safe format, see :mod:`pertitle.ladde
 with a ``.json`` record beside it (the file's SHA-256 and its metadata): ``default`` for
 ``predict`` and ``--verify`` (its features include the probe encode's, ``PROBE_COLUMNS``) and
 ``fast`` for ``analyze --fast``, without them (the fast mode measures the grid itself: in grouped
-CV the probe did not improve it, and it would cost a fifth of its budget). A shipped model whose checksum does not match, or that this scikit-learn cannot load,
+CV the probe did not improve it, and it would cost a sixth of its budget). A shipped model whose
+checksum does not match, or that this scikit-learn cannot load,
 is retrained from the shipped table (seconds) into the cache folder, in the same safe format.
 """
 from __future__ import annotations
