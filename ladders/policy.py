@@ -103,9 +103,9 @@ def _greedy(env: Envelope, b_top: float, floor: float, policy: LadderPolicy,
 def choose_ladder(curves: list[Curve], policy: LadderPolicy,
                   evidence: Callable[[float], set[tuple[int, int]]] | None = None) -> LadderChoice:
     """Pick the rungs. ``curves`` hold one codec's per-resolution curves in the policy's metric.
-    ``evidence(kbps)``, when given, names the sizes measured near that bitrate: a rung's size is
-    then chosen among them whenever there are any (a decision backed by measurement, not by an
-    extrapolated curve)."""
+    ``evidence(kbps)``, when given, names the sizes eligible at that bitrate (those measured near
+    it: :func:`pertitle.ladders.search.evidence_of`): a rung's size is then chosen among them
+    whenever there are any (a decision backed by measurement, not by an extrapolated curve)."""
     curves = _allowed(list(curves), policy)
     env = Envelope(curves)
     notes: list[str] = []

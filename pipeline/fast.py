@@ -77,7 +77,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
                              "search": {**found.to_dict(), "ceiling": round(ceiling, 3),
                                         "exhaustive_cost": round(full_cost, 3), "lanes": lanes}})
     info["config_key"] = opts.config_key()
-    evidence = evidence_of(found.measured)
+    evidence = evidence_of(found.measured, sizes=[(e.width, e.height) for e in plan.encodes])
     doc = analysis_document(source, plan, merged, opts, ff, info, evidence=evidence)
     gaps = unbacked(doc["rungs"], found.measured, [(e.width, e.height) for e in plan.encodes])
     doc["sweep"]["search"]["unbacked_rungs"] = gaps

@@ -170,7 +170,7 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
             ref.close()
     wall = time.monotonic() - t0
     measured = found.measured if found else []
-    evidence = evidence_of(measured) if measured else None
+    evidence = evidence_of(measured, sizes=[(e.width, e.height) for e in plan.encodes]) if measured else None
     prediction: dict = {
         "model": meta.get("family"), "model_members": meta.get("members"),
         "model_data_sha256": meta.get("training_data_sha256"), "model_titles": meta.get("n_titles"),

@@ -107,14 +107,50 @@ def test_rounds_keep_parallel_jobs_busy():
     assert all(len(r["points"]) >= 2 for r in found.rounds[:-1])
 
 
-def test_rungs_sit_only_at_sizes_measured_near_their_bitrate():
+def test_rungs_sit_only_at_sizes_measured_near_their_bitrate_or_never_measured_smaller_ones():
     truth = title()
     measure, _ = lookup_in(truth)
     found = search(title(small_bonus=2.0), measure, POLICY, 720, ceiling=6)
     ev = evidence_of(found.measured)
-    for r in ladder(found.rows, found.measured, POLICY).rungs:
+    measured_sizes = {(m["width"], m["height"]) for m in found.measured}
+    rungs = ladder(found.rows, found.measured, POLICY).rungs
+    gaps = unbacked(rungs, found.measured, SIZES)
+    for i, r in enumerate(rungs):
         near = ev(r.kbps)
-        assert not near or (r.width, r.height) in near
+        if not near or (r.width, r.height) in near:
+            continue
+        # the exception: a never-measured size smaller than every size measured near the rung
+        assert (r.width, r.height) not in measured_sizes
+        assert all(r.height < h for _, h in near)
+        assert i in gaps
+
+
+def test_evidence_admits_never_measured_sizes_below_the_measured_ones_only():
+    measured = [{"width": 1280, "height": 720, "kbps": 300.0}, {"width": 960, "height": 540, "kbps": 280.0},
+                {"width": 640, "height": 360, "kbps": 2000.0}]
+    assert evidence_of(measured)(300.0) == {(1280, 720), (960, 540)}
+    ev = evidence_of(measured, sizes=SIZES)
+    # 768x432 and smaller were never measured, except 640x360 (measured, but far from 300 kbps)
+    assert ev(300.0) == {(1280, 720), (960, 540), (768, 432), (480, 270), (416, 234)}
+    assert ev(590.0) == {(1280, 720), (768, 432), (480, 270), (416, 234)}   # 960x540 measured, not near
+    assert ev(1500.0) == {(640, 360), (480, 270), (416, 234)}
+    assert ev(50.0) == set()                 # nothing measured near: the caller's curves decide
+
+
+def test_a_low_rung_is_not_forced_onto_a_larger_size_measured_for_the_rungs_above():
+    # The budget buys three points for the top rungs (960x540 and 720p). The prior, its level
+    # corrected by them, knows that a smaller size wins the lower rungs; forcing those rungs onto
+    # the measured sizes (the rule before) put one at 960x540 where 640x360 wins.
+    truth = title()
+    measure, _ = lookup_in(truth)
+    found = search(title(small_bonus=-1.0), measure, POLICY, 720, ceiling=3)
+    assert {(m["width"], m["height"]) for m in found.measured} <= {(960, 540), (1280, 720)}
+    exhaustive = sizes_of(rungs_of(truth))
+    forced = choose_ladder(curves_from_rows(found.rows, "vmaf_mean"), POLICY, evidence_of(found.measured)).rungs
+    assert sizes_of(forced) != exhaustive
+    final = ladder(found.rows, found.measured, POLICY).rungs
+    assert sizes_of(final) == exhaustive
+    assert unbacked(final, found.measured, SIZES)   # and it says those rungs were not measured
 
 
 def test_a_failed_measurement_round_stops_the_search():
