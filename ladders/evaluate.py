@@ -36,7 +36,7 @@ from .document import curves_from_rows
 from .hull import upper_hull
 from .model import design, logit_to_vmaf, monotone_rows
 from .policy import LadderPolicy, Rung, choose_ladder
-from .search import FAST_LANES, fast_ceiling, ladder, point_cost, search
+from .search import FAST_LANES, VERIFY_ROUNDS, fast_ceiling, ladder, point_cost, search
 from .uncertainty import debias, intervals, spreads
 
 FAST_SHARE = 0.18   # the fast mode's default budget: this share of the exhaustive analysis' wall time
@@ -188,7 +188,7 @@ def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_s
                 kw = dict(ceiling=ceiling, rounds=6, lanes=FAST_LANES, batch_min=FAST_LANES,
                           cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, FAST_SUBSAMPLE))
             else:
-                kw = dict(ceiling=int(mode.split()[1]), rounds=3)
+                kw = dict(ceiling=int(mode.split()[1]), rounds=VERIFY_ROUNDS)
             found = search(fast_rows if mode == "fast" else rows, lambda pts: [table[p] for p in pts if p in table],
                            policy, min(W, H), **kw)
             measured, stop, spent = found.measured, found.stop, found.spent

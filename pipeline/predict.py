@@ -32,12 +32,10 @@ from ..encoder.sweep import (
 )
 from ..ladders.document import build_document, curves_from_rows
 from ..ladders.policy import choose_ladder
-from ..ladders.search import evidence_of, search, unbacked
+from ..ladders.search import VERIFY_ROUNDS, evidence_of, search, unbacked
 from ..ladders.uncertainty import debias, intervals, spreads
 from . import models
 from .common import AnalysisOptions, analysed_dict, make_plan, source_dict
-
-VERIFY_ROUNDS = 3
 
 
 PROBE_PRESET = "veryfast"   # x264: 2-3x cheaper than medium, its bitrate and VMAF track medium's
