@@ -36,11 +36,18 @@ from .document import curves_from_rows
 from .hull import upper_hull
 from .model import design, logit_to_vmaf, monotone_rows
 from .policy import LadderPolicy, Rung, choose_ladder
-from .search import FAST_LANES, VERIFY_ROUNDS, fast_ceiling, ladder, point_cost, search
+from .search import (
+    FAST_LANES,
+    FAST_ROUNDS,
+    FAST_SHARE,
+    FAST_SUBSAMPLE,
+    VERIFY_ROUNDS,
+    fast_ceiling,
+    ladder,
+    point_cost,
+    search,
+)
 from .uncertainty import debias, intervals, spreads
-
-FAST_SHARE = 0.18   # the fast mode's default budget: this share of the exhaustive analysis' wall time
-FAST_SUBSAMPLE = 3
 
 
 @dataclass
@@ -185,7 +192,7 @@ def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_s
         else:
             if mode == "fast":
                 ceiling, wall = fast_ceiling(grid, ref_px, fast_share, FAST_SUBSAMPLE)
-                kw = dict(ceiling=ceiling, rounds=6, lanes=FAST_LANES, batch_min=FAST_LANES,
+                kw = dict(ceiling=ceiling, rounds=FAST_ROUNDS, lanes=FAST_LANES, batch_min=FAST_LANES,
                           cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, FAST_SUBSAMPLE))
             else:
                 kw = dict(ceiling=int(mode.split()[1]), rounds=VERIFY_ROUNDS)

@@ -329,6 +329,11 @@ FAST_LANES = 2
 """The fast mode plans each round for this many parallel lanes by default (``--fast-lanes``; not
 ``--jobs``: the points measured, hence the ladder, must not depend on the machine)."""
 
+FAST_SHARE = 0.18     # the fast mode's default budget: this share of the exhaustive analysis' wall time
+FAST_ROUNDS = 6       # its measurement rounds: re-plan after each (each round keeps every lane busy)
+FAST_SUBSAMPLE = 3    # libvmaf n_subsample in fast mode: odd (even steps can bias the pooled score)
+# (here, beside VERIFY_ROUNDS, so that the fast mode and its replay in ladders.evaluate share them)
+
 
 def fast_ceiling(grid: Sequence[Point], ref_pixels: int, share: float, subsample: int,
                  lanes: int = FAST_LANES) -> tuple[float, float]:

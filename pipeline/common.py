@@ -15,7 +15,7 @@ from ..encoder.probe import Source
 from ..encoder.sweep import SweepPlan, SweepResult, plan_sweep
 from ..ladders.document import DOCUMENT_VERSION, build_document
 from ..ladders.policy import LadderPolicy
-from ..ladders.search import FAST_LANES
+from ..ladders.search import FAST_LANES, FAST_SHARE
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class AnalysisOptions:
     policy: LadderPolicy = field(default_factory=LadderPolicy)
     fixed_ladder: str | None = "apple-hls-h264"
     fast: bool = False              # model-guided sweep: a fraction of the grid, see pipeline.fast
-    fast_budget: float = 0.18       # fast mode: at most this share of the exhaustive analysis' wall time
+    fast_budget: float = FAST_SHARE # fast mode: at most this share of the exhaustive analysis' wall time
     fast_lanes: int = FAST_LANES    # fast mode: parallel lanes its rounds are planned for (not --jobs)
     model_path: str | None = None   # fast mode's model (default: the shipped one)
     trust_model: bool = False       # allow a pickle model file (runs code on load; see pipeline.models)

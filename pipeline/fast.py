@@ -10,14 +10,29 @@ from ..encoder.events import EventSink, no_events
 from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import Source
 from ..encoder.sweep import SweepResult, points_measurer
-from ..ladders.search import evidence_of, fast_ceiling, point_cost, search, unbacked
-from .common import (Analysis, AnalysisOptions, analysis_document, attach_parts, make_plan, pool_sampled,
-                     record_rate_ratios, sample_title, sweep_info)
+from ..ladders.search import (
+    FAST_ROUNDS,
+    FAST_SUBSAMPLE,
+    evidence_of,
+    fast_ceiling,
+    point_cost,
+    search,
+    unbacked,
+)
+from .common import (
+    Analysis,
+    AnalysisOptions,
+    analysis_document,
+    attach_parts,
+    make_plan,
+    pool_sampled,
+    record_rate_ratios,
+    sample_title,
+    sweep_info,
+)
 from .predict import predicted_rows
 
-FAST_SUBSAMPLE = 3    # libvmaf n_subsample in fast mode: odd (even steps can bias the pooled score)
 FAST_SEGMENTS = 6     # fast mode on a long title without --start/--duration: 6 excerpts of one 2-s GOP
-FAST_ROUNDS = 6       # measurement rounds: re-plan after each (each round keeps every job busy)
 
 
 def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
@@ -77,9 +92,10 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
                              "search": {**found.to_dict(), "ceiling": round(ceiling, 3),
                                         "exhaustive_cost": round(full_cost, 3), "lanes": lanes}})
     info["config_key"] = opts.config_key()
-    evidence = evidence_of(found.measured, sizes=[(e.width, e.height) for e in plan.encodes])
+    grid_sizes = [(e.width, e.height) for e in plan.encodes]
+    evidence = evidence_of(found.measured, sizes=grid_sizes)
     doc = analysis_document(source, plan, merged, opts, ff, info, evidence=evidence)
-    gaps = unbacked(doc["rungs"], found.measured, [(e.width, e.height) for e in plan.encodes])
+    gaps = unbacked(doc["rungs"], found.measured, grid_sizes)
     doc["sweep"]["search"]["unbacked_rungs"] = gaps
     notes = [f"fast mode: {len(done)} of {len(plan.encodes)} grid encodes measured (VMAF every {subsample} "
              f"frames), search stopped: {found.stop}; the other points are model predictions corrected by them"]

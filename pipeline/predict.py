@@ -3,13 +3,14 @@
 No trial encode of the grid: the in-memory feature probes and, for a model that asks for them
 (the shipped ``predict`` model does), one full-frame *probe encode* of the analysed frames at the
 largest size with a fast preset (:func:`probe_encode`; a few per cent of the exhaustive
-analysis' time), whose bitrate and VMAF tell the model the level of the title's curves. The model's calibration (see
-:mod:`pertitle.ladders.uncertainty`) removes its winner's-curse optimism from the curves and gives
-every rung a VMAF interval, the top rung a bitrate interval and the ladder a loss bound; the
-summary says when that is too uncertain to ship without measuring (``--fast``). With
-``verify=N``, at most N real encodes, chosen by the measurement search (each rung's size against
-its closest rival and the next larger size at the rung's bitrate), correct the prediction; rungs
-are then placed only at sizes measured near their bitrates.
+analysis' time), whose bitrate and VMAF tell the model the level of the title's curves. The
+model's calibration (see :mod:`pertitle.ladders.uncertainty`) removes its winner's-curse optimism
+from the curves and gives every rung a VMAF interval, the top rung a bitrate interval and the
+ladder a loss bound; the summary says when that is too uncertain to ship without measuring
+(``--fast``). With ``verify=N``, at most N real encodes, chosen by the measurement search (each
+rung's size against its closest rival and the next larger size at the rung's bitrate), correct the
+prediction; rungs are then placed at sizes measured near their bitrates, or at never-measured
+smaller ones, reported unbacked (:func:`pertitle.ladders.search.evidence_of`).
 """
 from __future__ import annotations
 
@@ -36,7 +37,6 @@ from ..ladders.search import VERIFY_ROUNDS, evidence_of, search, unbacked
 from ..ladders.uncertainty import debias, intervals, spreads
 from . import models
 from .common import AnalysisOptions, analysed_dict, make_plan, source_dict
-
 
 PROBE_PRESET = "veryfast"   # x264: 2-3x cheaper than medium, its bitrate and VMAF track medium's
 PROBE_CRF = 23              # near where the top rungs sit
@@ -168,7 +168,8 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
             ref.close()
     wall = time.monotonic() - t0
     measured = found.measured if found else []
-    evidence = evidence_of(measured, sizes=[(e.width, e.height) for e in plan.encodes]) if measured else None
+    grid_sizes = [(e.width, e.height) for e in plan.encodes]
+    evidence = evidence_of(measured, sizes=grid_sizes) if measured else None
     prediction: dict = {
         "model": meta.get("family"), "model_members": meta.get("members"),
         "model_data_sha256": meta.get("training_data_sha256"), "model_titles": meta.get("n_titles"),
@@ -199,7 +200,7 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
         prediction["confident"] = unc["confident"]
     doc["notes"] = list(source.warnings) + doc["notes"]
     if found is not None:
-        gaps = unbacked(doc["rungs"], measured, [(e.width, e.height) for e in plan.encodes])
+        gaps = unbacked(doc["rungs"], measured, grid_sizes)
         prediction["search"]["unbacked_rungs"] = gaps
         if gaps:
             doc["notes"].append(f"rungs {', '.join(map(str, gaps))} are not backed by a measurement of their "
