@@ -1058,6 +1058,9 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
 @click.option("--real-groups", default=None, type=click.IntRange(1, 10000),
               help="Train on this many real groups only (a learning curve point; chosen by --seed).")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--fold-seed", type=int, default=None,
+              help="Assign the groups to the folds at random from this seed (default: GroupKFold's "
+                   "size-balanced assignment); a second split tells a gain from fold noise.")
 @click.option("--no-probe", is_flag=True,
               help="Predict and verify without the probe encode's features (the fast mode never uses them).")
 @click.option("-o", "--output", default=None, metavar="RESULTS.csv", help="Per-title results.")
@@ -1065,7 +1068,7 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
 @policy_options
 @handle_errors
 def evaluate(dataset_csv, family, members, no_calibration, verify_levels, fast, folds, holdout, judge,
-             with_synthetic, real_groups, seed, no_probe, output, as_json, **kw):
+             with_synthetic, real_groups, seed, fold_seed, no_probe, output, as_json, **kw):
     """Grouped cross-validation: the ladders of held-out titles by prediction, --verify N and the
     fast search, against their exhaustive ladders (BD-rate, top rung, VMAF bias, interval coverage).
     Measurements come from each held-out title's own exhaustive table."""
@@ -1102,7 +1105,7 @@ def evaluate(dataset_csv, family, members, no_calibration, verify_levels, fast, 
     levels = [int(v) for v in verify_levels.split(",") if v.strip()]
     only = None if judge == "all" else (lambda dt: not bool(synthetic.loc[dt.index].any()))
     results = cross_validate(df, fit, opts.policy, modes_of(levels, fast), splits=folds or None,
-                             holdout=holdout, log=_err, only=only,
+                             holdout=holdout, log=_err, only=only, fold_seed=fold_seed,
                              fit_fast=None if no_probe else (lambda train: fit(train, probe=False)))
     per_title, agg = summarize(results)
     if out is not None:

@@ -123,16 +123,18 @@ def score_ladder(pred: Sequence[Rung], truth: Sequence[Curve], policy: LadderPol
 # ------------------------------------------------------------------------------------------
 
 
-def group_splits(df, splits: int | None = None, holdout: str | None = None):
+def group_splits(df, splits: int | None = None, holdout: str | None = None, fold_seed: int | None = None):
     """(train, test) row positions: leave one group out, or ``splits`` folds of whole groups.
     Every title of a group is on one side only (windows of one source never on both). With
     ``holdout`` (a regex), only groups matching it are ever held out (e.g. the real clips),
-    while every other group always trains."""
+    while every other group always trains. ``fold_seed``: groups go to the folds in a random
+    order drawn from it (another assignment of the same size) instead of GroupKFold's
+    size-balanced one; results that hold on one assignment only are noise."""
     from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
     groups = df["group"].astype(str).values
     cv = (LeaveOneGroupOut() if not splits or splits >= len(set(groups))
-          else GroupKFold(n_splits=splits))
+          else GroupKFold(n_splits=splits, shuffle=fold_seed is not None, random_state=fold_seed))
     pat = re.compile(holdout) if holdout else None
     for tr, te in cv.split(df, groups=groups):
         if pat is not None:
@@ -220,12 +222,12 @@ def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_s
 def cross_validate(df, fit: Callable, policy: LadderPolicy, modes: Sequence[str], *, splits=None,
                    holdout: str | None = None, log=lambda _: None, fast_share: float = FAST_SHARE,
                    only: Callable[[object], bool] | None = None,
-                   fit_fast: Callable | None = None) -> list[TitleEval]:
+                   fit_fast: Callable | None = None, fold_seed: int | None = None) -> list[TitleEval]:
     """Fit (``fit(train_df) -> model``) on some groups, judge the ladders of the held-out titles
     (``only(title_rows)`` picks which held-out titles are judged, e.g. the real ones); the fast
     mode's prior from ``fit_fast(train_df)`` when given."""
     results: list[TitleEval] = []
-    for fold, (tr, te) in enumerate(group_splits(df, splits, holdout)):
+    for fold, (tr, te) in enumerate(group_splits(df, splits, holdout, fold_seed)):
         train, test = df.iloc[tr], df.iloc[te]
         log(f"fold {fold + 1}: held out {', '.join(sorted(set(test['group'].astype(str))))}")
         model = fit(train)

@@ -265,3 +265,21 @@ def test_a_long_title_is_probed_on_spread_excerpts(make_clip):
     short = probe(make_clip("probe_short.mp4", size="160x90", rate=12, seconds=4))
     plan = make_plan(short, opts)
     assert probe_plan(short, plan, opts) is plan
+
+
+def test_a_fold_seed_gives_another_grouped_assignment_that_never_leaks():
+    import pandas as pd
+
+    df = pd.DataFrame({"group": [f"g{i // 3}" for i in range(60)], "title": [f"t{i}" for i in range(60)]})
+
+    def folds(seed):
+        out = []
+        for tr, te in group_splits(df, 5, fold_seed=seed):
+            assert not set(df.iloc[tr]["group"]) & set(df.iloc[te]["group"])
+            out.append(frozenset(df.iloc[te]["group"]))
+        held = [g for f in out for g in f]
+        assert sorted(held) == sorted(set(df["group"]))   # every group held out exactly once
+        return set(out)
+
+    assert folds(7) == folds(7)                        # reproducible
+    assert folds(7) != folds(None) and folds(7) != folds(8)
