@@ -172,17 +172,18 @@ class CurveModel:
     intervals. ``calibration_`` (set by :func:`pertitle.ladders.uncertainty.calibrate`) holds
     those calibrations.
 
-    ``anchors`` — (target, feature) pairs: that target is learnt and predicted as its difference
-    from the title's own value of the feature (in the target's units), e.g. the log bits per pixel
-    of every grid point relative to the probe encode's. Trees cannot extrapolate: a title cheaper
-    or better than every training title would otherwise get the nearest training title's level;
-    relative to a measured anchor they only have to learn the curve's shape around it."""
+    ``anchors`` — (target, feature[, weight]) tuples: that target is learnt and predicted as its
+    difference from ``weight`` (default 1) times the title's own value of the feature, in the
+    target's units (a VMAF feature through the same logit), e.g. the log bits per pixel of every
+    grid point relative to the probe encode's. Trees cannot extrapolate: a title cheaper or better
+    than every training title would otherwise get the nearest training title's level; relative to
+    a measured anchor they only have to learn the curve's shape around it."""
 
     family: str = "hgb"
     feature_columns: tuple[str, ...] = ()
     random_state: int = 0
     members: int = 1
-    anchors: tuple[tuple[str, str], ...] = ()
+    anchors: tuple[tuple, ...] = ()
 
     def fit(self, df) -> CurveModel:
         if self.family not in FAMILIES:
@@ -197,10 +198,11 @@ class CurveModel:
         # a feature a title cannot have (the crossover probe of a 32x32 source) is imputed
         self.medians_ = {c: float(v) for c, v in X.median().items()}
         X = X.fillna(self.medians_)
-        bad = [t for t, _ in self.anchors if t not in TARGETS]
+        bad = [str(a[0]) for a in self.anchors if a[0] not in TARGETS or len(a) not in (2, 3)]
         if bad:
             raise ValueError(f"cannot anchor {', '.join(bad)}: the targets are {', '.join(TARGETS)}")
-        self.anchors_ = {t: c for t, c in self.anchors if c in self.columns_}
+        self.anchors_ = {a[0]: (a[1], float(a[2]) if len(a) == 3 else 1.0)
+                         for a in self.anchors if a[1] in self.columns_}
         y = {"log_bpp": df["log_bpp"].astype(float).values, "vmaf_logit": vmaf_to_logit(df["vmaf_mean"])}
         groups = (df["group"] if "group" in df.columns else df["title"]).astype(str).values
         names = sorted(set(groups))
@@ -232,12 +234,14 @@ class CurveModel:
         return [{t: e[t].predict(X) + self._anchor(X, t) for t in TARGETS} for e in self._members()]
 
     def _anchor(self, X, target: str):
-        """What ``target`` is learnt relative to: 0, or the title's value of its anchor feature."""
-        col = getattr(self, "anchors_", {}).get(target)
-        if not col:
+        """What ``target`` is learnt relative to: 0, or its anchor's weight times the title's value
+        of the anchor feature."""
+        spec = getattr(self, "anchors_", {}).get(target)
+        if not spec:
             return 0.0
+        col, weight = spec
         v = X[col].values.astype(float)
-        return vmaf_to_logit(v) if target == "vmaf_logit" else v
+        return weight * (vmaf_to_logit(v) if target == "vmaf_logit" else v)
 
     def predict_frame(self, X):
         """{"log_bpp": ..., "vmaf_mean": ...} for design rows ``X`` (the members' mean)."""
@@ -367,13 +371,13 @@ def metadata(model: CurveModel, df, feature_version: int, extra: Mapping | None 
         "members": getattr(model, "members", 1),
         "calibration": getattr(model, "calibration_", {}),
         "feature_columns": list(model.feature_columns),
-        "anchors": dict(getattr(model, "anchors_", {})),
+        "anchors": {t: {"feature": c, "weight": w} for t, (c, w) in getattr(model, "anchors_", {}).items()},
         "design_columns": model.columns_,
         "feature_version": feature_version,
         "targets": {"log_bpp": "log of (kbps * 1000 / (width * height * fps)) of the trial encode",
                     "vmaf_logit": "log(v / (100.5 - v)) of the trial encode's mean VMAF v",
-                    "anchored": "a target named in anchors is learnt minus the title's value of that "
-                                "feature (a VMAF feature through the same logit)"},
+                    "anchored": "a target named in anchors is learnt minus weight x the title's value "
+                                "of that feature (a VMAF feature through the same logit)"},
         "grid": {"crfs": sorted(float(c) for c in df["crf"].unique())},
         "codec": str(df["codec"].iloc[0]), "preset": str(df["preset"].iloc[0]),
         "vmaf_model": str(df["vmaf_model"].iloc[0]),

@@ -6,9 +6,10 @@ import pytest
 from pertitle.ladders import model as M
 
 
-def table(anchors, seed=0):
+def table(anchors, seed=0, vmaf_weight=1.0):
     """Titles whose every grid point is the anchor plus a shape shared by all titles (and noise):
-    log bpp = a + 0.6 log2-scale - 0.11 (crf - 22); logit VMAF = logit(v) + 0.9 log2-scale - 0.08 (crf - 22)."""
+    log bpp = a + 0.6 log2-scale - 0.11 (crf - 22);
+    logit VMAF = vmaf_weight logit(v) + 0.9 log2-scale - 0.08 (crf - 22)."""
     rng = np.random.default_rng(seed)
     rows = []
     for i, (a, v) in enumerate(anchors):
@@ -19,7 +20,8 @@ def table(anchors, seed=0):
                 rows.append({"title": f"t{i}", "group": f"g{i}", "width": h * 16 // 9, "height": h,
                              "ref_width": 960, "ref_height": 540, "crf": crf,
                              "log_bpp": a + 0.6 * s - 0.11 * (crf - 22) + rng.normal(0, 0.01),
-                             "vmaf_mean": float(M.logit_to_vmaf(M.vmaf_to_logit(v) + 0.9 * s - 0.08 * (crf - 22))),
+                             "vmaf_mean": float(M.logit_to_vmaf(vmaf_weight * M.vmaf_to_logit(v) + 0.9 * s
+                                                                   - 0.08 * (crf - 22))),
                              "f_anc_bpp": a, "f_anc_vmaf": v, "f_other": other})
     return pd.DataFrame(rows)
 
@@ -57,7 +59,7 @@ def test_an_anchored_tree_model_follows_a_title_beyond_its_training_range(data, 
     # sizes; extra-trees also split at random on the features the residual does not depend on)
     assert bpp_plain > 1.0 and vmaf_plain > 0.8
     assert bpp_anch < tol and vmaf_anch < tol
-    assert anchored.anchors_ == {"log_bpp": "anc_bpp", "vmaf_logit": "anc_vmaf"}
+    assert anchored.anchors_ == {"log_bpp": ("anc_bpp", 1.0), "vmaf_logit": ("anc_vmaf", 1.0)}
 
 
 def test_anchors_survive_the_model_file(data, tmp_path):
@@ -67,7 +69,8 @@ def test_anchors_survive_the_model_file(data, tmp_path):
     path = str(tmp_path / "a.skops")
     meta = M.save(model, path, train, feature_version=1)
     loaded, meta2 = M.load(path, feature_version=1)
-    assert meta["anchors"] == meta2["anchors"] == {"log_bpp": "anc_bpp", "vmaf_logit": "anc_vmaf"}
+    assert meta["anchors"] == meta2["anchors"] == {"log_bpp": {"feature": "anc_bpp", "weight": 1.0},
+                                                    "vmaf_logit": {"feature": "anc_vmaf", "weight": 1.0}}
     X = M.design(test, COLS)[model.columns_]
     a, b = model.predict_frame(X), loaded.predict_frame(X)
     assert np.array_equal(a["log_bpp"], b["log_bpp"]) and np.array_equal(a["vmaf_mean"], b["vmaf_mean"])
@@ -79,3 +82,18 @@ def test_an_anchor_on_a_missing_feature_is_ignored_and_an_unknown_target_refused
     assert m.anchors_ == {}
     with pytest.raises(ValueError, match="cannot anchor"):
         M.CurveModel(family="hgb", feature_columns=COLS, anchors=(("kbps", "anc_bpp"),)).fit(train)
+
+
+def test_an_anchor_weight_is_applied():
+    """Quality that moves with half the anchor's logit: the half-weight anchor follows a title far
+    beyond the training range, a full-weight one overshoots by half the distance."""
+    rng = np.random.default_rng(3)
+    train = table(list(zip(rng.uniform(-4, -2, 40), rng.uniform(60, 85, 40))), vmaf_weight=0.5)
+    test = table([(-3.0, 98.5)], seed=4, vmaf_weight=0.5)
+    half = M.CurveModel(family="hgb", feature_columns=COLS, members=2,
+                        anchors=(("vmaf_logit", "anc_vmaf", 0.5),)).fit(train)
+    full = M.CurveModel(family="hgb", feature_columns=COLS, members=2,
+                        anchors=(("vmaf_logit", "anc_vmaf"),)).fit(train)
+    assert half.anchors_ == {"vmaf_logit": ("anc_vmaf", 0.5)}
+    # logit(98.5) is 3.9, the training anchors' at most 1.7: a full weight adds half of that too much
+    assert errors(half, test)[1] < 0.15 < 0.6 < errors(full, test)[1]
