@@ -204,6 +204,7 @@ class CurveModel:
         self.anchors_ = {a[0]: (a[1], float(a[2]) if len(a) == 3 else 1.0)
                          for a in self.anchors if a[1] in self.columns_}
         y = {"log_bpp": df["log_bpp"].astype(float).values, "vmaf_logit": vmaf_to_logit(df["vmaf_mean"])}
+        y = {t: v - self._anchor(X, t) for t, v in y.items()}   # what the trees learn
         groups = (df["group"] if "group" in df.columns else df["title"]).astype(str).values
         names = sorted(set(groups))
         rng = np.random.default_rng(self.random_state)
@@ -219,7 +220,7 @@ class CurveModel:
             ests = {}
             for t in TARGETS:
                 est = make_estimator(self.family, t, self.columns_, self.random_state + m)
-                ests[t] = est.fit(X.iloc[idx], y[t][idx] - self._anchor(X.iloc[idx], t))
+                ests[t] = est.fit(X.iloc[idx], y[t][idx])
             self.members_.append(ests)
         self.n_titles_ = int(df["title"].nunique())
         self.calibration_: dict = {}
