@@ -31,9 +31,14 @@ def folder(tmp_path, make_clip):
 
 
 @pytest.fixture
-def cluster():
+def cluster(tmp_path, monkeypatch):
     from dask.distributed import Client, LocalCluster
 
+    # the workers' scratch folders under the test's own tmp: a worker killed mid-encode
+    # (test_killed_worker_loses_nothing) cannot clean up after itself
+    scratch = tmp_path / "worker-tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
     c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                      dashboard_address=None)
     client = Client(c)
