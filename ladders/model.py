@@ -372,7 +372,8 @@ def metadata(model: CurveModel, df, feature_version: int, extra: Mapping | None 
         "members": getattr(model, "members", 1),
         "calibration": getattr(model, "calibration_", {}),
         "feature_columns": list(model.feature_columns),
-        "anchors": {t: {"feature": c, "weight": w} for t, (c, w) in getattr(model, "anchors_", {}).items()},
+        "anchors": {t: {"feature": c, "weight": w}
+                    for t, (c, w) in _anchor_specs(getattr(model, "anchors_", {})).items()},
         "design_columns": model.columns_,
         "feature_version": feature_version,
         "targets": {"log_bpp": "log of (kbps * 1000 / (width * height * fps)) of the trial encode",
@@ -465,7 +466,22 @@ def load(path: str, feature_version: int | None = None, *, sha256: str | None = 
     if feature_version is not None and meta.get("feature_version") != feature_version:
         raise ModelError(f"model expects feature version {meta.get('feature_version')}, this "
                          f"build computes {feature_version}: retrain", path)
+    model.anchors_ = _anchor_specs(getattr(model, "anchors_", {}), path)
     return model, meta
+
+
+def _anchor_specs(anchors, path: str | None = None) -> dict:
+    """A model's ``anchors_`` as {target: (feature, weight)}. Models saved before anchors
+    carried a weight map a target to its feature alone (weight 1)."""
+    out = {}
+    for target, spec in (anchors.items() if isinstance(anchors, dict) else [(None, None)]):
+        if isinstance(spec, str):
+            spec = (spec, 1.0)
+        if (target not in TARGETS or not isinstance(spec, (tuple, list)) or len(spec) != 2
+                or not isinstance(spec[0], str) or not isinstance(spec[1], (int, float))):
+            raise ModelError("the model's anchors are not (feature, weight) pairs: retrain", path)
+        out[target] = (spec[0], float(spec[1]))
+    return out
 
 
 def _load_trusted_pickle(path: str):

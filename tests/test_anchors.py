@@ -97,3 +97,23 @@ def test_an_anchor_weight_is_applied():
     assert half.anchors_ == {"vmaf_logit": ("anc_vmaf", 0.5)}
     # logit(98.5) is 3.9, the training anchors' at most 1.7: a full weight adds half of that too much
     assert errors(half, test)[1] < 0.15 < 0.6 < errors(full, test)[1]
+
+
+def test_a_model_saved_before_anchor_weights_loads_with_weight_one(data, tmp_path):
+    """Model files of the build before weights map a target to its feature alone."""
+    train, test = data
+    model = M.CurveModel(family="hgb", feature_columns=COLS, members=2,
+                         anchors=(("log_bpp", "anc_bpp"), ("vmaf_logit", "anc_vmaf"))).fit(train)
+    train = train.assign(codec="libx264", preset="medium", vmaf_model="vmaf_v0.6.1")
+    X = M.design(test, COLS)[model.columns_]
+    want = model.predict_frame(X)
+    model.anchors_ = {"log_bpp": "anc_bpp", "vmaf_logit": "anc_vmaf"}     # the older form
+    path = str(tmp_path / "old.skops")
+    M.save(model, path, train, feature_version=1)
+    loaded, _ = M.load(path, feature_version=1)
+    assert loaded.anchors_ == {"log_bpp": ("anc_bpp", 1.0), "vmaf_logit": ("anc_vmaf", 1.0)}
+    got = loaded.predict_frame(X)
+    assert np.array_equal(got["log_bpp"], want["log_bpp"]) and np.array_equal(got["vmaf_mean"], want["vmaf_mean"])
+    model.anchors_ = {"log_bpp": ("anc_bpp", "heavy")}                       # not a weight
+    with pytest.raises(M.ModelError, match="anchors"):
+        M.save(model, path, train, feature_version=1)
