@@ -48,10 +48,32 @@ PROBE_ANCHOR = "probe_lo_crf33_log_bpp"
 MODEL_FORMAT = 2   # 2: skops file + JSON metadata (1 was a pickle)
 
 
+ANAMORPHIC = 0.01   # rungs whose width differs from the source's stored columns (at its height) by more
+SCALE_RULE = 2      # of log2_scale; 1 (before 2026-11-29): the short sides' ratio for every source
+
+
+def log2_scale(width, height, ref_width, ref_height):
+    """How far a rung is scaled down from the detail of the analysed frames, in octaves: log2 of
+    the short sides' ratio. Rungs are square-pixel pictures at the display aspect, so an
+    anamorphic source is stretched or squeezed horizontally to get them, and there the scale is
+    the mean over the two axes of log2(rung / detail), an axis counting only where it shrinks, the
+    detail across being the stored columns or the displayed width, whichever is fewer. With wide
+    pixels (704x576 shown at 1024x576) the stretch adds no detail: the 1024x576 rung is the native
+    size (0) and 768x432 loses only its height (-0.21, not the -0.42 of 432/576). With narrow
+    pixels (512x480 shown at 480x480) the displayed width is the detail: 480x480 is native."""
+    w, h = np.asarray(width, dtype=float), np.asarray(height, dtype=float)
+    rw, rh = np.asarray(ref_width, dtype=float), np.asarray(ref_height, dtype=float)
+    short = np.log2(np.minimum(w, h) / np.minimum(rw, rh))
+    shown = rh * w / h                      # the source's displayed width, at its own height
+    detail = np.minimum(rw, shown)
+    axes = 0.5 * (np.log2(np.minimum(w / detail, 1.0)) + np.log2(np.minimum(h / rh, 1.0)))
+    # (the same as ``short`` for square pixels, up to the rounding of rung sizes to even numbers)
+    return np.round(np.where(np.abs(shown - rw) > ANAMORPHIC * rw, axes, short), 12)
+
+
 def row_features(width: int, height: int, crf: float, ref_width: int, ref_height: int) -> dict:
-    short, ref_short = min(width, height), min(ref_width, ref_height)
-    return {"log2_scale": math.log2(short / ref_short), "log_rung_pixels": math.log(width * height),
-            "crf": float(crf)}
+    return {"log2_scale": float(log2_scale(width, height, ref_width, ref_height)),
+            "log_rung_pixels": math.log(width * height), "crf": float(crf)}
 
 
 def design(df, feature_columns: Sequence[str]):
@@ -59,9 +81,8 @@ def design(df, feature_columns: Sequence[str]):
     import pandas as pd
 
     X = pd.DataFrame({c: df[f"f_{c}"].astype(float).values for c in feature_columns})
-    short = np.minimum(df["width"].values, df["height"].values)
-    ref_short = np.minimum(df["ref_width"].values, df["ref_height"].values)
-    X["log2_scale"] = np.log2(short / ref_short)
+    X["log2_scale"] = log2_scale(df["width"].values, df["height"].values, df["ref_width"].values,
+                                 df["ref_height"].values)
     X["log_rung_pixels"] = np.log(df["width"].values * df["height"].values)
     X["crf"] = df["crf"].astype(float).values
     return X
@@ -375,6 +396,7 @@ def metadata(model: CurveModel, df, feature_version: int, extra: Mapping | None 
         "anchors": {t: {"feature": c, "weight": w}
                     for t, (c, w) in _anchor_specs(getattr(model, "anchors_", {})).items()},
         "design_columns": model.columns_,
+        "scale_rule": SCALE_RULE,
         "feature_version": feature_version,
         "targets": {"log_bpp": "log of (kbps * 1000 / (width * height * fps)) of the trial encode",
                     "vmaf_logit": "log(v / (100.5 - v)) of the trial encode's mean VMAF v",

@@ -184,7 +184,8 @@ def _retrained_default(data: str, cache_dir: str | None, why: ModelError, name: 
 
     # the model's configuration (family, features, anchors) is part of the name: a model retrained
     # by an older build is not taken for this one's
-    config = hashlib.sha256(repr(new_model(probe=(name != "fast"))).encode()).hexdigest()[:8]
+    config = repr(new_model(probe=(name != "fast"))) + f" scale rule {M.SCALE_RULE}"
+    config = hashlib.sha256(config.encode()).hexdigest()[:8]
     stem = f"{name}-{M.dataset_hash(df)[:16]}-{config}-{sklearn.__version__}"
     path, record = os.path.join(root, stem + ".skops"), os.path.join(root, stem + ".json")
     try:
