@@ -944,7 +944,7 @@ def dataset_assemble(sweeps, roots, output, sweeps_out, no_probe, carry_over, qu
 @click.option("--family", type=click.Choice(["median", "probe_shift", "ridge", "ridge_int", "hgb", "extratrees"]),
               default="hgb", show_default=True)
 @click.option("--members", default=None, type=click.IntRange(1, 50),
-              help="Ensemble members, bagged over CV groups (default: 5 for hgb/extratrees, else 1).")
+              help="Ensemble members, bagged over CV groups (default: 15 for hgb/extratrees, else 1).")
 @click.option("--no-calibration", is_flag=True, help="Skip the grouped-CV calibration of intervals and bias.")
 @click.option("--with-synthetic", is_flag=True, help="Also train on the synthetic clips (the shipped model does not).")
 @click.option("--no-probe", is_flag=True,

@@ -207,8 +207,10 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
                                 "size and the next larger one near their bitrate: more --verify encodes, or --fast")
     elif unc is not None and not unc["confident"]:
         doc["notes"].append(
-            f"too uncertain to ship without measuring: top rung {unc['top_kbps'][0]:.0f}-{unc['top_kbps'][1]:.0f} "
-            f"kbps ({unc['level']:.0%} interval), BD-rate loss up to {unc['loss_bound_pct']:.1f}% "
+            # the figures the document records (the summary prints them: one rounding, one value)
+            f"too uncertain to ship without measuring: top rung {prediction['top_kbps_interval'][0]}-"
+            f"{prediction['top_kbps_interval'][1]} kbps ({unc['level']:.0%} interval), BD-rate loss up to "
+            f"{prediction['loss_bound_pct']:.1f}% "
             f"({unc['level']:.0%} bound); run `pertitle analyze --fast` (or predict --verify N)")
     if min(plan.ref_size) > 1080:
         doc["notes"].append("the model was trained on sources up to 1080p with vmaf_v0.6.1")

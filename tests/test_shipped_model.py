@@ -28,6 +28,8 @@ def test_shipped_table_and_models_exist_and_agree(name):
     assert meta["n_titles"] == real["title"].nunique() >= 30
     assert set(meta["feature_columns"]) <= {c[2:] for c in df.columns if c.startswith("f_")}
     assert model.family == T.DEFAULT_FAMILY
+    # as many members as this build trains (a retrained fallback would otherwise differ from it)
+    assert meta["members"] == T.DEFAULT_MEMBERS == len(model.members_)
     # predict's model reads the probe encode; the fast mode's does not (it measures the grid itself)
     assert (set(PROBE_COLUMNS) <= set(meta["feature_columns"])) == (name == "default")
 
@@ -61,6 +63,13 @@ def test_predict_uses_the_shipped_model_and_orders_content_by_difficulty(make_cl
         # the probe encode (one full-frame veryfast encode of the excerpt) is recorded
         pe = doc["prediction"]["probe_encode"]
         assert pe["preset"] == "veryfast" and pe["crf"] == 23 and pe["seconds"] > 0
+        pr = doc["prediction"]
+        uncertain = [n for n in doc["notes"] if n.startswith("too uncertain")]
+        assert len(uncertain) == (0 if pr["confident"] else 1)
+        if uncertain:  # the note and the summary print the document's own (rounded) figures
+            lo, hi = pr["top_kbps_interval"]
+            assert f"top rung {lo}-{hi} kbps" in uncertain[0]
+            assert f"loss up to {pr['loss_bound_pct']:.1f}%" in uncertain[0]
         f = doc["prediction"]["features"]
         assert 0 <= f["fp_vmaf"] <= 100 and math.isfinite(f["fp_log_bpp"])
         docs[kind] = doc
