@@ -552,10 +552,11 @@ def _unpack_trees(model: CurveModel, packed, path: str) -> None:
             raise bad
         for t, est in member.items():
             p = pk[t]
+            # a boosted regressor without its trees would predict its baseline alone
+            if isinstance(est, HistGradientBoostingRegressor) != isinstance(p, dict):
+                raise bad
             if p is None:
                 continue
-            if not isinstance(est, HistGradientBoostingRegressor) or not isinstance(p, dict):
-                raise bad
             try:
                 sizes, per_iter = np.asarray(p["sizes"]), np.asarray(p["per_iter"])
                 arrays = [p["nodes"], p["binned"], p["raw"]]

@@ -60,7 +60,7 @@ def test_a_file_of_the_previous_format_still_loads(fitted, tmp_path):
     assert same(predictions(model, test), predictions(loaded, test))
 
 
-@pytest.mark.parametrize("damage", ["sizes", "per_iter", "dtype", "missing", "members"])
+@pytest.mark.parametrize("damage", ["sizes", "per_iter", "dtype", "missing", "members", "dropped"])
 def test_packed_trees_that_do_not_add_up_are_refused(fitted, tmp_path, damage):
     model, train, _ = fitted
     hollow, trees = M._pack_trees(model)
@@ -74,6 +74,8 @@ def test_packed_trees_that_do_not_add_up_are_refused(fitted, tmp_path, damage):
         p["nodes"] = np.zeros(len(p["nodes"]), dtype=np.float64)
     elif damage == "missing":
         del p["raw"]
+    elif damage == "dropped":
+        trees[0]["log_bpp"] = None
     else:
         trees = trees[:-1]
     meta = M.metadata(model, train, FEATURE_VERSION)
