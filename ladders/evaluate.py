@@ -12,7 +12,9 @@ Each rung (size, bitrate) of the resulting ladder is read off the title's *measu
 size: the quality it would really have. Measures, per title:
 
 - ``bd_rate_pct``: BD-rate of the ladder (bitrates, true qualities) against the exhaustive ladder
-  (> 0: a loss); with one-rung ladders ``envelope_loss_pct`` stands in (``bd_or_envelope_pct``);
+  (> 0: a loss); with one-rung ladders ``envelope_loss_pct`` stands in (``bd_or_envelope_pct``):
+  the mean rate excess of the rungs over the best size at their true quality, minus the
+  exhaustive ladder's own (since 2026-11-30; before, a perfect one-rung ladder could score +3.4 %);
 - ``hull_loss_pct``: BD-rate of the ladder against the title's measured hull minus what the
   exhaustive ladder itself loses there (the independent check's figure);
 - ``top_ratio``: the top rung's bitrate over the exhaustive top rung's;
@@ -110,7 +112,10 @@ def score_ladder(pred: Sequence[Rung], truth: Sequence[Curve], policy: LadderPol
     errs = np.array([r.quality for r in pred]) - np.array(true_q)
     return {
         "bd_rate_pct": None if bd is None else float(bd),
-        "envelope_loss_pct": envelope_loss(truth, pred_pts),
+        # what the ladder loses against the best size at each rung's quality, minus what the
+        # exhaustive ladder itself loses there (a one-rung ladder at the top of its size's grid
+        # can sit above a smaller size's extrapolated curve): the exhaustive ladder scores 0
+        "envelope_loss_pct": envelope_loss(truth, pred_pts) - envelope_loss(truth, exh_pts),
         "hull_loss_pct": hull_loss(pred, truth, exh),
         "top_ratio": pred[-1].kbps / exh[-1].kbps,
         "vmaf_mae": float(np.mean(np.abs(errs))), "vmaf_bias": float(np.mean(errs)),
@@ -179,6 +184,19 @@ def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_s
     prior from ``fast_model`` when given (the shipped fast mode has its own model)."""
     rows, members, cal = _prior(model, dt)
     fast_rows = _prior(fast_model, dt)[0] if fast_model is not None and "fast" in modes else rows
+    return judge_title(dt, policy, modes, rows, fast_rows, members, cal, fast_share)
+
+
+def judge_title(dt, policy: LadderPolicy, modes: Sequence[str], rows: list[dict], fast_rows: list[dict] | None = None,
+                members: Sequence[list[dict]] | None = None, cal: dict | None = None,
+                fast_share: float = FAST_SHARE) -> list[TitleEval]:
+    """Every mode's ladder for one held-out title from given priors (``rows``: the model's
+    debiased rows for predict and verify; ``fast_rows``: the fast mode's, default ``rows``),
+    judged on its exhaustive rows ``dt``. ``members`` and ``cal`` (a calibrated model's) give
+    predict's interval coverage. Split from :func:`evaluate_title` so that a search can be
+    replayed on priors computed once (``bench/search_replay.py``)."""
+    fast_rows = rows if fast_rows is None else fast_rows
+    cal = cal or {}
     truth = curves_from_rows(dt.to_dict("records"), "vmaf_mean")
     table = {(int(r.width), int(r.height), float(r.crf)): {
         "width": int(r.width), "height": int(r.height), "crf": float(r.crf), "kbps": float(r.kbps),
@@ -206,7 +224,7 @@ def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_s
         ev = TitleEval(title=str(dt["title"].iloc[0]), group=str(dt["group"].iloc[0]), mode=mode,
                        encodes=len(measured), grid=len(grid), cost_ratio=spent / wall if mode == "fast" else 0.0,
                        stop=stop, **s)
-        if mode == "predict" and cal:
+        if mode == "predict" and cal and members:
             iv = intervals(cal, rungs, spreads(rows, members, rungs, policy))
             tq = [true_quality(truth, r.width, r.height, r.kbps) for r in rungs]
             ev.rung_cover = float(np.mean([i["vmaf_low"] <= q <= i["vmaf_high"] for q, i in zip(tq, iv["rungs"])]))

@@ -109,6 +109,51 @@ def test_cross_validation_reports_per_title_and_mode(tiny):
     assert set(agg["mode"]) == {"predict", "verify 1", "fast"}
 
 
+def test_judging_given_priors_is_what_evaluate_does_and_a_perfect_prior_loses_nothing(tiny):
+    """``judge_title`` (the search replays of bench/search_replay.py) on a model's priors gives
+    exactly ``evaluate_title``'s figures; with the title's own measured table as the prior, every
+    mode's ladder is the exhaustive one."""
+    from dataclasses import asdict
+
+    from pertitle.ladders.evaluate import _prior, evaluate_title, judge_title
+
+    df = tiny["df"]
+    train, dt = df[df["title"] != "zoom"], df[df["title"] == "zoom"]
+    model = models.train(train, "hgb", members=2, calibrate=False)
+    modes = ["predict", "verify 2", "fast"]
+    via_model = evaluate_title(model, dt, LadderPolicy(), modes)
+    given = judge_title(dt, LadderPolicy(), modes, _prior(model, dt)[0])
+    assert [asdict(a) for a in via_model] == [asdict(b) for b in given]
+
+    truth = [{"width": int(r.width), "height": int(r.height), "crf": float(r.crf), "kbps": float(r.kbps),
+              "vmaf_mean": float(r.vmaf_mean)} for r in dt.itertuples()]
+    # predict only: the searches place rungs by the evidence rule, which can cost something even
+    # with a perfect prior (a size measured far from a rung's bitrate may not hold it)
+    [ev] = judge_title(dt, LadderPolicy(), ["predict"], truth)
+    assert ev.bd_rate_pct is None or abs(ev.bd_rate_pct) < 1e-6
+    assert abs(ev.envelope_loss_pct) < 1e-6 and abs(ev.top_ratio - 1) < 1e-9 and abs(ev.vmaf_bias) < 1e-6
+    assert ev.rungs_predicted == ev.rungs_exhaustive
+
+
+def test_the_exhaustive_ladder_loses_nothing_against_itself_even_off_the_envelope():
+    """A one-rung exhaustive ladder can sit above another size's curve (the microscopy window of
+    the shipped table: its one rung is the native size's best grid point, 3.4 % dearer than the
+    smaller size's curve at that quality); a ladder equal to it scores 0, not that 3.4 %."""
+    from pertitle.ladders.document import curves_from_rows
+    from pertitle.ladders.evaluate import envelope_loss, score_ladder
+    from pertitle.ladders.policy import choose_ladder
+
+    df = read_dataset(os.path.join(os.path.dirname(__file__), "..", "samples", "training_dataset.csv"))
+    dt = df[df["title"] == "killidynamics_embryo_microscopy_timelapse_896x672@18.366"]
+    truth = curves_from_rows(dt.to_dict("records"), "vmaf_mean")
+    exh = choose_ladder(truth, LadderPolicy()).rungs
+    assert len(exh) == 1 and envelope_loss(truth, [(r.kbps, r.quality) for r in exh]) > 1.0
+    s = score_ladder(exh, truth, LadderPolicy())
+    assert s["bd_rate_pct"] is None and abs(s["envelope_loss_pct"]) < 1e-9
+    dearer = [type(exh[0])(**{**exh[0].__dict__, "kbps": exh[0].kbps * 1.5})]
+    assert score_ladder(dearer, truth, LadderPolicy())["envelope_loss_pct"] > 40.0
+
+
 def test_cli_train_predict_evaluate(tiny, tmp_path):
     model = tmp_path / "m.skops"
     p = run("train", tiny["csv"], "-o", model, "--family", "hgb", "--members", "2")

@@ -1,0 +1,128 @@
+"""Replay the measurement searches (``--fast``, ``predict --verify N``) of grouped cross-validation
+on held-out priors computed once: a search or budget change is then judged on the 160 real
+windows in seconds instead of the hour ``pertitle evaluate`` spends training fold models.
+
+    python bench/search_replay.py priors samples/training_dataset.csv -o /tmp/priors_A.json [--fold-seed 7]
+                                  [--only fast|verify|both] [--folds 10]
+    python bench/search_replay.py run samples/training_dataset.csv /tmp/priors_A.json [/tmp/priors_B.json ...]
+                                  [--modes "verify 6,fast"] [--fast-share 0.18,0.20]
+
+``priors`` trains, fold by fold, what ``pertitle evaluate`` trains (the shipped families, the
+default ensemble size, calibrated: the probe model for predict/verify, the no-probe model for
+the fast mode) and writes each held-out real window's debiased prior rows as JSON, with the
+table's SHA-256 and the folds. ``run`` replays the *current* search code on them
+(:func:`pertitle.ladders.evaluate.judge_title`, the code ``pertitle evaluate`` judges with) and
+prints, per priors file, mode and budget: median, 90th percentile, worst, windows above 5 %,
+mean loss, mean of the 16 worst, encodes and the fast budget spent (share of the exhaustive wall
+time). Priors depend on the model code and the table: rebuild them after changing either. With
+the same priors, a replay gives exactly the figures of ``pertitle evaluate``'s search modes.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+from pertitle.ladders.dataset import read_dataset
+from pertitle.ladders.evaluate import _prior, group_splits, judge_title, summarize
+from pertitle.ladders.policy import LadderPolicy
+from pertitle.ladders.search import FAST_SHARE
+from pertitle.pipeline import models
+
+
+def sha256(path: str) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+def real_table(path: str):
+    """The table ``pertitle evaluate`` judges: VMAF v0.6.1 rows of the real titles with the probe."""
+    df = read_dataset(path)
+    if "vmaf_model" in df.columns:
+        df = df[df["vmaf_model"] == "vmaf_v0.6.1"]
+    return models.with_probe(df[~models.is_synthetic(df)])
+
+
+def build(args) -> None:
+    df = real_table(args.dataset)
+    titles: dict[str, dict] = {}
+    t0 = time.monotonic()
+    for fold, (tr, te) in enumerate(group_splits(df, args.folds, None, args.fold_seed)):
+        train, test = df.iloc[tr], df.iloc[te]
+        probe = models.train(train, probe=True) if args.only in ("verify", "both") else None
+        fast = models.train(train, probe=False) if args.only in ("fast", "both") else None
+        for title, dt in test.groupby("title"):
+            entry = {"fold": fold}
+            if probe is not None:
+                entry["rows"] = _prior(probe, dt)[0]
+            if fast is not None:
+                entry["fast_rows"] = _prior(fast, dt)[0]
+            titles[str(title)] = entry
+        print(f"fold {fold + 1}: {len(titles)} windows, {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
+    doc = {"dataset_sha256": sha256(args.dataset), "folds": args.folds, "fold_seed": args.fold_seed,
+           "only": args.only, "members": models.DEFAULT_MEMBERS, "titles": titles}
+    with open(args.output, "w") as fh:
+        json.dump(doc, fh)
+
+
+def stats(g) -> dict:
+    loss = g["bd_or_envelope_pct"]
+    return {"windows": len(g), "median": loss.median(), "p90": float(np.percentile(loss, 90)), "worst": loss.max(),
+            "over5": int((loss > 5).sum()), "mean": loss.mean(), "worst16": loss.nlargest(16).mean(),
+            "encodes": g["encodes"].mean(), "cost_median": g["cost_ratio"].median()}
+
+
+def replay(args) -> None:
+    df = real_table(args.dataset)
+    digest = sha256(args.dataset)
+    policy = LadderPolicy()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    shares = [float(s) for s in args.fast_share.split(",")]
+    out = []
+    for path in args.priors:
+        with open(path) as fh:
+            doc = json.load(fh)
+        if doc.get("dataset_sha256") != digest:
+            sys.exit(f"{path}: built from another table than {args.dataset}: rebuild the priors")
+        by_title = {str(t): dt for t, dt in df.groupby("title")}
+        for share in shares if "fast" in modes else [FAST_SHARE]:
+            res = []
+            for title, entry in sorted(doc["titles"].items()):
+                want = [m for m in modes if (m == "fast" and "fast_rows" in entry) or (m != "fast" and "rows" in entry)]
+                rows = entry.get("rows", entry.get("fast_rows"))
+                res += judge_title(by_title[title], policy, want, rows, entry.get("fast_rows"), fast_share=share)
+            per, _ = summarize(res)
+            for mode, g in per.groupby("mode", sort=False):
+                if mode != "fast" and share != shares[0]:
+                    continue
+                out.append({"priors": path, "mode": mode, "fast_share": share if mode == "fast" else None,
+                            **stats(g)})
+    table = pd.DataFrame(out)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("priors", help="train the fold models once and write the held-out priors")
+    p.add_argument("dataset")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--fold-seed", type=int, default=None)
+    p.add_argument("--folds", type=int, default=10)
+    p.add_argument("--only", choices=["fast", "verify", "both"], default="both")
+    r = sub.add_parser("run", help="replay the current search code on saved priors")
+    r.add_argument("dataset")
+    r.add_argument("priors", nargs="+")
+    r.add_argument("--modes", default="verify 6,fast")
+    r.add_argument("--fast-share", default=str(FAST_SHARE))
+    args = ap.parse_args()
+    build(args) if args.cmd == "priors" else replay(args)
+
+
+if __name__ == "__main__":
+    main()
