@@ -39,6 +39,7 @@ from .hull import upper_hull
 from .model import design, logit_to_vmaf, monotone_rows
 from .policy import LadderPolicy, Rung, choose_ladder
 from .search import (
+    FAST_EVIDENCE_RATIO,
     FAST_LANES,
     FAST_ROUNDS,
     FAST_SHARE,
@@ -213,13 +214,14 @@ def judge_title(dt, policy: LadderPolicy, modes: Sequence[str], rows: list[dict]
             if mode == "fast":
                 ceiling, wall = fast_ceiling(grid, ref_px, fast_share, FAST_SUBSAMPLE)
                 kw = dict(ceiling=ceiling, rounds=FAST_ROUNDS, lanes=FAST_LANES, batch_min=FAST_LANES,
-                          cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, FAST_SUBSAMPLE))
+                          cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, FAST_SUBSAMPLE),
+                          evidence_ratio=FAST_EVIDENCE_RATIO)
             else:
                 kw = dict(ceiling=int(mode.split()[1]), rounds=VERIFY_ROUNDS)
             found = search(fast_rows if mode == "fast" else rows, lambda pts: [table[p] for p in pts if p in table],
                            policy, min(W, H), **kw)
             measured, stop, spent = found.measured, found.stop, found.spent
-            rungs = ladder(found.rows, measured, policy).rungs
+            rungs = ladder(found.rows, measured, policy, kw.get("evidence_ratio")).rungs
         s = score_ladder(rungs, truth, policy)
         ev = TitleEval(title=str(dt["title"].iloc[0]), group=str(dt["group"].iloc[0]), mode=mode,
                        encodes=len(measured), grid=len(grid), cost_ratio=spent / wall if mode == "fast" else 0.0,

@@ -11,6 +11,7 @@ from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import Source
 from ..encoder.sweep import SweepResult, points_measurer
 from ..ladders.search import (
+    FAST_EVIDENCE_RATIO,
     FAST_ROUNDS,
     FAST_SUBSAMPLE,
     evidence_of,
@@ -76,7 +77,8 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
 
         found = search(prior, measure, opts.policy, min(plan.ref_size), ceiling=ceiling,
                        cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, subsample),
-                       rounds=FAST_ROUNDS, batch_min=max(2, lanes), lanes=lanes)
+                       rounds=FAST_ROUNDS, batch_min=max(2, lanes), lanes=lanes,
+                       evidence_ratio=FAST_EVIDENCE_RATIO)
     if not found.measured:
         first = failures[0][1] if failures else "no points"
         raise LadderError(f"fast mode measured nothing: {first}", source.path)
@@ -93,7 +95,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
                                         "exhaustive_cost": round(full_cost, 3), "lanes": lanes}})
     info["config_key"] = opts.config_key()
     grid_sizes = [(e.width, e.height) for e in plan.encodes]
-    evidence = evidence_of(found.measured, sizes=grid_sizes)
+    evidence = evidence_of(found.measured, FAST_EVIDENCE_RATIO, sizes=grid_sizes)
     doc = analysis_document(source, plan, merged, opts, ff, info, evidence=evidence)
     gaps = unbacked(doc["rungs"], found.measured, grid_sizes)
     doc["sweep"]["search"]["unbacked_rungs"] = gaps
