@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from pertitle.ladders.document import curves_from_rows
 from pertitle.ladders.policy import LadderPolicy, choose_ladder
-from pertitle.ladders.search import (backed, correct_rows, evidence_of, ladder, makespan, pair_points,
-                                     search, unbacked)
+from pertitle.ladders.search import (EVIDENCE_RATIO, FAST_EVIDENCE_RATIO, backed, correct_rows, evidence_of,
+                                     ladder, makespan, pair_points, search, unbacked)
 
 SIZES = [(416, 234), (480, 270), (640, 360), (768, 432), (960, 540), (1280, 720)]
 CRFS = [16.0, 19.0, 22.0, 25.0, 28.0, 31.0, 34.0, 38.0, 42.0]
@@ -107,13 +107,14 @@ def test_rounds_keep_parallel_jobs_busy():
     assert all(len(r["points"]) >= 2 for r in found.rounds[:-1])
 
 
-def test_rungs_sit_only_at_sizes_measured_near_their_bitrate_or_never_measured_smaller_ones():
+@pytest.mark.parametrize("ratio", [None, FAST_EVIDENCE_RATIO])
+def test_rungs_sit_only_at_sizes_measured_near_their_bitrate_or_never_measured_smaller_ones(ratio):
     truth = title()
     measure, _ = lookup_in(truth)
-    found = search(title(small_bonus=2.0), measure, POLICY, 720, ceiling=6)
-    ev = evidence_of(found.measured)
+    found = search(title(small_bonus=2.0), measure, POLICY, 720, ceiling=6, evidence_ratio=ratio)
+    ev = evidence_of(found.measured, ratio)
     measured_sizes = {(m["width"], m["height"]) for m in found.measured}
-    rungs = ladder(found.rows, found.measured, POLICY).rungs
+    rungs = ladder(found.rows, found.measured, POLICY, ratio).rungs
     gaps = unbacked(rungs, found.measured, SIZES)
     for i, r in enumerate(rungs):
         near = ev(r.kbps)
@@ -135,6 +136,26 @@ def test_evidence_admits_never_measured_sizes_below_the_measured_ones_only():
     assert ev(590.0) == {(1280, 720), (768, 432), (480, 270), (416, 234)}   # 960x540 measured, not near
     assert ev(1500.0) == {(640, 360), (480, 270), (416, 234)}
     assert ev(50.0) == set()                 # nothing measured near: the caller's curves decide
+
+
+def test_the_fast_modes_wider_evidence_ratio_lets_a_size_measured_further_away_hold_a_rung():
+    """A size measured at 2.5x a rung's bitrate may hold it in the fast mode (3x), not under
+    --verify's 2x; the ratio reaches the ladder the search plans each round and the final one."""
+    measured = [{"width": 960, "height": 540, "kbps": 500.0}]
+    assert EVIDENCE_RATIO < 2.5 < FAST_EVIDENCE_RATIO
+    assert (960, 540) not in evidence_of(measured)(200.0)
+    assert (960, 540) in evidence_of(measured, FAST_EVIDENCE_RATIO)(200.0)
+    assert evidence_of(measured, FAST_EVIDENCE_RATIO)(140.0) == set()     # beyond 3x: nothing near
+    # the same prior, truth and budget: the searches differ only by the ratio, and their ladders
+    # place every rung as their own ratio allows
+    truth, prior = title(), title(small_bonus=2.0)
+    for ratio in (None, FAST_EVIDENCE_RATIO):
+        found = search(prior, lookup_in(truth)[0], POLICY, 720, ceiling=5, evidence_ratio=ratio)
+        ev = evidence_of(found.measured, ratio, sizes=SIZES)
+        measured_sizes = {(m["width"], m["height"]) for m in found.measured}
+        for r in ladder(found.rows, found.measured, POLICY, ratio).rungs:
+            near = ev(r.kbps)
+            assert not near or (r.width, r.height) in near or (r.width, r.height) not in measured_sizes
 
 
 def test_a_low_rung_is_not_forced_onto_a_larger_size_measured_for_the_rungs_above():
