@@ -19,10 +19,11 @@ never measured. This search, round after round:
    (``ceiling``).
 
 The final ladder places each rung at a size measured within EVIDENCE_RATIO of its bitrate
-(FAST_EVIDENCE_RATIO in the fast mode; :func:`ladder`): a decision read off a corrected curve next to a real point. The one exception is
-a search whose budget ran out before the lower rungs: a size smaller than every size measured near
-a rung's bitrate, and never measured at all, may take it on its corrected curve (the prior's shape
-at the measured level), and the rung is reported unbacked (:func:`unbacked`). (A "shape first"
+(FAST_EVIDENCE_RATIO in the fast mode; :func:`ladder`): a decision read off a corrected curve
+next to a real point. The one exception is a search whose budget ran out before the lower rungs:
+a size smaller than every size measured near a rung's bitrate, and never measured at all, may
+take it on its corrected curve (the prior's shape at the measured level), and the rung is
+reported unbacked (:func:`unbacked`). (A "shape first"
 variant, measuring where the prior puts each crossover before the rungs, and orderings by decision
 margin were measured in grouped cross-validation and did worse.)
 
