@@ -1083,11 +1083,7 @@ def evaluate(dataset_csv, family, members, no_calibration, verify_levels, fast, 
     opts = build_options({**kw, "codec": "libx264", "crfs": None, "heights": None, "preset": None,
                           "gop_seconds": 2.0, "start_s": 0.0, "duration_s": None, "vmaf_model": "auto",
                           "metrics": "psnr", "subsample": 1, "jobs": 1})
-    df = read_dataset(dataset_csv)
-    if "vmaf_model" in df.columns:
-        df = df[df["vmaf_model"] == "vmaf_v0.6.1"]
-    if not with_synthetic:   # the folds split the real groups only (the same folds with or without the probe)
-        df = df[~models.is_synthetic(df)]
+    df = models.evaluation_table(read_dataset(dataset_csv), with_synthetic)
     synthetic = models.is_synthetic(df)
     rng = np.random.default_rng(seed)
     real_names = sorted(set(df.loc[~synthetic, "group"].astype(str)))

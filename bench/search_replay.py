@@ -41,11 +41,8 @@ def sha256(path: str) -> str:
 
 
 def real_table(path: str):
-    """The table ``pertitle evaluate`` judges: VMAF v0.6.1 rows of the real titles with the probe."""
-    df = read_dataset(path)
-    if "vmaf_model" in df.columns:
-        df = df[df["vmaf_model"] == "vmaf_v0.6.1"]
-    return models.with_probe(df[~models.is_synthetic(df)])
+    """The table ``pertitle evaluate`` folds and judges by default (real titles with the probe)."""
+    return models.with_probe(models.evaluation_table(read_dataset(path)))
 
 
 def build(args) -> None:
@@ -83,25 +80,22 @@ def replay(args) -> None:
     policy = LadderPolicy()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     shares = [float(s) for s in args.fast_share.split(",")]
+    by_title = {str(t): dt for t, dt in df.groupby("title")}
+    # the modes that do not depend on the fast budget are judged once, the fast mode once a budget
+    runs = [(m, None) for m in modes if m != "fast"] + [("fast", s) for s in shares if "fast" in modes]
     out = []
     for path in args.priors:
         with open(path) as fh:
             doc = json.load(fh)
         if doc.get("dataset_sha256") != digest:
             sys.exit(f"{path}: built from another table than {args.dataset}: rebuild the priors")
-        by_title = {str(t): dt for t, dt in df.groupby("title")}
-        for share in shares if "fast" in modes else [FAST_SHARE]:
-            res = []
-            for title, entry in sorted(doc["titles"].items()):
-                want = [m for m in modes if (m == "fast" and "fast_rows" in entry) or (m != "fast" and "rows" in entry)]
-                rows = entry.get("rows", entry.get("fast_rows"))
-                res += judge_title(by_title[title], policy, want, rows, entry.get("fast_rows"), fast_share=share)
-            per, _ = summarize(res)
-            for mode, g in per.groupby("mode", sort=False):
-                if mode != "fast" and share != shares[0]:
-                    continue
-                out.append({"priors": path, "mode": mode, "fast_share": share if mode == "fast" else None,
-                            **stats(g)})
+        for mode, share in runs:
+            key = "fast_rows" if mode == "fast" else "rows"
+            res = [ev for title, entry in sorted(doc["titles"].items()) if key in entry
+                   for ev in judge_title(by_title[title], policy, [mode], entry[key],
+                                         fast_share=FAST_SHARE if share is None else share)]
+            if res:
+                out.append({"priors": path, "mode": mode, "fast_share": share, **stats(summarize(res)[0])})
     table = pd.DataFrame(out)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 

@@ -93,6 +93,15 @@ def is_synthetic(df):
     return df["title"].astype(str).str.match(r"^(photo|lavfi|credits)_")
 
 
+def evaluation_table(df, with_synthetic: bool = False):
+    """The rows grouped cross-validation folds and judges (``pertitle evaluate``,
+    ``bench/search_replay.py``): those scored with VMAF v0.6.1, and only the real titles unless
+    ``with_synthetic`` (the folds then split the real groups only, with or without the probe)."""
+    if "vmaf_model" in df.columns:
+        df = df[df["vmaf_model"] == "vmaf_v0.6.1"]
+    return df if with_synthetic else df[~is_synthetic(df)]
+
+
 def train(df, family: str = DEFAULT_FAMILY, members: int | None = None, calibrate: bool = True,
           policy=None, with_synthetic: bool = WITH_SYNTHETIC, probe: bool = True) -> M.CurveModel:
     """Fit on ``df`` (its synthetic titles only with ``with_synthetic``); with ``calibrate``, also

@@ -111,8 +111,8 @@ def test_cross_validation_reports_per_title_and_mode(tiny):
 
 def test_judging_given_priors_is_what_evaluate_does_and_a_perfect_prior_loses_nothing(tiny):
     """``judge_title`` (the search replays of bench/search_replay.py) on a model's priors gives
-    exactly ``evaluate_title``'s figures; with the title's own measured table as the prior, every
-    mode's ladder is the exhaustive one."""
+    exactly ``evaluate_title``'s figures; with the title's own measured table as the prior,
+    ``predict``'s ladder is the exhaustive one."""
     from dataclasses import asdict
 
     from pertitle.ladders.evaluate import _prior, evaluate_title, judge_title
