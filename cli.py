@@ -1115,9 +1115,11 @@ def evaluate(dataset_csv, family, members, no_calibration, verify_levels, fast, 
 def render_evaluation(per_title, agg) -> str:
     lines = []
     for mode, g in per_title.groupby("mode", sort=False):
-        lines.append(f"[{mode}] per held-out title (BD-rate vs the exhaustive ladder; top rung ratio):")
+        lines.append(f"[{mode}] per held-out title (BD-rate vs the exhaustive ladder, or 'env': a one-rung "
+                     "ladder's rate excess at its quality; top rung ratio):")
         for _, r in g.sort_values("bd_or_envelope_pct", ascending=False).iterrows():
-            lines.append(f"  {r.title[:48]:48} BD {r.bd_or_envelope_pct:+7.2f}%  top x{r.top_ratio:4.2f}  "
+            kind = "env" if r.bd_rate_pct is None or r.bd_rate_pct != r.bd_rate_pct else "BD "   # None or NaN
+            lines.append(f"  {r.title[:48]:48} {kind} {r.bd_or_envelope_pct:+7.2f}%  top x{r.top_ratio:4.2f}  "
                          f"{r.encodes:2d} enc  {r.rungs_predicted}")
     lines.append("")
     lines.append(f"{'mode':10} {'titles':>6} {'BD med':>7} {'BD p90':>7} {'BD max':>7} {'hull med':>8} "

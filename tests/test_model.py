@@ -328,3 +328,17 @@ def test_a_fold_seed_gives_another_grouped_assignment_that_never_leaks():
 
     assert folds(7) == folds(7)                        # reproducible
     assert folds(7) != folds(None) and folds(7) != folds(8)
+
+
+def test_evaluation_lines_label_a_one_rung_ladders_loss_env_not_bd():
+    from pertitle.cli import render_evaluation
+    from pertitle.ladders.evaluate import TitleEval
+
+    def ev(title, bd, env):
+        return TitleEval(title=title, group=title, mode="predict", encodes=0, grid=10, cost_ratio=0.0,
+                         bd_rate_pct=bd, envelope_loss_pct=env, hull_loss_pct=None, top_ratio=1.0,
+                         vmaf_mae=0.0, vmaf_bias=0.0, rungs_predicted="x", rungs_exhaustive="x")
+    per, agg = summarize([ev("two_rungs", 4.5, 9.0), ev("one_rung", None, 2.5)])
+    lines = render_evaluation(per, agg).splitlines()
+    assert [ln.split()[1:3] for ln in lines if ln.strip().startswith(("two_rungs", "one_rung"))] == \
+        [["BD", "+4.50%"], ["env", "+2.50%"]]
