@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pertitle.ladders.document import curves_from_rows
 from pertitle.ladders.policy import LadderPolicy, choose_ladder
 from pertitle.ladders.search import (EVIDENCE_RATIO, FAST_EVIDENCE_RATIO, backed, correct_rows, evidence_of,
-                                     ladder, makespan, pair_points, search, unbacked)
+                                     ladder, makespan, nearest_crf, pair_points, search, unbacked)
 
 SIZES = [(416, 234), (480, 270), (640, 360), (768, 432), (960, 540), (1280, 720)]
 CRFS = [16.0, 19.0, 22.0, 25.0, 28.0, 31.0, 34.0, 38.0, 42.0]
@@ -185,6 +185,24 @@ def test_pairs_start_with_the_top_rung_and_a_rival_size():
     pts = pair_points(rows, rungs, {}, POLICY)
     top = rungs[-1]
     assert pts[0][:2] == (top.width, top.height) and pts[1][:2] != pts[0][:2]
+
+
+def test_the_lowest_rungs_smaller_neighbour_is_needed_when_the_prior_puts_the_low_rungs_too_large():
+    # the prior thinks the smallest size is 16 VMAF worse than it is: its low rungs go one size up
+    truth = title()
+    prior = [dict(r, vmaf_mean=r["vmaf_mean"] - 16 * ((r["width"], r["height"]) == SIZES[0])) for r in truth]
+    planned, exhaustive = rungs_of(prior), rungs_of(truth)
+    assert sizes_of(planned)[0] == SIZES[1] and sizes_of(exhaustive)[0] == SIZES[0]
+    pts = pair_points(prior, planned, {}, POLICY)
+    top = planned[-1]
+    k = CRFS.index(nearest_crf([r for r in prior if (r["width"], r["height"]) == (top.width, top.height)], top.kbps))
+    slope = [pts.index((top.width, top.height, CRFS[m])) for m in (k - 1, k + 1)]
+    smallest = [i for i, p in enumerate(pts) if p[:2] == SIZES[0]]
+    # among the points needed first: before the top rung's own size one grid step either side
+    assert smallest and smallest[0] < min(slope)
+    measure, _ = lookup_in(truth)
+    found = search(prior, measure, POLICY, 720, ceiling=16)
+    assert sizes_of(ladder(found.rows, found.measured, POLICY).rungs)[0] == SIZES[0]
 
 
 def test_correct_rows_uses_measured_points_exactly_and_shifts_the_rest():
