@@ -182,8 +182,9 @@ def pair_points(rows: list[dict], rungs: Sequence[Rung], measured: dict[Point, d
     on 15-member priors (``bench/search_replay.py``), split B: worst +16.3 -> +7.5 %, windows > 5 %
     5 -> 3, mean 0.69 -> 0.58 %; split A unchanged (its budget runs out first); the same encodes;
     ``--verify 6`` unchanged (its six encodes never get that far). Measuring that point in the
-    first round instead, right after the top rung's, was much worse (fast p90 +2.0 -> +4.1 %): the
-    top rung's measurements must set every size's level first."""
+    first round instead, right after the top rung's, was much worse (fast p90 on the two splits
+    +2.03 / +2.05 -> +4.08 / +4.26 %): the top rung's measurements must set every size's level
+    first."""
     by = _by_size(rows)
     sizes = sizes_in_order(rows)
     curves = {(c.width, c.height): c for c in curves_from_rows(rows, policy.quality_column)}
