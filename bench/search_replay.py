@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from pertitle.ladders.dataset import read_dataset
-from pertitle.ladders.evaluate import _prior, group_splits, judge_title, summarize
+from pertitle.ladders.evaluate import held_out_prior, group_splits, judge_title, summarize
 from pertitle.ladders.policy import LadderPolicy
 from pertitle.ladders.search import FAST_SHARE
 from pertitle.pipeline import models
@@ -56,9 +56,9 @@ def build(args) -> None:
         for title, dt in test.groupby("title"):
             entry = {"fold": fold}
             if probe is not None:
-                entry["rows"] = _prior(probe, dt)[0]
+                entry["rows"] = held_out_prior(probe, dt)[0]
             if fast is not None:
-                entry["fast_rows"] = _prior(fast, dt)[0]
+                entry["fast_rows"] = held_out_prior(fast, dt)[0]
             titles[str(title)] = entry
         print(f"fold {fold + 1}: {len(titles)} windows, {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
     doc = {"dataset_sha256": sha256(args.dataset), "folds": args.folds, "fold_seed": args.fold_seed,

@@ -167,7 +167,7 @@ def modes_of(verify_levels: Sequence[int], fast: bool) -> list[str]:
     return [("predict" if n == 0 else f"verify {n}") for n in verify_levels] + (["fast"] if fast else [])
 
 
-def _prior(model, dt):
+def held_out_prior(model, dt):
     """A model's (debiased) rows for a held-out title, its members' rows, its calibration."""
     X = design(dt, model.feature_columns)[model.columns_]
     per = model.predict_members(X)
@@ -183,8 +183,8 @@ def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_s
                    fast_model=None):
     """Every mode's ladder for one held-out title (``dt``: its exhaustive rows); the fast mode's
     prior from ``fast_model`` when given (the shipped fast mode has its own model)."""
-    rows, members, cal = _prior(model, dt)
-    fast_rows = _prior(fast_model, dt)[0] if fast_model is not None and "fast" in modes else rows
+    rows, members, cal = held_out_prior(model, dt)
+    fast_rows = held_out_prior(fast_model, dt)[0] if fast_model is not None and "fast" in modes else rows
     return judge_title(dt, policy, modes, rows, fast_rows, members, cal, fast_share)
 
 
@@ -221,7 +221,7 @@ def judge_title(dt, policy: LadderPolicy, modes: Sequence[str], rows: list[dict]
             found = search(fast_rows if mode == "fast" else rows, lambda pts: [table[p] for p in pts if p in table],
                            policy, min(W, H), **kw)
             measured, stop, spent = found.measured, found.stop, found.spent
-            rungs = ladder(found.rows, measured, policy, kw.get("evidence_ratio")).rungs
+            rungs = ladder(found.rows, measured, policy, found.evidence_ratio).rungs
         s = score_ladder(rungs, truth, policy)
         ev = TitleEval(title=str(dt["title"].iloc[0]), group=str(dt["group"].iloc[0]), mode=mode,
                        encodes=len(measured), grid=len(grid), cost_ratio=spent / wall if mode == "fast" else 0.0,

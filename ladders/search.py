@@ -323,6 +323,7 @@ class SearchResult:
     rounds: list[dict] = field(default_factory=list)
     stop: str = ""                          # converged / ceiling / exhausted
     spent: float = 0.0                      # cost units spent
+    evidence_ratio: float | None = None     # the rule the search placed rungs by: the final ladder's too
 
     def to_dict(self) -> dict:
         return {"encodes": len(self.measured), "cost": round(self.spent, 3), "stop": self.stop,
@@ -379,7 +380,7 @@ def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: 
     several, a round is then topped up with the next wanted points that fit beside its longest
     one without making the round longer (a lane would idle otherwise), and handed to ``measure``
     longest first. ``evidence_ratio``: the ladder planned each round places its rungs as
-    :func:`ladder` with that ratio (the caller's final ladder must use the same)."""
+    :func:`ladder` with that ratio; the result carries it for the caller's final ladder."""
     prior = [dict(r) for r in rows]
     done: dict[Point, dict] = {}
     order: list[dict] = []
@@ -440,4 +441,4 @@ def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: 
         if not any(p in got for p in batch):
             stop = "failed"
             break
-    return SearchResult(cur, order, log, stop, spent)
+    return SearchResult(cur, order, log, stop, spent, evidence_ratio)

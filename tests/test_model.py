@@ -115,14 +115,14 @@ def test_judging_given_priors_is_what_evaluate_does_and_a_perfect_prior_loses_no
     ``predict``'s ladder is the exhaustive one."""
     from dataclasses import asdict
 
-    from pertitle.ladders.evaluate import _prior, evaluate_title, judge_title
+    from pertitle.ladders.evaluate import held_out_prior, evaluate_title, judge_title
 
     df = tiny["df"]
     train, dt = df[df["title"] != "zoom"], df[df["title"] == "zoom"]
     model = models.train(train, "hgb", members=2, calibrate=False)
     modes = ["predict", "verify 2", "fast"]
     via_model = evaluate_title(model, dt, LadderPolicy(), modes)
-    given = judge_title(dt, LadderPolicy(), modes, _prior(model, dt)[0])
+    given = judge_title(dt, LadderPolicy(), modes, held_out_prior(model, dt)[0])
     assert [asdict(a) for a in via_model] == [asdict(b) for b in given]
 
     truth = [{"width": int(r.width), "height": int(r.height), "crf": float(r.crf), "kbps": float(r.kbps),
