@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 
 from ..core.errors import MeasurementError
+from ..core.workdirs import make_workdir, remove_workdir
 from . import commands as C
 from .ffmpeg import FFmpeg
 from .probe import Source, open_media, video_stream
@@ -42,7 +41,7 @@ def parse_scene_file(text: str) -> tuple[list[float], list[float]]:
 
 def title_structure(ff: FFmpeg, source: Source, workdir: str | None = None) -> Structure:
     t0 = time.monotonic()
-    tmp = tempfile.mkdtemp(prefix="pertitle-structure-", dir=workdir)
+    tmp = make_workdir("pertitle-structure-", workdir)
     try:
         probe_path = os.path.join(tmp, "probe.mkv")
         run(C.structure_command(ff.path, source.path, source.demuxer, probe_path, source.fps),
@@ -63,4 +62,4 @@ def title_structure(ff: FFmpeg, source: Source, workdir: str | None = None) -> S
         t_min = min(times)
         return Structure(st, ss, [t - t_min for t in times], bits, time.monotonic() - t0)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_workdir(tmp)

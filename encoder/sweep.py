@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -20,6 +18,7 @@ from fractions import Fraction
 from ..core.codecs import EncodeSpec
 from ..core.codecs import codec as codec_info
 from ..core.errors import MeasurementError, PertitleError
+from ..core.workdirs import make_workdir, remove_workdir
 from . import commands as C
 from .cache import Cache, fingerprint, make_key
 from .events import EventSink, PointDone, PointFailed, Stage, SweepStarted, no_events
@@ -477,7 +476,7 @@ def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
         result.wall_s = time.monotonic() - t_start
         return result
 
-    tmp = tempfile.mkdtemp(prefix="pertitle-", dir=workdir)
+    tmp = make_workdir("pertitle-", workdir)
     try:
         t0 = time.monotonic()
         if reference is None:
@@ -505,7 +504,7 @@ def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
                 result.failures.append((enc, err))
                 on_event(PointFailed(enc, err))
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_workdir(tmp)
     result.wall_s = time.monotonic() - t_start
     return result
 
@@ -533,13 +532,12 @@ class SharedReference:
     def __call__(self) -> str:
         if self.path is None:
             self.on_event(Stage("reference", "decoding the source once"))
-            self.dir = tempfile.mkdtemp(prefix="pertitle-ref-", dir=self.workdir)
+            self.dir = make_workdir("pertitle-ref-", self.workdir)
             self.path = prepare_reference(self.ff, self.plan, self.dir)
         return self.path
 
     def close(self) -> None:
-        if self.dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
+        remove_workdir(self.dir)
         self.dir = self.path = None
 
 

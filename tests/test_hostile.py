@@ -438,6 +438,34 @@ def test_termination_signals_clean_up(make_clip, tmp_path, sig):
     assert not (tmp_path / "s.json").exists()
 
 
+def test_a_killed_runs_scratch_directory_is_removed_by_the_next_run(make_clip, tmp_path):
+    """SIGKILL (the OOM killer, a Dask nanny) leaves no chance to clean up: the decoded reference
+    stays in the work folder. The next run there removes it (its owner's lock is gone), and only it."""
+    from pertitle.core.workdirs import LOCK
+
+    clip = make_clip("kill.mp4", size="640x360", seconds=4, source="mandelbrot")
+    work, cache = tmp_path / "w", tmp_path / "c"
+    work.mkdir()
+    (work / "pertitle-not-ours").mkdir()                     # no lock file: left alone
+    proc = subprocess.Popen([*pertitle_cmd(), "analyze", clip, "-o", tmp_path / "k.json", "--cache", cache,
+                             "--workdir", work, "-q", "-j", "2"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(work.glob(f"pertitle-*/{LOCK}")):
+        time.sleep(0.1)
+    time.sleep(2.0)  # the reference decoded, encodes running
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    left = sorted(p.parent for p in work.glob(f"pertitle-*/{LOCK}"))
+    assert left and sum(f.stat().st_size for d in left for f in d.rglob("*") if f.is_file()) > 0
+    old = time.time() - 3600                                  # as if killed an hour ago
+    for d in left:
+        os.utime(d / LOCK, (old, old))
+    p = run("analyze", clip, "-o", tmp_path / "k.json", "--cache", cache, "--workdir", work, "-q", *TINY)
+    assert p.returncode == 0, p.stderr
+    assert sorted(work.iterdir()) == [work / "pertitle-not-ours"]
+
+
 # ------------------------------------------------------------------------------------------
 # Tiny and extreme-aspect sources work in every mode
 # ------------------------------------------------------------------------------------------

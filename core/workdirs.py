@@ -1,0 +1,99 @@
+"""Scratch directories that do not outlive a killed process.
+
+A sweep decodes its reference (raw frames: gigabytes for a long title) and writes its encodes into a
+scratch directory under the temp folder (or ``--workdir``), removed when the sweep ends, fails or is
+stopped by a signal. A process killed outright (SIGKILL, the kernel's OOM killer, a Dask nanny
+killing a worker that kept running) cannot remove it.
+
+So each scratch directory holds a lock file, locked (``flock``) by the process that made it for as
+long as it uses it; the kernel drops the lock when that process dies, however it dies. Before a
+process makes its first scratch directory in a folder, it removes the ``pertitle-*`` directories
+there that are its user's, whose lock it can take (their owner is gone) and whose lock file is
+older than :data:`STALE_AFTER_S` (a directory is made, then locked a moment later). Directories
+without a lock file (made by an older version, or by something else) and anything that is not a
+plain directory of ours are left alone.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import stat
+import tempfile
+import threading
+import time
+
+PREFIX = "pertitle-"
+LOCK = ".pertitle-lock"
+STALE_AFTER_S = 60.0
+
+_held: dict[str, int] = {}        # scratch directory -> the locked file descriptor
+_swept: set[str] = set()          # parent folders already swept by this process
+_mutex = threading.Lock()
+
+
+def make_workdir(prefix: str = PREFIX, parent: str | None = None) -> str:
+    """A new scratch directory (``prefix`` must start with :data:`PREFIX`), locked while in use;
+    the first call for a parent folder first removes the stale ones there (:func:`remove_stale`)."""
+    if not prefix.startswith(PREFIX):
+        raise ValueError(f"scratch directories are named {PREFIX}*")
+    root = os.path.abspath(parent or tempfile.gettempdir())
+    with _mutex:
+        first = root not in _swept
+        _swept.add(root)
+    if first:
+        remove_stale(root)
+    path = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    fd = os.open(os.path.join(path, LOCK), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    with _mutex:
+        _held[path] = fd
+    return path
+
+
+def remove_workdir(path: str | None) -> None:
+    """Delete a scratch directory made by :func:`make_workdir` and release its lock."""
+    if not path:
+        return
+    shutil.rmtree(path, ignore_errors=True)
+    with _mutex:
+        fd = _held.pop(path, None)
+    if fd is not None:
+        os.close(fd)
+
+
+def remove_stale(root: str, now: float | None = None) -> list[str]:
+    """Remove the scratch directories in ``root`` left by processes that died; returns them."""
+    now = time.time() if now is None else now
+    uid = os.getuid()
+    removed = []
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(PREFIX):
+            continue
+        path = os.path.join(root, name)
+        try:
+            st = os.lstat(path)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid:
+                continue
+            lock = os.path.join(path, LOCK)
+            lst = os.lstat(lock)
+            if not stat.S_ISREG(lst.st_mode) or now - lst.st_mtime < STALE_AFTER_S:
+                continue
+            fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)        # its owner is alive (this process included: a second lock is refused)
+            continue
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        finally:
+            os.close(fd)
+    return removed
