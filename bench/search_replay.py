@@ -16,10 +16,19 @@ prints, per priors file, mode and budget: median, 90th percentile, worst, window
 mean loss, mean of the 16 worst, encodes and the fast budget spent (share of the exhaustive wall
 time). Priors depend on the model code and the table: rebuild them after changing either. With
 the same priors, a replay gives exactly the figures of ``pertitle evaluate``'s search modes.
+
+The priors of the shipped configuration (15 members, both families, the two fold assignments of
+docs/model-guided.md: A ``--folds 10``, B ``--fold-seed 7``; about an hour of CPU each) are kept
+in bench/results/ (``priors_A.json.gz``, ``priors_B.json.gz``; a name ending in ``.gz`` is read
+and written gzipped):
+
+    python bench/search_replay.py run samples/training_dataset.csv bench/results/priors_A.json.gz \
+        bench/results/priors_B.json.gz --modes "predict,verify 6,fast"
 """
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import sys
@@ -63,8 +72,13 @@ def build(args) -> None:
         print(f"fold {fold + 1}: {len(titles)} windows, {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
     doc = {"dataset_sha256": sha256(args.dataset), "folds": args.folds, "fold_seed": args.fold_seed,
            "only": args.only, "members": models.DEFAULT_MEMBERS, "titles": titles}
-    with open(args.output, "w") as fh:
+    with _open(args.output, "w") as fh:
         json.dump(doc, fh)
+
+
+def _open(path: str, mode: str = "r"):
+    """Priors files, gzipped when their name ends in ``.gz`` (bench/results keeps them so)."""
+    return gzip.open(path, mode + "t", encoding="utf-8") if path.endswith(".gz") else open(path, mode, encoding="utf-8")
 
 
 def stats(g) -> dict:
@@ -85,7 +99,7 @@ def replay(args) -> None:
     runs = [(m, None) for m in modes if m != "fast"] + [("fast", s) for s in shares if "fast" in modes]
     out = []
     for path in args.priors:
-        with open(path) as fh:
+        with _open(path) as fh:
             doc = json.load(fh)
         if doc.get("dataset_sha256") != digest:
             sys.exit(f"{path}: built from another table than {args.dataset}: rebuild the priors")
