@@ -44,15 +44,13 @@ def make_workdir(prefix: str = PREFIX, parent: str | None = None) -> str:
     if first:
         remove_stale(root)
     path = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    fd = None
     try:
         fd = os.open(os.path.join(path, LOCK), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except OSError:
-        shutil.rmtree(path, ignore_errors=True)
-        raise
-    try:
         fcntl.flock(fd, fcntl.LOCK_EX)
     except OSError:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
         shutil.rmtree(path, ignore_errors=True)
         raise
     with _mutex:
