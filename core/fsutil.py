@@ -8,19 +8,27 @@
   umask). A reader, or a killed run, never sees half a file.
 - ``-`` (stdout), a FIFO or a character device (``/dev/null``) is written as a stream: opened and
   written, never replaced by a regular file.
+- The temporary file (``.pertitle-tmp-*``) is locked (``flock``) while it is written. A process
+  killed outright in that moment cannot remove it; the first write of a later process into that
+  folder removes such files that are its user's, unlocked and older than a minute
+  (:func:`remove_stale_temps`; the rule of :mod:`pertitle.core.workdirs`).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import stat
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import OutputError
+from .workdirs import abandoned
 
 NAME_MAX = 255
 PATH_MAX = 4096
@@ -133,13 +141,54 @@ def _mode_for(path: str) -> int:
         return 0o666 & ~_UMASK
 
 
+TEMP_PREFIX = ".pertitle-tmp-"
+_swept: set[str] = set()
+_swept_mutex = threading.Lock()
+
+
+def remove_stale_temps(directory: str, now: float | None = None) -> list[str]:
+    """Remove the temporary files beside outputs in ``directory`` that a killed writer left: named
+    ``TEMP_PREFIX*``, regular files of this user, older than ``STALE_AFTER_S``, and unlocked (a
+    writer holds its lock until it has written). Returns them."""
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        names = sorted(n for n in os.listdir(directory) if n.startswith(TEMP_PREFIX))
+    except OSError:
+        return removed
+    for name in names:
+        path = os.path.join(directory, name)
+        fd = abandoned(path, now)
+        if fd is None:
+            continue
+        try:
+            os.unlink(path)
+            removed.append(path)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
 def _temp_beside(path: str, mode: str, writer: Callable[[Any], None]) -> str:
     directory = os.path.dirname(os.path.abspath(path)) or "."
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path)[:40], dir=directory)
+    with _swept_mutex:
+        first = directory not in _swept
+        _swept.add(directory)
+    if first:
+        remove_stale_temps(directory)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix="-" + os.path.basename(path)[:40], dir=directory)
     try:
-        os.fchmod(fd, _mode_for(path))
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as fh:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)      # until written: not stale to a sweeping process
+            os.fchmod(fd, _mode_for(path))
+            fh = os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""}))
+        except BaseException:
+            os.close(fd)
+            raise
+        with fh:                                # closing it drops the lock
             writer(fh)
             fh.flush()
             os.fsync(fh.fileno())

@@ -12,6 +12,11 @@ there that are its user's, whose lock it can take (their owner is gone) and whos
 older than :data:`STALE_AFTER_S` (a directory is made, then locked a moment later). Directories
 without a lock file (made by an older version, or by something else) and anything that is not a
 plain directory of ours are left alone.
+
+The same holds for the renditions ``pertitle encode`` is making (``.tmp-v0-*`` in the package
+folder: a 2-pass encode killed after minutes leaves its media there), which the next encode into
+that folder (a resume) removes. :mod:`pertitle.core.fsutil` locks the temporary file beside an
+output the same way while it writes it.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ import threading
 import time
 
 PREFIX = "pertitle-"
+KINDS = (PREFIX, ".tmp-")   # scratch directories; a package's renditions being made
 LOCK = ".pertitle-lock"
 STALE_AFTER_S = 60.0
 
@@ -33,10 +39,10 @@ _mutex = threading.Lock()
 
 
 def make_workdir(prefix: str = PREFIX, parent: str | None = None) -> str:
-    """A new scratch directory (``prefix`` must start with :data:`PREFIX`), locked while in use;
-    the first call for a parent folder first removes the stale ones there (:func:`remove_stale`)."""
-    if not prefix.startswith(PREFIX):
-        raise ValueError(f"scratch directories are named {PREFIX}*")
+    """A new scratch directory (``prefix`` must start with one of :data:`KINDS`), locked while in
+    use; the first call for a parent folder first removes the stale ones there (:func:`remove_stale`)."""
+    if not prefix.startswith(KINDS):
+        raise ValueError(f"scratch directories are named {'* or '.join(KINDS)}*")
     root = os.path.abspath(parent or tempfile.gettempdir())
     with _mutex:
         first = root not in _swept
@@ -69,34 +75,44 @@ def remove_workdir(path: str | None) -> None:
         os.close(fd)
 
 
+def abandoned(lock: str, now: float) -> int | None:
+    """A descriptor holding the lock of the file ``lock`` if it is a regular file of this user,
+    older than :data:`STALE_AFTER_S`, whose lock nobody holds (its owner died); else None."""
+    try:
+        st = os.lstat(lock)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or now - st.st_mtime < STALE_AFTER_S:
+            return None
+        fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)        # its owner is alive (this process included: a second lock is refused)
+        return None
+    return fd
+
+
 def remove_stale(root: str, now: float | None = None) -> list[str]:
     """Remove the scratch directories in ``root`` left by processes that died; returns them."""
     now = time.time() if now is None else now
-    uid = os.getuid()
     removed = []
     try:
         names = sorted(os.listdir(root))
     except OSError:
         return removed
     for name in names:
-        if not name.startswith(PREFIX):
+        if not name.startswith(KINDS):
             continue
         path = os.path.join(root, name)
         try:
             st = os.lstat(path)
-            if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid:
-                continue
-            lock = os.path.join(path, LOCK)
-            lst = os.lstat(lock)
-            if not stat.S_ISREG(lst.st_mode) or now - lst.st_mtime < STALE_AFTER_S:
-                continue
-            fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:
             continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)        # its owner is alive (this process included: a second lock is refused)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            continue
+        fd = abandoned(os.path.join(path, LOCK), now)
+        if fd is None:
             continue
         try:
             shutil.rmtree(path, ignore_errors=True)

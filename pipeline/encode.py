@@ -19,12 +19,12 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, replace
 
 from ..core.errors import InvalidLadderFile, LadderError, OutputError, PertitleError
 from ..core.fsutil import atomic_write_text, check_folder, to_json
 from ..core.version import __version__
+from ..core.workdirs import make_workdir, remove_workdir
 from ..encoder import commands as C
 from ..encoder.cache import fingerprint
 from ..encoder.events import EventSink, Stage, no_events
@@ -47,7 +47,7 @@ MULTIVARIANT_TS = "master_ts.m3u8"
 TS_DIR = "ts"
 MPD_NAME = "manifest.mpd"
 SUMMARY_NAME = "package.json"
-OURS = re.compile(r"^(v\d+|a0|\.tmp-.*|master(_ts)?\.m3u8|manifest\.mpd|package\.json|\.pertitle-package\.json)$")
+OURS = re.compile(r"^(v\d+|a0|\.tmp-.*|\.pertitle-tmp-.*|master(_ts)?\.m3u8|manifest\.mpd|package\.json|\.pertitle-package\.json)$")
 PACKAGED_CODECS = ("libx264",)
 
 
@@ -185,7 +185,8 @@ def encode_package(input_path: str, doc: dict, outdir: str, opts: EncodeOptions,
             on_event(Stage("encode", f"{folder}: done earlier, kept"))
             return done
         on_event(Stage("encode", f"{folder}: {meta.get('label', '')}"))
-        tmp = tempfile.mkdtemp(prefix=f".tmp-{folder}-", dir=outdir)
+        # locked while it is made: the next encode into the folder removes what a killed one left
+        tmp = make_workdir(f".tmp-{folder}-", outdir)
         try:
             media = os.path.join(tmp, "rendition.mp4")
             for cmd in commands_for(media, os.path.join(tmp, "pass")):
@@ -208,7 +209,7 @@ def encode_package(input_path: str, doc: dict, outdir: str, opts: EncodeOptions,
             on_event(Stage("encode", f"{folder}: {len(segs)} segments"))
             return _rendition(folder, d, segs)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_workdir(tmp)
 
     jobs: list[tuple] = []
     for i, spec in enumerate(specs):

@@ -52,7 +52,7 @@ def test_batch_isolates_failures_and_resumes(tmp_path, make_clip):
         assert doc["rungs"] and (out / (rel + ".rd.csv")).exists()
     assert (out / "summary.csv").read_text().count("\n") == 7
     # No partial files are left behind.
-    assert not [f for f in out.rglob(".tmp-*")]
+    assert not [f for f in out.rglob(".tmp-*")] + [f for f in out.rglob(".pertitle-tmp-*")]
 
     # Rerun: finished titles are skipped, failed ones retried (and fail again), nothing lost.
     p2 = run("batch", d, "-o", out, "--cache", cache, *QUICK)

@@ -18,7 +18,7 @@ import pytest
 
 from pertitle.ladders.packaging import Rendition, Segment, average_bps, dash_mpd, hls_multivariant, peak_bps
 
-from .conftest import REPO, run
+from .conftest import REPO, pertitle_cmd, run
 
 ENCODE_ANALYSIS = ["--crf", "22,30,38", "--gop", "1", "-j", "2", "--heights", "180,270,360"]
 
@@ -316,7 +316,7 @@ def test_a_full_disk_keeps_finished_renditions_and_a_rerun_resumes(package, tmp_
         assert p.returncode == 34, p.stderr
         assert "disk is full" in p.stderr and "rerun to resume" in p.stderr and "Traceback" not in p.stderr
         kept = sorted(d.name for d in (mnt / "pkg").iterdir() if (d / "rendition.json").is_file())
-        assert not list((mnt / "pkg").glob(".tmp-*"))  # no half-made rendition left behind
+        assert not list((mnt / "pkg").glob(".tmp-*")) + list((mnt / "pkg").glob(".pertitle-tmp-*"))  # nothing half-made left
         assert subprocess.run(["mount", "-o", "remount,size=50m", str(mnt)]).returncode == 0
         p = run("encode", package["clip"], package["ladder"], "-o", mnt / "pkg", "-j", "1")
         assert p.returncode == 0, p.stderr
@@ -324,6 +324,33 @@ def test_a_full_disk_keeps_finished_renditions_and_a_rerun_resumes(package, tmp_
         assert (mnt / "pkg" / "master.m3u8").is_file()
     finally:
         subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_a_killed_encodes_half_made_rendition_is_removed_when_it_resumes(package, tmp_path):
+    """SIGKILL mid-rendition (the OOM killer, a batch scheduler) leaves the rendition's locked
+    temporary folder in the package folder; the resumed encode removes it and finishes."""
+    import signal
+    import time
+
+    from pertitle.core.workdirs import LOCK
+
+    out = tmp_path / "pkg"
+    proc = subprocess.Popen([*pertitle_cmd(), "encode", package["clip"], package["ladder"], "-o", out, "-j", "1",
+                             "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob(f".tmp-*/{LOCK}")):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    left = [p.parent for p in out.glob(f".tmp-*/{LOCK}")]
+    assert left, "the kill came after the encode"
+    old = time.time() - 3600                                   # as if killed an hour ago
+    for d in left:
+        os.utime(d / LOCK, (old, old))
+    p = run("encode", package["clip"], package["ladder"], "-o", out, "-j", "1")
+    assert p.returncode == 0, p.stderr
+    assert not list(out.glob(".tmp-*")) + list(out.glob(".pertitle-tmp-*"))
+    assert (out / "master.m3u8").is_file()
 
 
 def test_hls_ts_option_packages_mpeg_ts_segments_too(package, ff, tmp_path):

@@ -25,3 +25,77 @@ def test_failed_write_leaves_old_file_and_no_temporaries(tmp_path):
     with pytest.raises(RuntimeError):
         fsutil.atomic_write(str(p), boom)
     assert p.read_text() == "old" and os.listdir(tmp_path) == ["out.txt"]
+
+
+# ------------------------------------------------------------------------------------------
+# A writer killed outright leaves its temporary file; the next process's first write removes it
+# ------------------------------------------------------------------------------------------
+
+WRITER = """
+import os, signal, sys
+from pertitle.core.fsutil import atomic_write
+def writer(fh):
+    fh.write("half")
+    fh.flush()
+    print("writing", flush=True)
+    if sys.argv[2] == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    sys.stdin.read()            # alive, still writing, until told
+atomic_write(sys.argv[1], writer)
+"""
+
+
+def _writer(target, how):
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", WRITER, str(target), how], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "writing"
+    return p
+
+
+def _age(path, seconds=3600):
+    import time
+
+    old = time.time() - seconds
+    os.utime(path, (old, old), follow_symlinks=False)
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write_there(tmp_path, monkeypatch):
+    import signal
+
+    p = _writer(tmp_path / "ladder.json", "die")
+    p.wait(timeout=30)
+    assert p.returncode == -signal.SIGKILL
+    left = list(tmp_path.glob(fsutil.TEMP_PREFIX + "*"))
+    assert len(left) == 1 and left[0].read_text() == "half" and not (tmp_path / "ladder.json").exists()
+    assert fsutil.remove_stale_temps(str(tmp_path)) == []         # a minute old at least
+    _age(left[0])
+    monkeypatch.setattr(fsutil, "_swept", set())                   # a new process
+    fsutil.atomic_write_text(str(tmp_path / "other.json"), "{}")
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["other.json"]
+
+
+def test_a_live_writers_temporary_file_and_anything_not_ours_is_left_alone(tmp_path):
+    p = _writer(tmp_path / "ladder.json", "live")
+    try:
+        live = list(tmp_path.glob(fsutil.TEMP_PREFIX + "*"))
+        _age(live[0])                                              # old, but locked by its writer
+        keep = [tmp_path / ".tmp-abcdefgh-notes.json", tmp_path / "pertitle-tmp-x"]   # other names
+        for k in keep:
+            k.write_text("user's")
+        sub = tmp_path / (fsutil.TEMP_PREFIX + "dir")              # a directory named like ours
+        sub.mkdir()
+        link = tmp_path / (fsutil.TEMP_PREFIX + "link")            # a symlink named like ours
+        link.symlink_to(keep[0])
+        keep += live + [sub, link]
+        for k in keep:
+            _age(k)
+        assert fsutil.remove_stale_temps(str(tmp_path)) == []
+        assert all(os.path.lexists(k) for k in keep)
+    finally:
+        p.stdin.close()
+        p.wait(timeout=30)
+    assert (tmp_path / "ladder.json").read_text() == "half"        # it finished its write
+    assert fsutil.remove_stale_temps(str(tmp_path / "missing")) == []

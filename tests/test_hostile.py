@@ -432,7 +432,7 @@ def test_termination_signals_clean_up(make_clip, tmp_path, sig):
     assert proc.returncode == 128 + sig, err
     assert f"stopped by {signal.Signals(sig).name}" in err and "Traceback" not in err
     assert list(work.iterdir()) == []                                  # work folder removed
-    assert not list(cache.rglob(".tmp-*"))                             # no half-written entry
+    assert not list(cache.rglob(".tmp-*")) + list(cache.rglob(".pertitle-tmp-*"))  # no half-written entry
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(work) not in ps                                         # no FFmpeg child left
     assert not (tmp_path / "s.json").exists()

@@ -112,3 +112,17 @@ def test_anything_that_is_not_a_stale_scratch_directory_of_ours_is_left_alone(tm
     assert W.remove_stale(str(tmp_path)) == [str(stale)]
     assert all(os.path.lexists(k) for k in keep)
     assert W.remove_stale(str(tmp_path / "missing")) == []
+
+
+def test_a_killed_encodes_half_made_rendition_is_removed_like_a_scratch_directory(tmp_path):
+    """``pertitle encode`` makes each rendition in a locked ``.tmp-<folder>-*`` directory of the
+    package folder: a 2-pass encode killed outright leaves its media there."""
+    p = subprocess.Popen([sys.executable, "-c", HOLDER.replace('"pertitle-"', '".tmp-v0-"'), str(tmp_path), "die"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    d = Path(p.stdout.readline().strip())
+    p.wait(timeout=30)
+    assert d.name.startswith(".tmp-v0-") and (d / "ref.y4m").exists()
+    stranger = tmp_path / ".tmp-notes"                    # named alike, no lock file: not ours
+    stranger.mkdir()
+    assert W.remove_stale(str(tmp_path), now=later()) == [str(d)]
+    assert stranger.is_dir()
