@@ -148,8 +148,9 @@ _swept_mutex = threading.Lock()
 
 def remove_stale_temps(directory: str, now: float | None = None) -> list[str]:
     """Remove the temporary files beside outputs in ``directory`` that a killed writer left: named
-    ``TEMP_PREFIX*``, regular files of this user, older than ``STALE_AFTER_S``, and unlocked (a
-    writer holds its lock until it has written). Returns them."""
+    ``TEMP_PREFIX*``, regular files of this user, older than :data:`pertitle.core.workdirs.STALE_AFTER_S`,
+    and unlocked (a writer holds its lock until it has written; :func:`pertitle.core.workdirs.abandoned`).
+    Returns them."""
     now = time.time() if now is None else now
     removed = []
     try:
