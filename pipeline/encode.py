@@ -47,7 +47,8 @@ MULTIVARIANT_TS = "master_ts.m3u8"
 TS_DIR = "ts"
 MPD_NAME = "manifest.mpd"
 SUMMARY_NAME = "package.json"
-OURS = re.compile(r"^(v\d+|a0|\.tmp-.*|\.pertitle-tmp-.*|master(_ts)?\.m3u8|manifest\.mpd|package\.json|\.pertitle-package\.json)$")
+OURS = re.compile(r"^(v\d+|a0|\.tmp-.*|\.pertitle-tmp-.*|master(_ts)?\.m3u8|manifest\.mpd|package\.json"
+                  r"|\.pertitle-package\.json)$")
 PACKAGED_CODECS = ("libx264",)
 
 

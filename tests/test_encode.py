@@ -316,7 +316,8 @@ def test_a_full_disk_keeps_finished_renditions_and_a_rerun_resumes(package, tmp_
         assert p.returncode == 34, p.stderr
         assert "disk is full" in p.stderr and "rerun to resume" in p.stderr and "Traceback" not in p.stderr
         kept = sorted(d.name for d in (mnt / "pkg").iterdir() if (d / "rendition.json").is_file())
-        assert not list((mnt / "pkg").glob(".tmp-*")) + list((mnt / "pkg").glob(".pertitle-tmp-*"))  # nothing half-made left
+        left = list((mnt / "pkg").glob(".tmp-*")) + list((mnt / "pkg").glob(".pertitle-tmp-*"))
+        assert not left                                            # nothing half-made left behind
         assert subprocess.run(["mount", "-o", "remount,size=50m", str(mnt)]).returncode == 0
         p = run("encode", package["clip"], package["ladder"], "-o", mnt / "pkg", "-j", "1")
         assert p.returncode == 0, p.stderr
