@@ -14,9 +14,10 @@ table's SHA-256 and the folds. ``run`` replays the *current* search code on them
 (:func:`pertitle.ladders.evaluate.judge_title`, the code ``pertitle evaluate`` judges with) and
 prints, per priors file, mode and budget: median, 90th percentile, worst, windows above 5 %,
 mean loss, mean of the 16 worst, encodes and the fast budget spent (share of the exhaustive wall
-time), and median, 90th percentile and worst over the windows whose exhaustive ladder has two rungs
-or more (``multi_*``). Priors depend on the model code and the table: rebuild them after changing either. With
-the same priors, a replay gives exactly the figures of ``pertitle evaluate``'s search modes.
+time), and median, 90th percentile and worst over the windows whose exhaustive ladder has two
+rungs or more (``multi_*``). Priors depend on the model code and the table: rebuild them after
+changing either. With the same priors, a replay gives exactly the figures of ``pertitle
+evaluate``'s search modes.
 
 The priors of the shipped configuration (15 members, both families, the two fold assignments of
 docs/model-guided.md: A ``--folds 10``, B ``--fold-seed 7``; about an hour of CPU each) are kept

@@ -21,14 +21,13 @@ import os
 import stat
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import OutputError
-from .workdirs import abandoned
+from .workdirs import abandoned, first_sweep
 
 NAME_MAX = 255
 PATH_MAX = 4096
@@ -142,8 +141,6 @@ def _mode_for(path: str) -> int:
 
 
 TEMP_PREFIX = ".pertitle-tmp-"
-_swept: set[str] = set()
-_swept_mutex = threading.Lock()
 
 
 def remove_stale_temps(directory: str, now: float | None = None) -> list[str]:
@@ -175,10 +172,7 @@ def remove_stale_temps(directory: str, now: float | None = None) -> list[str]:
 def _temp_beside(path: str, mode: str, writer: Callable[[Any], None]) -> str:
     directory = os.path.dirname(os.path.abspath(path)) or "."
     os.makedirs(directory, exist_ok=True)
-    with _swept_mutex:
-        first = directory not in _swept
-        _swept.add(directory)
-    if first:
+    if first_sweep("temps", directory):
         remove_stale_temps(directory)
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix="-" + os.path.basename(path)[:40], dir=directory)
     try:

@@ -34,8 +34,18 @@ LOCK = ".pertitle-lock"
 STALE_AFTER_S = 60.0
 
 _held: dict[str, int] = {}        # scratch directory -> the locked file descriptor
-_swept: set[str] = set()          # parent folders already swept by this process
+_swept: set[tuple[str, str]] = set()   # (what, folder) already swept by this process
 _mutex = threading.Lock()
+
+
+def first_sweep(what: str, folder: str) -> bool:
+    """True the first time this process asks to sweep ``folder`` for ``what`` (leftovers are
+    looked for once per process and folder: a listing, not one per file made)."""
+    key = (what, os.path.abspath(folder))
+    with _mutex:
+        first = key not in _swept
+        _swept.add(key)
+    return first
 
 
 def make_workdir(prefix: str = PREFIX, parent: str | None = None) -> str:
@@ -44,10 +54,7 @@ def make_workdir(prefix: str = PREFIX, parent: str | None = None) -> str:
     if not prefix.startswith(KINDS):
         raise ValueError(f"scratch directories are named {'* or '.join(KINDS)}*")
     root = os.path.abspath(parent or tempfile.gettempdir())
-    with _mutex:
-        first = root not in _swept
-        _swept.add(root)
-    if first:
+    if first_sweep("scratch", root):
         remove_stale(root)
     path = tempfile.mkdtemp(prefix=prefix, dir=parent)
     fd = None

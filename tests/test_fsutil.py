@@ -72,7 +72,9 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write_there(tmp_
     assert len(left) == 1 and left[0].read_text() == "half" and not (tmp_path / "ladder.json").exists()
     assert fsutil.remove_stale_temps(str(tmp_path)) == []         # a minute old at least
     _age(left[0])
-    monkeypatch.setattr(fsutil, "_swept", set())                   # a new process
+    from pertitle.core import workdirs
+
+    monkeypatch.setattr(workdirs, "_swept", set())                 # a new process
     fsutil.atomic_write_text(str(tmp_path / "other.json"), "{}")
     assert sorted(f.name for f in tmp_path.iterdir()) == ["other.json"]
 
