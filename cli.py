@@ -494,6 +494,10 @@ def render_summary(doc: dict, ladder_path: str | None = None, rd_path: str | Non
                         f"{pred['probe_encode']['seconds']:.1f} s)" if isinstance(pred.get("probe_encode"), dict) else "")
                      + (f", verified with {pred['verify_encodes']} encodes (search: {pred['search']['stop']})"
                         if pred.get("verify_encodes") else ""))
+        sl = pred.get("one_rung_slope")
+        if isinstance(sl, dict):
+            lines.append(f"one-rung prior: its rate's slope in CRF from the in-memory probe, {sl['probe']:.3f} "
+                         f"instead of the model's {sl['model']:.3f} (log rate per CRF step)")
         if "confident" in pred:
             lo, hi = pred["top_kbps_interval"]
             lines.append(f"confidence: top rung {lo}-{hi} kbps, BD-rate loss up to {pred['loss_bound_pct']:.1f}% "

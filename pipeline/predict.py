@@ -34,6 +34,7 @@ from ..encoder.sweep import (
 from ..ladders.document import build_document, curves_from_rows
 from ..ladders.policy import choose_ladder
 from ..ladders.search import VERIFY_ROUNDS, evidence_of, search, unbacked
+from ..ladders.slope import PIVOT_CRF, apply_factors, one_rung_factors, probe_slope, row_slope
 from ..ladders.uncertainty import debias, intervals, spreads
 from . import models
 from .common import AnalysisOptions, analysed_dict, make_plan, source_dict
@@ -134,7 +135,13 @@ def predicted_rows(source: Source, plan: SweepPlan, opts: AnalysisOptions, cache
     bias = cal.get("rung", {}).get("bias", 0.0)
     rows = debias(model.predict_rows(feats, sizes, crfs, plan.ref_size, fps), bias)
     members = [debias(m, bias) for m in model.predict_member_rows(feats, sizes, crfs, plan.ref_size, fps)]
-    return rows, members, {**meta, "calibration": cal}, feats
+    # a one-rung prior: its rate's slope in CRF from the in-memory native probe (ladders/slope.py)
+    factors = one_rung_factors(rows, feats, opts.policy, plan.ref_size)
+    slope = None if factors is None else {
+        "probe": round(probe_slope(feats), 5), "model": round(row_slope(rows, plan.ref_size), 5),
+        "pivot_crf": PIVOT_CRF}
+    rows, members = apply_factors(rows, factors), [apply_factors(m, factors) for m in members]
+    return rows, members, {**meta, "calibration": cal, "one_rung_slope": slope}, feats
 
 
 def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFmpeg | None = None,
@@ -180,6 +187,9 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
         "verify_points": [{k: m.get(k) for k in ("width", "height", "crf", "kbps", "vmaf_mean", "cached")}
                           for m in measured],
         "winners_curse_correction_vmaf": round(float(meta["calibration"].get("rung", {}).get("bias", 0.0)), 3),
+        # set when the prior made one rung: the model's slope (log rate per CRF step, native size)
+        # replaced by the in-memory probe's, every size alike, pivoting at the probe encode's CRF
+        "one_rung_slope": meta.get("one_rung_slope"),
         "note": "qualities are predicted; the fixed-ladder comparison uses the predicted curves"}
     if found is not None:
         prediction["search"] = found.to_dict()
