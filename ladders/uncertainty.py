@@ -30,6 +30,7 @@ from .curves import Curve, true_quality
 from .document import curves_from_rows
 from .model import logit_to_vmaf, monotone_rows, vmaf_to_logit
 from .policy import LadderPolicy, Rung, choose_ladder
+from .slope import apply_factors, one_rung_factors
 
 LEVEL = 0.8
 SPREAD_FLOOR = {"log_bpp": 0.02, "vmaf_logit": 0.02, "rung": 0.3, "top": 0.02}
@@ -139,14 +140,22 @@ def calibrate(df, fit: Callable, policy: LadderPolicy, folds: int = 5) -> dict:
                 exh = choose_ladder(list(truth), policy).rungs
             except Exception:  # noqa: BLE001
                 continue
-            titles.append((mean_rows, member_rows, truth, exh))
+            # what the tool does to a one-rung prior (ladders/slope.py) is part of what is calibrated
+            feats = dt.iloc[0].to_dict()
+            ref = (int(dt["ref_width"].iloc[0]), int(dt["ref_height"].iloc[0]))
+            titles.append((mean_rows, member_rows, truth, exh, feats, ref))
     out = {"level": LEVEL, "folds": n, "titles": int(df["title"].nunique()),
            "point": {t: _q(v) for t, v in point.items()}}
     # pass 1: the winner's curse, measured on the ladders as predicted
     res = []
-    for mean_rows, _, truth, _ in titles:
+    def sloped(rows, feats, ref, members=()):
+        f = one_rung_factors(rows, feats, policy, ref)
+        return apply_factors(rows, f), [apply_factors(m, f) for m in members]
+
+    for mean_rows, _, truth, _, feats, ref in titles:
         try:
-            rungs = choose_ladder(curves_from_rows(mean_rows, policy.quality_column), policy).rungs
+            rows = sloped(mean_rows, feats, ref)[0]
+            rungs = choose_ladder(curves_from_rows(rows, policy.quality_column), policy).rungs
         except Exception:  # noqa: BLE001
             continue
         res += [r.quality - true_quality(truth, r.width, r.height, r.kbps) for r in rungs]
@@ -165,8 +174,8 @@ def calibrate(df, fit: Callable, policy: LadderPolicy, folds: int = 5) -> dict:
     for frac in (0.25, 0.5, 0.75, 1.0):
         shift = bias * frac
         after = []
-        for mean_rows, _, truth, _ in titles:
-            rungs = rungs_of(debias(mean_rows, shift))
+        for mean_rows, _, truth, _, feats, ref in titles:
+            rungs = rungs_of(sloped(debias(mean_rows, shift), feats, ref)[0])
             if rungs:
                 after += [r.quality - true_quality(truth, r.width, r.height, r.kbps) for r in rungs]
         if after and abs(np.mean(after)) < best_after:
@@ -174,13 +183,13 @@ def calibrate(df, fit: Callable, policy: LadderPolicy, folds: int = 5) -> dict:
     bias = best_shift
     # pass 2: what remains once the bias is removed from the curves (scales of the intervals)
     rung_res, rung_sd, top_res, top_sd, regret_pred, regret_true = [], [], [], [], [], []
-    for mean_rows, member_rows, truth, exh in titles:
-        rows = debias(mean_rows, bias)
+    for mean_rows, member_rows, truth, exh, feats, ref in titles:
+        rows, members = sloped(debias(mean_rows, bias), feats, ref, [debias(m, bias) for m in member_rows])
         try:
             rungs = choose_ladder(curves_from_rows(rows, policy.quality_column), policy).rungs
         except Exception:  # noqa: BLE001
             continue
-        sp = spreads(rows, [debias(m, bias) for m in member_rows], rungs, policy)
+        sp = spreads(rows, members, rungs, policy)
         for r, sd in zip(rungs, sp["rung_sd"]):
             rung_res.append(r.quality - true_quality(truth, r.width, r.height, r.kbps))
             rung_sd.append(max(sd, SPREAD_FLOOR["rung"]))
