@@ -146,12 +146,13 @@ def calibrate(df, fit: Callable, policy: LadderPolicy, folds: int = 5) -> dict:
             titles.append((mean_rows, member_rows, truth, exh, feats, ref))
     out = {"level": LEVEL, "folds": n, "titles": int(df["title"].nunique()),
            "point": {t: _q(v) for t, v in point.items()}}
-    # pass 1: the winner's curse, measured on the ladders as predicted
-    res = []
+
     def sloped(rows, feats, ref, members=()):
         f = one_rung_factors(rows, feats, policy, ref)
         return apply_factors(rows, f), [apply_factors(m, f) for m in members]
 
+    # pass 1: the winner's curse, measured on the ladders as predicted
+    res = []
     for mean_rows, _, truth, _, feats, ref in titles:
         try:
             rows = sloped(mean_rows, feats, ref)[0]

@@ -91,6 +91,8 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     info = sweep_info(plan, sweep, fopts, encodes=len(done) + len(failures), head={"mode": "fast"},
                       extra={"grid_points": len(plan.encodes), "vmaf_subsample": subsample,
                              "model": meta.get("family"),
+                             # set when the prior made one rung (ladders/slope.py)
+                             "prior_one_rung_slope": meta.get("one_rung_slope"),
                              "search": {**found.to_dict(), "ceiling": round(ceiling, 3),
                                         "exhaustive_cost": round(full_cost, 3), "lanes": lanes}})
     info["config_key"] = opts.config_key()

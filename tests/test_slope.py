@@ -182,3 +182,21 @@ def test_calibration_measures_the_corrected_top_rung():
     # the rate at CRF 23 is known to 2 %; the CRF-16 rung errs by up to exp(0.04 x 7) = 1.3x without
     # the probe's slope; the interval's scale is that error over the members' spread
     assert with_probe["top"]["scale"] < 0.6 * without["top"]["scale"]
+
+
+def test_the_fast_mode_records_its_priors_slope(make_clip, tmp_path):
+    """The fast mode's own model gets the same correction, recorded with its search."""
+    import json
+
+    from .conftest import run
+
+    clip = make_clip("slope_gradient.mp4", size="640x360", seconds=2,
+                     source="gradients=s=640x360:r=24:speed=0.001")
+    out = tmp_path / "fast.ladder.json"
+    p = run("analyze", clip, "--fast", "-o", out, "-q", "--cache", tmp_path / "c")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(out.read_text())
+    validate(doc)
+    assert len(doc["rungs"]) == 1
+    sl = doc["sweep"]["prior_one_rung_slope"]
+    assert sl["pivot_crf"] == PROBE_CRF and sl["probe"] > 0 and sl["probe"] != pytest.approx(sl["model"], abs=1e-3)
