@@ -38,7 +38,7 @@ from .document import curves_from_rows
 from .hull import upper_hull
 from .model import design, logit_to_vmaf, monotone_rows
 from .policy import LadderPolicy, Rung, choose_ladder
-from .slope import apply_factors, one_rung_factors
+from .slope import reslope
 from .search import (
     FAST_EVIDENCE_RATIO,
     FAST_LANES,
@@ -203,9 +203,8 @@ def judge_title(dt, policy: LadderPolicy, modes: Sequence[str], rows: list[dict]
     # the prior as the tool corrects it before any mode uses it (the models' own rows are what
     # saved priors hold): a one-rung prior gets the in-memory probe's slope in CRF
     feats = dt.iloc[0].to_dict()
-    factors = one_rung_factors(rows, feats, policy, (W, H))
-    rows, members = apply_factors(rows, factors), [apply_factors(m, factors) for m in (members or [])]
-    fast_rows = apply_factors(fast_rows, one_rung_factors(fast_rows, feats, policy, (W, H)))
+    rows, members, _ = reslope(rows, members or [], feats, policy, (W, H))
+    fast_rows = reslope(fast_rows, [], feats, policy, (W, H))[0]
     truth = curves_from_rows(dt.to_dict("records"), "vmaf_mean")
     table = {(int(r.width), int(r.height), float(r.crf)): {
         "width": int(r.width), "height": int(r.height), "crf": float(r.crf), "kbps": float(r.kbps),

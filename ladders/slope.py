@@ -69,3 +69,14 @@ def apply_factors(rows: Sequence[dict], factors: Mapping[float, float] | None) -
     if not factors:
         return list(rows)
     return monotone_rows([{**r, "kbps": r["kbps"] * factors.get(float(r["crf"]), 1.0)} for r in rows])
+
+
+def reslope(rows: Sequence[dict], members: Sequence[Sequence[dict]], features: Mapping[str, float],
+            policy: LadderPolicy, ref_size: tuple[int, int]) -> tuple[list[dict], list[list[dict]], dict | None]:
+    """A prior and its members as the tool uses them: when ``rows`` make a one-rung ladder, all
+    scaled by the same factors. Also what was done, for the document (None: nothing)."""
+    factors = one_rung_factors(rows, features, policy, ref_size)
+    record = None if factors is None else {
+        "probe": round(probe_slope(features), 5), "model": round(row_slope(rows, ref_size), 5),
+        "pivot_crf": PIVOT_CRF}
+    return apply_factors(rows, factors), [apply_factors(m, factors) for m in members], record

@@ -30,7 +30,7 @@ from .curves import Curve, true_quality
 from .document import curves_from_rows
 from .model import logit_to_vmaf, monotone_rows, vmaf_to_logit
 from .policy import LadderPolicy, Rung, choose_ladder
-from .slope import apply_factors, one_rung_factors
+from .slope import reslope
 
 LEVEL = 0.8
 SPREAD_FLOOR = {"log_bpp": 0.02, "vmaf_logit": 0.02, "rung": 0.3, "top": 0.02}
@@ -147,15 +147,11 @@ def calibrate(df, fit: Callable, policy: LadderPolicy, folds: int = 5) -> dict:
     out = {"level": LEVEL, "folds": n, "titles": int(df["title"].nunique()),
            "point": {t: _q(v) for t, v in point.items()}}
 
-    def sloped(rows, feats, ref, members=()):
-        f = one_rung_factors(rows, feats, policy, ref)
-        return apply_factors(rows, f), [apply_factors(m, f) for m in members]
-
     # pass 1: the winner's curse, measured on the ladders as predicted
     res = []
     for mean_rows, _, truth, _, feats, ref in titles:
         try:
-            rows = sloped(mean_rows, feats, ref)[0]
+            rows = reslope(mean_rows, [], feats, policy, ref)[0]
             rungs = choose_ladder(curves_from_rows(rows, policy.quality_column), policy).rungs
         except Exception:  # noqa: BLE001
             continue
@@ -176,7 +172,7 @@ def calibrate(df, fit: Callable, policy: LadderPolicy, folds: int = 5) -> dict:
         shift = bias * frac
         after = []
         for mean_rows, _, truth, _, feats, ref in titles:
-            rungs = rungs_of(sloped(debias(mean_rows, shift), feats, ref)[0])
+            rungs = rungs_of(reslope(debias(mean_rows, shift), [], feats, policy, ref)[0])
             if rungs:
                 after += [r.quality - true_quality(truth, r.width, r.height, r.kbps) for r in rungs]
         if after and abs(np.mean(after)) < best_after:
@@ -185,7 +181,7 @@ def calibrate(df, fit: Callable, policy: LadderPolicy, folds: int = 5) -> dict:
     # pass 2: what remains once the bias is removed from the curves (scales of the intervals)
     rung_res, rung_sd, top_res, top_sd, regret_pred, regret_true = [], [], [], [], [], []
     for mean_rows, member_rows, truth, exh, feats, ref in titles:
-        rows, members = sloped(debias(mean_rows, bias), feats, ref, [debias(m, bias) for m in member_rows])
+        rows, members, _ = reslope(debias(mean_rows, bias), [debias(m, bias) for m in member_rows], feats, policy, ref)
         try:
             rungs = choose_ladder(curves_from_rows(rows, policy.quality_column), policy).rungs
         except Exception:  # noqa: BLE001

@@ -34,7 +34,7 @@ from ..encoder.sweep import (
 from ..ladders.document import build_document, curves_from_rows
 from ..ladders.policy import choose_ladder
 from ..ladders.search import VERIFY_ROUNDS, evidence_of, search, unbacked
-from ..ladders.slope import PIVOT_CRF, apply_factors, one_rung_factors, probe_slope, row_slope
+from ..ladders.slope import reslope
 from ..ladders.uncertainty import debias, intervals, spreads
 from . import models
 from .common import AnalysisOptions, analysed_dict, make_plan, source_dict
@@ -136,11 +136,7 @@ def predicted_rows(source: Source, plan: SweepPlan, opts: AnalysisOptions, cache
     rows = debias(model.predict_rows(feats, sizes, crfs, plan.ref_size, fps), bias)
     members = [debias(m, bias) for m in model.predict_member_rows(feats, sizes, crfs, plan.ref_size, fps)]
     # a one-rung prior: its rate's slope in CRF from the in-memory native probe (ladders/slope.py)
-    factors = one_rung_factors(rows, feats, opts.policy, plan.ref_size)
-    slope = None if factors is None else {
-        "probe": round(probe_slope(feats), 5), "model": round(row_slope(rows, plan.ref_size), 5),
-        "pivot_crf": PIVOT_CRF}
-    rows, members = apply_factors(rows, factors), [apply_factors(m, factors) for m in members]
+    rows, members, slope = reslope(rows, members, feats, opts.policy, plan.ref_size)
     return rows, members, {**meta, "calibration": cal, "one_rung_slope": slope}, feats
 
 
