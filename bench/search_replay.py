@@ -22,9 +22,9 @@ evaluate``'s search modes.
 The priors of the shipped configuration (15 members, both families, the two fold assignments of
 docs/model-guided.md: A ``--folds 10``, B ``--fold-seed 7``; about an hour of CPU each) are kept
 in bench/results/ (``priors_A.json.gz``, ``priors_B.json.gz``; a name ending in ``.gz`` is read
-and written gzipped). Their ``rows`` were rebuilt on 2026-11-30 after the calibration learnt the
-one-rung slope (``--only verify``); their ``fast_rows`` are from the build before it (the fast
-fold models' calibrated shift moves by about 0.01 VMAF: docs/model-guided.md):
+and written gzipped). Both their ``rows`` (``--only verify``) and their ``fast_rows`` (``--only
+fast``) were rebuilt on 2026-11-30 after the calibration learnt the one-rung slope, each build
+merged into the file (docs/model-guided.md):
 
     python bench/search_replay.py run samples/training_dataset.csv bench/results/priors_A.json.gz \
         bench/results/priors_B.json.gz --modes "predict,verify 6,fast"
