@@ -500,7 +500,8 @@ def render_summary(doc: dict, ladder_path: str | None = None, rd_path: str | Non
                          f"instead of the model's {sl['model']:.3f} (log rate per CRF step)")
         if "confident" in pred:
             lo, hi = pred["top_kbps_interval"]
-            lines.append(f"confidence: top rung {lo}-{hi} kbps, BD-rate loss up to {pred['loss_bound_pct']:.1f}% "
+            kind = "rate-excess loss" if pred.get("loss_bound_kind") == "rate_excess" else "BD-rate loss"
+            lines.append(f"confidence: top rung {lo}-{hi} kbps, {kind} up to {pred['loss_bound_pct']:.1f}% "
                          f"({pred.get('interval_level', 0.8):.0%} intervals): "
                          + ("ship it" if pred["confident"] else "too uncertain to ship without --fast"))
     for n in doc.get("notes", []):
@@ -1007,7 +1008,7 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
     veryfast CRF 23 of the analysed frames, VMAF on every 3rd frame), or at most N more with --verify N.
 
     Without --verify, each rung carries an 80% interval of its VMAF, and the summary gives the top
-    rung's bitrate interval and a bound on the BD-rate loss, and says when the ladder is too
+    rung's bitrate interval and a bound on the BD-rate loss (one rung: its rate excess), and says when the ladder is too
     uncertain to ship without measuring (--fast)."""
     from .encoder.ffmpeg import locate
     from .pipeline.predict import predict_ladder

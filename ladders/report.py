@@ -523,7 +523,8 @@ def title_report(doc: Mapping, rd_rows: Iterable[Mapping] | None = None, verific
                       f"{fmt(top.get('fixed_kbps'), 0)} kbps at VMAF {fmt(top.get('compared_at_quality'))})"))
     if pred.get("loss_bound_pct") is not None:
         cards.append(("confidence", ("shippable" if pred.get("confident") else "too uncertain to ship unmeasured")
-                      + f" (BD-rate loss ≤ {float(pred['loss_bound_pct']):.1f}%, top rung "
+                      + f" ({'rate-excess loss' if pred.get('loss_bound_kind') == 'rate_excess' else 'BD-rate loss'} ≤ "
+                      + f"{float(pred['loss_bound_pct']):.1f}%, top rung "
                       + "–".join(f"{int(v):,}" for v in pred.get("top_kbps_interval") or []) + " kbps, 80%)"))
     if verification:
         bd = verification.get("bd_rate_vs_hull_pct")

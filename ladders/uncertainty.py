@@ -16,7 +16,9 @@ that covers ``level`` of held-out truths. Calibrated quantities:
 - ``top``: the top rung's bitrate (log ratio to the exhaustive ladder's top rung);
 - ``loss``: the BD-rate the predicted ladder loses against each member's own best ladder, on
   that member's curves (the ensemble's own estimate of what a wrong guess costs: the regret),
-  scaled to bound the loss measured on held-out titles (``level`` of them lose less).
+  scaled to bound the loss measured on held-out titles (``level`` of them lose less). A one-rung
+  ladder has no BD-rate and no regret: when its rung sits at the end of its size's curve (flat
+  content), its loss is its rate excess, bounded with the top rung's interval (:func:`curve_end`).
 """
 from __future__ import annotations
 
@@ -94,8 +96,28 @@ def spreads(rows: list[dict], members: Sequence[list[dict]], rungs: Sequence[Run
         bd = _bd([(r.kbps, r.quality) for r in own], mine) if len(own) > 1 and len(mine) > 1 else None
         if bd is not None:
             regrets.append(max(0.0, bd))
-    return {"rung_sd": rung_sd, "top_sd": float(np.std(tops)) if len(tops) > 1 else 0.0,
-            "regret": float(np.mean(regrets)) if regrets else 0.0}
+    out = {"rung_sd": rung_sd, "top_sd": float(np.std(tops)) if len(tops) > 1 else 0.0,
+           "regret": float(np.mean(regrets)) if regrets else 0.0}
+    if len(rungs) == 1:
+        out.update(curve_end(rows, rungs[0]))
+    return out
+
+
+def curve_end(rows: list[dict], rung: Rung) -> dict:
+    """For a one-rung ladder: the predicted bitrate at the end of the rung's size's curve (its
+    highest-rate grid point, the lowest CRF).
+
+    A one-rung ladder loses nothing while its rung is on its size's true curve: a rate a little
+    too high buys a quality a little higher, still on the envelope. It loses its rate excess over
+    the curve's end when it sits beyond it: flat content whose whole curve is under the bitrate
+    floor, or whose quality target is out of reach, gets its rung at that end (or at the floor
+    just above it), priced by the model's rate at the grid's lowest CRF. The members' regret is
+    zero there (each member's own ladder is the same one rung), so :func:`intervals` bounds that
+    loss with the top rung's calibrated interval (for such a ladder the top rung is that end, or
+    the floor just above it, in the exhaustive ladder too) scaled to the curve's end."""
+    size = (rung.width, rung.height)
+    rates = [float(x["kbps"]) for x in rows if (int(x["width"]), int(x["height"])) == size]
+    return {"end_kbps": max(rates) if rates else float("nan")}
 
 
 def calibrate(df, fit: Callable, policy: LadderPolicy, folds: int = 5) -> dict:
@@ -229,6 +251,13 @@ def intervals(cal: dict, rungs: Sequence[Rung], sp: dict) -> dict:
     top_iv = (top / math.exp(half), top * math.exp(half)) if np.isfinite(half) else (float("nan"),) * 2
     loss_scale = cal.get("loss", {}).get("scale", float("nan"))
     bound = max(sp["regret"], 0.5) * loss_scale if np.isfinite(loss_scale) else float("nan")
+    end_kbps = sp.get("end_kbps", float("nan"))
+    if np.isfinite(end_kbps) and end_kbps > 0 and np.isfinite(top_iv[0]) and top_iv[0] > 0:
+        # one rung: its rate excess over the lowest rate its curve's end may have (the top rung's
+        # interval, relative to the rung, applied to the end)
+        low_end = end_kbps * top_iv[0] / rungs[-1].kbps
+        excess = 100.0 * max(0.0, rungs[-1].kbps / low_end - 1.0)
+        bound = max(bound, excess) if np.isfinite(bound) else excess
     confident = (np.isfinite(half) and math.exp(half) <= CONFIDENT_TOP
                  and np.isfinite(bound) and bound <= CONFIDENT_REGRET)
     return {"level": level, "rungs": out_rungs, "top_kbps": [top_iv[0], top_iv[1]],

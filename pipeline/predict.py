@@ -203,6 +203,8 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
         prediction["interval_level"] = unc["level"]
         prediction["top_kbps_interval"] = [round(v) for v in unc["top_kbps"]]
         prediction["loss_bound_pct"] = round(unc["loss_bound_pct"], 2)
+        # a BD-rate needs two rungs: one rung's loss is its rate excess over the best size there
+        prediction["loss_bound_kind"] = "bd_rate" if len(rungs) > 1 else "rate_excess"
         prediction["confident"] = unc["confident"]
     doc["notes"] = list(source.warnings) + doc["notes"]
     if found is not None:
@@ -215,7 +217,8 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
         doc["notes"].append(
             # the figures the document records (the summary prints them: one rounding, one value)
             f"too uncertain to ship without measuring: top rung {prediction['top_kbps_interval'][0]}-"
-            f"{prediction['top_kbps_interval'][1]} kbps ({unc['level']:.0%} interval), BD-rate loss up to "
+            f"{prediction['top_kbps_interval'][1]} kbps ({unc['level']:.0%} interval), "
+            f"{'BD-rate' if len(rungs) > 1 else 'rate-excess'} loss up to "
             f"{prediction['loss_bound_pct']:.1f}% "
             f"({unc['level']:.0%} bound); run `pertitle analyze --fast` (or predict --verify N)")
     if min(plan.ref_size) > 1080:

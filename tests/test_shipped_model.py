@@ -64,6 +64,7 @@ def test_predict_uses_the_shipped_model_and_orders_content_by_difficulty(make_cl
         pe = doc["prediction"]["probe_encode"]
         assert pe["preset"] == "veryfast" and pe["crf"] == 23 and pe["seconds"] > 0
         pr = doc["prediction"]
+        assert pr["loss_bound_kind"] == ("bd_rate" if len(doc["rungs"]) > 1 else "rate_excess")
         uncertain = [n for n in doc["notes"] if n.startswith("too uncertain")]
         assert len(uncertain) == (0 if pr["confident"] else 1)
         if uncertain:  # the note and the summary print the document's own (rounded) figures

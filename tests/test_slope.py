@@ -146,6 +146,14 @@ def test_predict_on_a_flat_clip_records_and_uses_the_probes_slope(make_clip, tmp
     kbps = dict(zip(native["crf"], (k for k, _ in native["points"])))
     assert math.log(kbps[16.0] / kbps[28.0]) / 12 == pytest.approx(sl["probe"], abs=2e-3)   # kbps rounded
     assert f"from the in-memory probe, {sl['probe']:.3f} instead of the model's {sl['model']:.3f}" in p.stdout
+    # the whole curve is under the bitrate floor: the one rung sits at its end, and its loss is bounded
+    # by its rate over the lowest its end may have (ladders/uncertainty.curve_end), not by the regret
+    rung = doc["rungs"][0]
+    assert rung["bitrate_kbps"] == pytest.approx(max(kbps.values()), abs=1)
+    assert pr["loss_bound_kind"] == "rate_excess"
+    low = pr["top_kbps_interval"][0] + 0.5            # rounded to a kbps in the document
+    assert pr["loss_bound_pct"] >= 100 * (rung["bitrate_kbps"] / low - 1) - 0.01
+    assert f"rate-excess loss up to {pr['loss_bound_pct']:.1f}%" in p.stdout
 
 
 def flat_dataset(n_titles: int = 20, seed: int = 3) -> pd.DataFrame:
