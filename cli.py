@@ -500,8 +500,9 @@ def render_summary(doc: dict, ladder_path: str | None = None, rd_path: str | Non
                          f"instead of the model's {sl['model']:.3f} (log rate per CRF step)")
         if "confident" in pred:
             lo, hi = pred["top_kbps_interval"]
-            kind = "rate-excess loss" if pred.get("loss_bound_kind") == "rate_excess" else "BD-rate loss"
-            lines.append(f"confidence: top rung {lo}-{hi} kbps, {kind} up to {pred['loss_bound_pct']:.1f}% "
+            from .ladders.report import loss_text
+
+            lines.append(f"confidence: top rung {lo}-{hi} kbps, {loss_text(pred)} up to {pred['loss_bound_pct']:.1f}% "
                          f"({pred.get('interval_level', 0.8):.0%} intervals): "
                          + ("ship it" if pred["confident"] else "too uncertain to ship without --fast"))
     for n in doc.get("notes", []):

@@ -234,6 +234,12 @@ def mode_of(doc: Mapping) -> str:
     return "fast" if (doc.get("sweep") or {}).get("mode") == "fast" else "analyzed"
 
 
+def loss_text(prediction: Mapping) -> str:
+    """What a prediction's loss bound bounds (``loss_bound_kind``): a BD-rate, or for a one-rung
+    ladder (no BD-rate) its rate excess."""
+    return "rate-excess loss" if prediction.get("loss_bound_kind") == "rate_excess" else "BD-rate loss"
+
+
 def collect_points(doc: Mapping, rd_rows: Iterable[Mapping] | None) -> tuple[list[dict], list[dict]]:
     """(measured, predicted) points of the document's codec: measured = the RD table's rows (and a
     prediction's verification encodes); predicted = the document's curve points measured nowhere."""
@@ -523,8 +529,7 @@ def title_report(doc: Mapping, rd_rows: Iterable[Mapping] | None = None, verific
                       f"{fmt(top.get('fixed_kbps'), 0)} kbps at VMAF {fmt(top.get('compared_at_quality'))})"))
     if pred.get("loss_bound_pct") is not None:
         cards.append(("confidence", ("shippable" if pred.get("confident") else "too uncertain to ship unmeasured")
-                      + f" ({'rate-excess loss' if pred.get('loss_bound_kind') == 'rate_excess' else 'BD-rate loss'} ≤ "
-                      + f"{float(pred['loss_bound_pct']):.1f}%, top rung "
+                      + f" ({loss_text(pred)} ≤ {float(pred['loss_bound_pct']):.1f}%, top rung "
                       + "–".join(f"{int(v):,}" for v in pred.get("top_kbps_interval") or []) + " kbps, 80%)"))
     if verification:
         bd = verification.get("bd_rate_vs_hull_pct")

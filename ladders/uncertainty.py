@@ -255,8 +255,8 @@ def intervals(cal: dict, rungs: Sequence[Rung], sp: dict) -> dict:
     if np.isfinite(end_kbps) and end_kbps > 0 and np.isfinite(top_iv[0]) and top_iv[0] > 0:
         # one rung: its rate excess over the lowest rate its curve's end may have (the top rung's
         # interval, relative to the rung, applied to the end)
-        low_end = end_kbps * top_iv[0] / rungs[-1].kbps
-        excess = 100.0 * max(0.0, rungs[-1].kbps / low_end - 1.0)
+        k = rungs[-1].kbps
+        excess = 100.0 * max(0.0, (k / end_kbps) * (k / top_iv[0]) - 1.0)
         bound = max(bound, excess) if np.isfinite(bound) else excess
     confident = (np.isfinite(half) and math.exp(half) <= CONFIDENT_TOP
                  and np.isfinite(bound) and bound <= CONFIDENT_REGRET)

@@ -33,6 +33,7 @@ from ..encoder.sweep import (
 )
 from ..ladders.document import build_document, curves_from_rows
 from ..ladders.policy import choose_ladder
+from ..ladders.report import loss_text
 from ..ladders.search import VERIFY_ROUNDS, evidence_of, search, unbacked
 from ..ladders.slope import reslope
 from ..ladders.uncertainty import debias, intervals, spreads
@@ -217,8 +218,7 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
         doc["notes"].append(
             # the figures the document records (the summary prints them: one rounding, one value)
             f"too uncertain to ship without measuring: top rung {prediction['top_kbps_interval'][0]}-"
-            f"{prediction['top_kbps_interval'][1]} kbps ({unc['level']:.0%} interval), "
-            f"{'BD-rate' if len(rungs) > 1 else 'rate-excess'} loss up to "
+            f"{prediction['top_kbps_interval'][1]} kbps ({unc['level']:.0%} interval), {loss_text(prediction)} up to "
             f"{prediction['loss_bound_pct']:.1f}% "
             f"({unc['level']:.0%} bound); run `pertitle analyze --fast` (or predict --verify N)")
     if min(plan.ref_size) > 1080:
