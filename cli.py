@@ -498,13 +498,13 @@ def render_summary(doc: dict, ladder_path: str | None = None, rd_path: str | Non
         if isinstance(sl, dict):
             lines.append(f"one-rung prior: its rate's slope in CRF from the in-memory probe, {sl['probe']:.3f} "
                          f"instead of the model's {sl['model']:.3f} (log rate per CRF step)")
-        if "confident" in pred:
+        if pred.get("confident"):
+            # (an uncertain prediction's figures and advice are the document's own note, printed below)
             lo, hi = pred["top_kbps_interval"]
             from .ladders.report import loss_text
 
             lines.append(f"confidence: top rung {lo}-{hi} kbps, {loss_text(pred)} up to {pred['loss_bound_pct']:.1f}% "
-                         f"({pred.get('interval_level', 0.8):.0%} intervals): "
-                         + ("ship it" if pred["confident"] else "too uncertain to ship without --fast"))
+                         f"({pred.get('interval_level', 0.8):.0%} intervals): ship it")
     for n in doc.get("notes", []):
         lines.append(f"note: {n}")
     if ladder_path:

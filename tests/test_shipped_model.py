@@ -53,7 +53,7 @@ def test_predict_uses_the_shipped_model_and_orders_content_by_difficulty(make_cl
                      "grain": dict(vf="noise=alls=40:allf=t")}.items():
         clip = make_clip(f"ship_{kind}.mp4", size="640x360", seconds=2, **kw)
         out = tmp_path / f"{kind}.ladder.json"
-        p = run("predict", clip, "-o", out, "-q", "--cache", tmp_path / "c")
+        p = run("predict", clip, "-o", out, "--cache", tmp_path / "c")
         assert p.returncode == 0, p.stderr
         doc = json.loads(out.read_text())
         validate(doc)
@@ -67,6 +67,9 @@ def test_predict_uses_the_shipped_model_and_orders_content_by_difficulty(make_cl
         assert pr["loss_bound_kind"] == ("bd_rate" if len(doc["rungs"]) > 1 else "rate_excess")
         uncertain = [n for n in doc["notes"] if n.startswith("too uncertain")]
         assert len(uncertain) == (0 if pr["confident"] else 1)
+        # the summary says it once: the note when uncertain, a "ship it" line with the figures when not
+        assert p.stdout.count("too uncertain") == len(uncertain)
+        assert ("ship it" in p.stdout) == pr["confident"]
         if uncertain:  # the note and the summary print the document's own (rounded) figures
             lo, hi = pr["top_kbps_interval"]
             assert f"top rung {lo}-{hi} kbps" in uncertain[0]
