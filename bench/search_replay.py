@@ -14,8 +14,9 @@ table's SHA-256 and the folds. ``run`` replays the *current* search code on them
 (:func:`pertitle.ladders.evaluate.judge_title`, the code ``pertitle evaluate`` judges with) and
 prints, per priors file, mode and budget: median, 90th percentile, worst, windows above 5 %,
 mean loss, mean of the 16 worst, encodes and the fast budget spent (share of the exhaustive wall
-time), and median, 90th percentile and worst over the windows whose exhaustive ladder has two
-rungs or more (``multi_*``). Priors depend on the model code and the table: rebuild them after
+time), median, 90th percentile and worst over the windows whose exhaustive ladder has two
+rungs or more (``multi_*``), and median, 90th percentile and mean over the short clips' windows,
+the long titles' left out (``short_*``). Priors depend on the model code and the table: rebuild them after
 changing either. With the same priors, a replay gives exactly the figures of ``pertitle
 evaluate``'s search modes.
 
@@ -85,17 +86,22 @@ def _open(path: str, mode: str = "r"):
     return gzip.open(path, mode + "t", encoding="utf-8") if path.endswith(".gz") else open(path, mode, encoding="utf-8")
 
 
-def stats(g) -> dict:
+def stats(g, long_titles: set[str] = frozenset()) -> dict:
     """The figures of one mode. ``multi_*``: over the windows whose exhaustive ladder has two rungs
     or more, where a BD-rate is defined (issue 7's independent check scores only those; a
-    one-rung window is scored here by its rate excess over the envelope)."""
+    one-rung window is scored here by its rate excess over the envelope). ``short_*``: over the
+    windows of the short clips, not of the long titles (``long_titles``: 8 windows each): one-off
+    excerpts, as the independent check scores, and harder than the long titles' windows."""
     loss = g["bd_or_envelope_pct"]
     multi = loss[g["rungs_exhaustive"].str.split().str.len() >= 2]
+    short = loss[~g["title"].astype(str).isin(long_titles)]
     return {"windows": len(g), "median": loss.median(), "p90": float(np.percentile(loss, 90)), "worst": loss.max(),
             "over5": int((loss > 5).sum()), "mean": loss.mean(), "worst16": loss.nlargest(16).mean(),
             "encodes": g["encodes"].mean(), "cost_median": g["cost_ratio"].median(),
             "multi_n": len(multi), "multi_median": multi.median(), "multi_p90": float(np.percentile(multi, 90)),
-            "multi_worst": multi.max()}
+            "multi_worst": multi.max(),
+            "short_n": len(short), "short_median": short.median(), "short_p90": float(np.percentile(short, 90)),
+            "short_mean": short.mean()}
 
 
 def replay(args) -> None:
@@ -105,6 +111,7 @@ def replay(args) -> None:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     shares = [float(s) for s in args.fast_share.split(",")]
     by_title = {str(t): dt for t, dt in df.groupby("title")}
+    long_titles = {str(t) for t in df.loc[df["file"].astype(str).str.startswith("long/"), "title"]}
     # the modes that do not depend on the fast budget are judged once, the fast mode once a budget
     runs = [(m, None) for m in modes if m != "fast"] + [("fast", s) for s in shares if "fast" in modes]
     out = []
@@ -119,7 +126,7 @@ def replay(args) -> None:
                    for ev in judge_title(by_title[title], policy, [mode], entry[key],
                                          fast_share=FAST_SHARE if share is None else share)]
             if res:
-                out.append({"priors": path, "mode": mode, "fast_share": share, **stats(summarize(res)[0])})
+                out.append({"priors": path, "mode": mode, "fast_share": share, **stats(summarize(res)[0], long_titles)})
     table = pd.DataFrame(out)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
