@@ -20,15 +20,16 @@ the long titles' left out (``short_*``). Priors depend on the model code and the
 changing either. With the same priors, a replay gives exactly the figures of ``pertitle
 evaluate``'s search modes.
 
-The priors of the shipped configuration (15 members, both families, the two fold assignments of
-docs/model-guided.md: A ``--folds 10``, B ``--fold-seed 7``; about an hour of CPU each) are kept
-in bench/results/ (``priors_A.json.gz``, ``priors_B.json.gz``; a name ending in ``.gz`` is read
-and written gzipped). Both their ``rows`` (``--only verify``) and their ``fast_rows`` (``--only
-fast``) were rebuilt on 2026-11-30 after the calibration learnt the one-rung slope, each build
-merged into the file (docs/model-guided.md):
+The priors of the shipped configuration (15 members, both families, the fold assignments of
+docs/model-guided.md: A ``--folds 10``, B ``--fold-seed 7``, C ``--fold-seed 11``; about half an
+hour of CPU per family each) are kept in bench/results/ (``priors_A.json.gz``, ``priors_B.json.gz``,
+``priors_C.json.gz``; a name ending in ``.gz`` is read and written gzipped). Both their ``rows``
+(``--only verify``) and their ``fast_rows`` (``--only fast``) were rebuilt on 2026-11-30 after the
+calibration learnt the one-rung slope, each build merged into the file (docs/model-guided.md; C
+was built then from the start, its two builds run side by side and merged):
 
     python bench/search_replay.py run samples/training_dataset.csv bench/results/priors_A.json.gz \
-        bench/results/priors_B.json.gz --modes "predict,verify 6,fast"
+        bench/results/priors_B.json.gz bench/results/priors_C.json.gz --modes "predict,verify 6,fast"
 """
 from __future__ import annotations
 
