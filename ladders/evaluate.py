@@ -50,6 +50,7 @@ from .search import (
     ladder,
     point_cost,
     search,
+    skips_twins,
 )
 from .uncertainty import debias, intervals, spreads
 
@@ -221,9 +222,10 @@ def judge_title(dt, policy: LadderPolicy, modes: Sequence[str], rows: list[dict]
                 ceiling, wall = fast_ceiling(grid, ref_px, fast_share, FAST_SUBSAMPLE)
                 kw = dict(ceiling=ceiling, rounds=FAST_ROUNDS, lanes=FAST_LANES, batch_min=FAST_LANES,
                           cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, FAST_SUBSAMPLE),
-                          evidence_ratio=FAST_EVIDENCE_RATIO)
+                          evidence_ratio=FAST_EVIDENCE_RATIO, skip_twins=skips_twins(None))
             else:
-                kw = dict(ceiling=int(mode.split()[1]), rounds=VERIFY_ROUNDS)
+                n = int(mode.split()[1])
+                kw = dict(ceiling=n, rounds=VERIFY_ROUNDS, skip_twins=skips_twins(n))
             found = search(fast_rows if mode == "fast" else rows, lambda pts: [table[p] for p in pts if p in table],
                            policy, min(W, H), **kw)
             measured, stop, spent = found.measured, found.stop, found.spent

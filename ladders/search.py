@@ -169,12 +169,40 @@ def sizes_in_order(rows: list[dict]) -> list[tuple[int, int]]:
     return sorted({_size(r) for r in rows}, key=lambda s: (min(s), s))
 
 
+TWIN_RATIO = 0.9
+"""Two sizes whose short sides are within this ratio of each other are near-twins (a source's own
+size beside a standard one: 576x1024 and 540x960, 768x576 and 720x540)."""
+TWIN_MIN_ENCODES = 6
+"""``--verify N`` skips near-twins as a rung's neighbours from this many encodes on; the fast mode
+always does (:func:`skips_twins`)."""
+
+
+def skips_twins(verify: int | None) -> bool:
+    """Whether a search of ``verify`` encodes (None: the fast mode's budget) skips near-twins.
+
+    Deciding a rung between two near-twins costs little when it is wrong, yet it took the first
+    rounds of the searches that had one (the top rung's own size and its twin, two CRFs each) and
+    left the lower rungs' sizes unmeasured. Skipping them, replayed on the held-out priors of the
+    three fold assignments (docs/model-guided.md, "Near-twin sizes, replayed on three
+    assignments"): ``--verify 6`` mean loss 1.11 / 1.38 / 1.26 -> 0.96 / 1.26 / 1.21 %, 90th
+    percentile over the short clips +4.36 / +4.67 / +4.84 -> +3.91 / +4.37 / +4.71 %; ``--verify
+    8`` and ``10`` better or equal; the fast mode's mean 0.76 / 0.52 / 1.22 -> 0.59 / 0.61 / 1.14 %;
+    but ``--verify 3``, ``4`` and ``5`` worse on two or three assignments (their encodes do not
+    reach the lower rungs anyway; why the twin's points are then worth more is not established)."""
+    return verify is None or verify >= TWIN_MIN_ENCODES
+
+
+def _twins(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return TWIN_RATIO <= min(a) / min(b) <= 1 / TWIN_RATIO
+
+
 def pair_points(rows: list[dict], rungs: Sequence[Rung], measured: dict[Point, dict],
-                policy: LadderPolicy) -> list[Point]:
+                policy: LadderPolicy, skip_twins: bool = False) -> list[Point]:
     """The points that would back the ladder's decisions, most needed first (see the module doc):
     for every rung from the top down, its own size, its closest rival and the next larger size at
     the rung's bitrate, and for the lowest rung the next smaller size as well; then the other
     neighbour and the own size one grid step either side. Points already backed are skipped.
+    With ``skip_twins`` a rung's neighbours are the nearest sizes that are not its near-twins.
 
     The lowest rung's smaller neighbour is the cheapest point of all, and the one left unmeasured
     when the prior puts the low rungs too large (a vertical 576x1024 title: the prior puts them on
@@ -195,15 +223,20 @@ def pair_points(rows: list[dict], rungs: Sequence[Rung], measured: dict[Point, d
         if own not in by:
             continue
         j = sizes.index(own)
-        rivals = [sizes[k] for k in (j - 1, j + 1) if 0 <= k < len(sizes) and sizes[k] in curves]
+        # the neighbours: the next smaller and larger sizes (with skip_twins, the nearest that are
+        # not near-twins of the rung's own)
+        far = (lambda z: not _twins(z, own)) if skip_twins else (lambda z: True)
+        smaller = next((z for z in reversed(sizes[:j]) if far(z)), None)
+        larger = next((z for z in sizes[j + 1:] if far(z)), None)
+        rivals = [z for z in (smaller, larger) if z is not None and z in curves]
         if own in curves and rivals:
             mine = curves[own].quality_at(rung.kbps, extrapolate="linear")
             rivals.sort(key=lambda z: (abs(curves[z].quality_at(rung.kbps, extrapolate="linear") - mine), z))
         needed = [own] + rivals[:1]
-        if j + 1 < len(sizes) and sizes[j + 1] not in needed:
-            needed.append(sizes[j + 1])     # a prior that puts rungs too small is the common failure
-        if i == 0 and j > 0 and sizes[j - 1] not in needed:
-            needed.append(sizes[j - 1])     # ... too large at the bottom: the cheapest point to check
+        if larger is not None and larger not in needed:
+            needed.append(larger)     # a prior that puts rungs too small is the common failure
+        if i == 0 and smaller is not None and smaller not in needed:
+            needed.append(smaller)    # ... too large at the bottom: the cheapest point to check
         for size in [own] + rivals:
             if not _backed(size, rung.kbps, measured):
                 (first if size in needed else later).append((size[0], size[1], nearest_crf(by[size], rung.kbps)))
@@ -372,7 +405,7 @@ def fast_ceiling(grid: Sequence[Point], ref_pixels: int, share: float, subsample
 def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: int, *,
            ceiling: float, cost: Callable[[Point], float] = lambda p: 1.0, rounds: int = 4,
            batch_min: int = 2, max_rounds: int = 16, lanes: int = 1,
-           evidence_ratio: float | None = None) -> SearchResult:
+           evidence_ratio: float | None = None, skip_twins: bool = False) -> SearchResult:
     """Measure until the ladder's decisions are backed by measurements or ``ceiling`` is spent.
     Each round spends about an equal share of what is left over ``rounds`` rounds (at least
     ``batch_min`` points, so parallel jobs stay busy), in priority order. What a round spends is
@@ -380,7 +413,8 @@ def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: 
     several, a round is then topped up with the next wanted points that fit beside its longest
     one without making the round longer (a lane would idle otherwise), and handed to ``measure``
     longest first. ``evidence_ratio``: the ladder planned each round places its rungs as
-    :func:`ladder` with that ratio; the result carries it for the caller's final ladder."""
+    :func:`ladder` with that ratio; the result carries it for the caller's final ladder.
+    ``skip_twins``: a rung's neighbours are never its near-twins (:func:`skips_twins`)."""
     prior = [dict(r) for r in rows]
     done: dict[Point, dict] = {}
     order: list[dict] = []
@@ -392,7 +426,7 @@ def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: 
     for k in range(max_rounds):
         ok = {p: m for p, m in done.items() if not m.get("failed")}
         rungs = ladder(cur, list(ok.values()), policy, evidence_ratio).rungs
-        want = pair_points(cur, rungs, ok, policy)
+        want = pair_points(cur, rungs, ok, policy, skip_twins)
         top = rungs[-1]
         if not _backed((top.width, top.height), top.kbps, ok):
             want += _bracket(_by_size(cur).get((top.width, top.height), []), ok, policy)

@@ -18,6 +18,7 @@ from ..ladders.search import (
     fast_ceiling,
     point_cost,
     search,
+    skips_twins,
     unbacked,
 )
 from .common import (
@@ -78,7 +79,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
         found = search(prior, measure, opts.policy, min(plan.ref_size), ceiling=ceiling,
                        cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, subsample),
                        rounds=FAST_ROUNDS, batch_min=max(2, lanes), lanes=lanes,
-                       evidence_ratio=FAST_EVIDENCE_RATIO)
+                       evidence_ratio=FAST_EVIDENCE_RATIO, skip_twins=skips_twins(None))
     if not found.measured:
         first = failures[0][1] if failures else "no points"
         raise LadderError(f"fast mode measured nothing: {first}", source.path)

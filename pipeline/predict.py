@@ -34,7 +34,7 @@ from ..encoder.sweep import (
 from ..ladders.document import build_document, curves_from_rows
 from ..ladders.policy import choose_ladder
 from ..ladders.report import loss_text
-from ..ladders.search import VERIFY_ROUNDS, evidence_of, search, unbacked
+from ..ladders.search import VERIFY_ROUNDS, evidence_of, search, skips_twins, unbacked
 from ..ladders.slope import reslope
 from ..ladders.uncertainty import debias, intervals, spreads
 from . import models
@@ -165,7 +165,8 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
             run_points = lambda pts: measure_points(ff, plan, pts, cache, jobs=opts.jobs,
                                                     workdir=workdir, reference=ref)
             found = search(rows, lambda pts: run_points(pts).rows, opts.policy, min(plan.ref_size),
-                           ceiling=verify, rounds=VERIFY_ROUNDS, batch_min=min(verify, 2))
+                           ceiling=verify, rounds=VERIFY_ROUNDS, batch_min=min(verify, 2),
+                           skip_twins=skips_twins(verify))
             rows = found.rows
     finally:
         if ref is not None:

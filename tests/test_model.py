@@ -135,6 +135,21 @@ def test_judging_given_priors_is_what_evaluate_does_and_a_perfect_prior_loses_no
     assert ev.rungs_predicted == ev.rungs_exhaustive
 
 
+def test_searches_skip_near_twins_from_six_encodes_and_in_the_fast_mode(tiny, monkeypatch):
+    """The replay passes each mode's rule to the search, as ``predict --verify N`` and ``--fast``
+    do: ``--verify 3`` keeps near-twins as neighbours, ``--verify 6`` and the fast mode skip them."""
+    from pertitle.ladders import evaluate as E
+    from pertitle.ladders.evaluate import held_out_prior, judge_title
+
+    df = tiny["df"]
+    train, dt = df[df["title"] != "zoom"], df[df["title"] == "zoom"]
+    model = models.train(train, "hgb", members=2, calibrate=False)
+    seen, real = [], E.search
+    monkeypatch.setattr(E, "search", lambda *a, **k: seen.append(k.get("skip_twins")) or real(*a, **k))
+    judge_title(dt, LadderPolicy(), ["verify 3", "verify 6", "fast"], held_out_prior(model, dt)[0])
+    assert seen == [False, True, True]
+
+
 def test_the_exhaustive_ladder_loses_nothing_against_itself_even_off_the_envelope():
     """A one-rung exhaustive ladder can sit above another size's curve (the microscopy window of
     the shipped table: its one rung is the native size's best grid point, 3.4 % dearer than the

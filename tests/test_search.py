@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from pertitle.ladders.document import curves_from_rows
 from pertitle.ladders.policy import LadderPolicy, choose_ladder
+from pertitle.ladders import search as S
 from pertitle.ladders.search import (EVIDENCE_RATIO, FAST_EVIDENCE_RATIO, backed, correct_rows, evidence_of,
                                      ladder, makespan, nearest_crf, pair_points, search, unbacked)
 
@@ -289,3 +290,40 @@ def test_a_cheap_point_is_moved_up_only_when_it_fits_beside_the_longest_one(monk
         search(title(), measure, POLICY, 720, ceiling=8.0, cost=lambda p: costs.get(p, 9.0), rounds=4,
                batch_min=1, lanes=lanes)
         assert calls[0] == first
+
+
+def title_with_own_size(own=(1366, 768)):
+    """A title whose own size is a near-twin of a standard one (1366x768 beside 1280x720)."""
+    rows = []
+    for w, h in SIZES + [own]:
+        scale = h / own[1]
+        for crf in CRFS:
+            kbps = 4000 * scale ** 1.6 * 2 ** (-(crf - 16) / 6)
+            q = (100 - 35 * (1 - scale) ** 1.5) * (1 - math.exp(-kbps / (900 * scale ** 1.3)))
+            rows.append({"width": w, "height": h, "crf": crf, "kbps": kbps, "vmaf_mean": min(q, 100.0)})
+    return rows
+
+
+def test_near_twins_are_told_apart_by_their_short_sides():
+    assert S._twins((1280, 720), (1366, 768)) and S._twins((576, 1024), (540, 960))
+    assert S._twins((432, 768), (480, 854))         # exactly TWIN_RATIO apart still counts
+    assert not S._twins((960, 540), (1280, 720)) and not S._twins((416, 234), (480, 270))
+    assert S.skips_twins(None) and S.skips_twins(S.TWIN_MIN_ENCODES) and S.skips_twins(10)
+    assert not S.skips_twins(S.TWIN_MIN_ENCODES - 1) and not S.skips_twins(3)
+
+
+def test_with_skip_twins_a_rungs_neighbours_are_the_nearest_sizes_that_are_not_its_twins():
+    rows = title_with_own_size()
+    rungs = rungs_of(rows)
+    assert (rungs[-1].width, rungs[-1].height) == (1280, 720)
+    plain = pair_points(rows, rungs, {}, POLICY)
+    skip = pair_points(rows, rungs, {}, POLICY, skip_twins=True)
+    # the top rung's own size first; then, among the points needed first, its twin 1366x768 (the
+    # next larger size) unless twins are skipped: then its rival is 960x540 and the twin never asked
+    assert plain[0][:2] == skip[0][:2] == (1280, 720)
+    assert (1366, 768) in [p[:2] for p in plain[:3]]
+    assert skip[1][:2] == (960, 540) and (1366, 768) not in [p[:2] for p in skip]
+    # a title without twins asks for the same points either way
+    plain_rows = title()
+    r = rungs_of(plain_rows)
+    assert pair_points(plain_rows, r, {}, POLICY) == pair_points(plain_rows, r, {}, POLICY, skip_twins=True)
