@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pertitle.ladders import search as S
 from pertitle.ladders.document import curves_from_rows
 from pertitle.ladders.policy import LadderPolicy, choose_ladder
-from pertitle.ladders import search as S
 from pertitle.ladders.search import (EVIDENCE_RATIO, FAST_EVIDENCE_RATIO, backed, correct_rows, evidence_of,
                                      ladder, makespan, nearest_crf, pair_points, search, unbacked)
 
@@ -279,8 +279,6 @@ def test_a_cheap_point_is_moved_up_only_when_it_fits_beside_the_longest_one(monk
     """Wanted in this order: big (2), mid (1.5), big2 (2), cheap (0.5); the round's share is 2.
     big and mid fit on two lanes; big2 would make the round 3.5 long, so it waits; cheap fits
     beside mid without lengthening the round, so it is measured now. On one lane, only big."""
-    import pertitle.ladders.search as S
-
     big, mid, big2, cheap = (1280, 720, 16.0), (960, 540, 16.0), (1280, 720, 19.0), (416, 234, 16.0)
     costs = {big: 2.0, mid: 1.5, big2: 2.0, cheap: 0.5}
     monkeypatch.setattr(S, "pair_points", lambda *a, **k: [big, mid, big2, cheap])
