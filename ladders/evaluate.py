@@ -229,7 +229,7 @@ def judge_title(dt, policy: LadderPolicy, modes: Sequence[str], rows: list[dict]
             found = search(fast_rows if mode == "fast" else rows, lambda pts: [table[p] for p in pts if p in table],
                            policy, min(W, H), **kw)
             measured, stop, spent = found.measured, found.stop, found.spent
-            rungs = ladder(found.rows, measured, policy, found.evidence_ratio).rungs
+            rungs = ladder(found.rows, measured, policy, found.evidence_ratio, found.skip_twins).rungs
         s = score_ladder(rungs, truth, policy)
         ev = TitleEval(title=str(dt["title"].iloc[0]), group=str(dt["group"].iloc[0]), mode=mode,
                        encodes=len(measured), grid=len(grid), cost_ratio=spent / wall if mode == "fast" else 0.0,

@@ -98,7 +98,8 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
                                         "exhaustive_cost": round(full_cost, 3), "lanes": lanes}})
     info["config_key"] = opts.config_key()
     grid_sizes = [(e.width, e.height) for e in plan.encodes]
-    evidence = evidence_of(found.measured, found.evidence_ratio, sizes=grid_sizes)
+    evidence = evidence_of(found.measured, found.evidence_ratio, sizes=grid_sizes,
+                           skip_twins=found.skip_twins)
     doc = analysis_document(source, plan, merged, opts, ff, info, evidence=evidence)
     gaps = unbacked(doc["rungs"], found.measured, grid_sizes)
     doc["sweep"]["search"]["unbacked_rungs"] = gaps

@@ -325,3 +325,56 @@ def test_with_skip_twins_a_rungs_neighbours_are_the_nearest_sizes_that_are_not_i
     plain_rows = title()
     r = rungs_of(plain_rows)
     assert pair_points(plain_rows, r, {}, POLICY) == pair_points(plain_rows, r, {}, POLICY, skip_twins=True)
+
+
+def test_with_skip_twins_a_twin_measured_less_near_a_bitrate_cannot_hold_a_rung_there():
+    # 768x576 measured four times, its twin 720x540 once (as the fast mode's search on a 768x576
+    # surveillance title did); 640x360 is no one's twin
+    m = [{"width": 768, "height": 576, "kbps": k} for k in (133.0, 218.0, 310.0, 450.0)]
+    m += [{"width": 720, "height": 540, "kbps": 182.0}, {"width": 640, "height": 360, "kbps": 200.0}]
+    plain = evidence_of(m, FAST_EVIDENCE_RATIO)
+    skip = evidence_of(m, FAST_EVIDENCE_RATIO, skip_twins=True)
+    assert plain(264.0) == {(768, 576), (720, 540), (640, 360)}
+    assert skip(264.0) == {(768, 576), (640, 360)}
+    # at 60 kbps 720x540's one point (182 kbps) is beyond 3x: only 768x576 is near, no twin to compare
+    assert skip(60.0) == plain(60.0) == {(768, 576)}
+    # a tie keeps both twins
+    tie = m + [{"width": 720, "height": 540, "kbps": k} for k in (140.0, 300.0, 420.0)]
+    assert evidence_of(tie, FAST_EVIDENCE_RATIO, skip_twins=True)(264.0) == plain(264.0)
+
+
+def test_a_once_measured_twin_lifted_by_its_offset_does_not_take_the_ladder_with_skip_twins():
+    """One measurement far above a pessimistic prior lifts the twin's whole corrected curve (its
+    offset holds along the curve); without the rule it then holds rungs its twin's four
+    measurements say it loses, with the rule it holds none of them."""
+    own = (768, 576)
+    sizes = [(720, 540), own]       # the twins alone: the ladder chooses between them
+    truth, prior = [], []
+    for w, h in sizes:
+        s = h / own[1]
+        for crf in CRFS:
+            kbps = 900 * s ** 1.6 * 2 ** (-(crf - 16) / 6)
+            q = min(100.0, (100 - 30 * (1 - s) ** 1.2 - (3.0 if (w, h) == (720, 540) else 0.0))
+                    * (1 - math.exp(-kbps / (150 * s ** 1.3))))
+            truth.append({"width": w, "height": h, "crf": crf, "kbps": kbps, "vmaf_mean": q})
+            # the prior is right but for 720x540 at low rates, where it is far too pessimistic
+            low = (w, h) == (720, 540) and crf >= 34
+            prior.append({"width": w, "height": h, "crf": crf, "kbps": kbps, "vmaf_mean": q - (12.0 if low else 0.0)})
+    at = {(r["width"], r["height"], r["crf"]): r for r in truth}
+    measured = [at[(768, 576, c)] for c in (25.0, 28.0, 31.0, 34.0, 38.0)] + [at[(720, 540, 34.0)]]
+    rows = correct_rows(prior, measured, min(own))
+    lifted = {r["crf"]: r["vmaf_mean"] for r in rows if (r["width"], r["height"]) == (720, 540)}
+    assert lifted[25.0] > at[(720, 540, 25.0)]["vmaf_mean"] + 3       # the offset held along the curve
+    plain = S.ladder(rows, measured, POLICY, FAST_EVIDENCE_RATIO).rungs
+    skip = S.ladder(rows, measured, POLICY, FAST_EVIDENCE_RATIO, skip_twins=True).rungs
+    assert any((r.width, r.height) == (720, 540) for r in plain)
+    assert not any((r.width, r.height) == (720, 540) for r in skip)
+    assert any((r.width, r.height) == own for r in skip)
+
+
+def test_the_search_result_carries_its_twin_rule_for_the_final_ladder():
+    rows = title()
+    measure, _ = lookup_in(title())
+    for flag in (False, True):
+        found = search(rows, measure, POLICY, 720, ceiling=4, rounds=2, skip_twins=flag)
+        assert found.skip_twins is flag
