@@ -1,9 +1,13 @@
 """Replay the measurement searches (``--fast``, ``predict --verify N``) of grouped cross-validation
 on held-out priors computed once: a search or budget change is then judged on the 160 real
 windows in seconds instead of the hour ``pertitle evaluate`` spends training fold models.
+Building priors trains 6 models a fold (the model and its 5-fold calibration): set
+``OMP_NUM_THREADS=1`` when several builds run side by side (scikit-learn's boosting otherwise
+spins OpenMP threads against each other: two builds on two cores had not finished a fold
+after 25 CPU-minutes each; limited to one thread, they finished one every 2 minutes).
 
     python bench/search_replay.py priors samples/training_dataset.csv -o /tmp/priors_A.json [--fold-seed 7]
-                                  [--only fast|verify|both] [--folds 10]
+                                  [--only fast|verify|both] [--folds 10] [--extra samples/extra_dataset.csv]
     python bench/search_replay.py run samples/training_dataset.csv /tmp/priors_A.json [/tmp/priors_B.json ...]
                                   [--modes "verify 6,fast"] [--fast-share 0.18,0.20]
 
@@ -62,10 +66,15 @@ def real_table(path: str):
 
 def build(args) -> None:
     df = real_table(args.dataset)
+    extra = real_table(args.extra) if args.extra else None
+    if extra is not None and set(extra["group"]) & set(df["group"]):
+        sys.exit(f"{args.extra}: shares origin groups with {args.dataset}: it would leak into held-out folds")
     titles: dict[str, dict] = {}
     t0 = time.monotonic()
     for fold, (tr, te) in enumerate(group_splits(df, args.folds, None, args.fold_seed)):
         train, test = df.iloc[tr], df.iloc[te]
+        if extra is not None:       # more training titles; the folds and held-out windows stay the table's
+            train = pd.concat([train, extra], ignore_index=True)
         probe = models.train(train, probe=True) if args.only in ("verify", "both") else None
         fast = models.train(train, probe=False) if args.only in ("fast", "both") else None
         for title, dt in test.groupby("title"):
@@ -77,7 +86,8 @@ def build(args) -> None:
             titles[str(title)] = entry
         print(f"fold {fold + 1}: {len(titles)} windows, {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
     doc = {"dataset_sha256": sha256(args.dataset), "folds": args.folds, "fold_seed": args.fold_seed,
-           "only": args.only, "members": models.DEFAULT_MEMBERS, "titles": titles}
+           "only": args.only, "members": models.DEFAULT_MEMBERS, "titles": titles,
+           "extra_sha256": sha256(args.extra) if args.extra else None}
     with _open(args.output, "w") as fh:
         json.dump(doc, fh)
 
@@ -141,6 +151,9 @@ def main() -> None:
     p.add_argument("--fold-seed", type=int, default=None)
     p.add_argument("--folds", type=int, default=10)
     p.add_argument("--only", choices=["fast", "verify", "both"], default="both")
+    p.add_argument("--extra", default=None, metavar="TABLE.csv",
+                   help="add this table's real windows to every fold's training set (e.g. "
+                        "samples/extra_dataset.csv); the folds and the held-out windows stay the dataset's")
     r = sub.add_parser("run", help="replay the current search code on saved priors")
     r.add_argument("dataset")
     r.add_argument("priors", nargs="+")
