@@ -262,3 +262,11 @@ def rate_ratios(sampling) -> dict[tuple[int, int], float]:
                 and math.isfinite(x) and 0.2 <= x <= 5.0):
             out[(w, h)] = float(x)
     return out
+
+
+def rungs_phrase(indices) -> str:
+    """``rung 2 is`` / ``rungs 0, 1 are``: the subject of a note about some rungs."""
+    indices = list(indices)
+    if len(indices) == 1:
+        return f"rung {indices[0]} is"
+    return f"rungs {', '.join(map(str, indices))} are"

@@ -29,6 +29,7 @@ from .common import (
     make_plan,
     pool_sampled,
     record_rate_ratios,
+    rungs_phrase,
     sample_title,
     sweep_info,
 )
@@ -106,8 +107,9 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     notes = [f"fast mode: {len(done)} of {len(plan.encodes)} grid encodes measured (VMAF every {subsample} "
              f"frames), search stopped: {found.stop}; the other points are model predictions corrected by them"]
     if gaps:
-        notes.append(f"rungs {', '.join(map(str, gaps))} are not backed by a measurement of their size and "
-                     "the next larger one near their bitrate (budget spent): run the exhaustive analysis to be sure")
+        their = "its" if len(gaps) == 1 else "their"
+        notes.append(f"{rungs_phrase(gaps)} not backed by a measurement of {their} size and the next larger "
+                     "one near the rung's bitrate (budget spent): run the exhaustive analysis to be sure")
     doc["notes"] += notes
     record_rate_ratios(sampling, done)
     if sampling:

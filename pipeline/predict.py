@@ -37,6 +37,7 @@ from ..ladders.report import loss_text
 from ..ladders.search import VERIFY_ROUNDS, evidence_of, search, skips_twins, unbacked
 from ..ladders.slope import reslope
 from ..ladders.uncertainty import debias, intervals, spreads
+from .common import rungs_phrase
 from . import models
 from .common import AnalysisOptions, analysed_dict, make_plan, source_dict
 
@@ -214,8 +215,9 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
         gaps = unbacked(doc["rungs"], measured, grid_sizes)
         prediction["search"]["unbacked_rungs"] = gaps
         if gaps:
-            doc["notes"].append(f"rungs {', '.join(map(str, gaps))} are not backed by a measurement of their "
-                                "size and the next larger one near their bitrate: more --verify encodes, or --fast")
+            their = "its" if len(gaps) == 1 else "their"
+            doc["notes"].append(f"{rungs_phrase(gaps)} not backed by a measurement of {their} size and the next "
+                                "larger one near the rung's bitrate: more --verify encodes, or --fast")
     elif unc is not None and not unc["confident"]:
         doc["notes"].append(
             # the figures the document records (the summary prints them: one rounding, one value)

@@ -96,3 +96,10 @@ def test_unusual_sources_are_analysed(ff, make_clip, tmp_path, kind):
     # The best encode of the normalised reference is close to it: nothing is misaligned.
     best = a.rd_frame().sort_values("vmaf_mean").iloc[-1]
     assert best.vmaf_mean > 85
+
+
+def test_notes_name_one_rung_or_several_in_agreement():
+    from pertitle.pipeline.common import rungs_phrase
+
+    assert rungs_phrase([0]) == "rung 0 is"
+    assert rungs_phrase([0, 2]) == "rungs 0, 2 are"

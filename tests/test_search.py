@@ -378,3 +378,43 @@ def test_the_search_result_carries_its_twin_rule_for_the_final_ladder():
     for flag in (False, True):
         found = search(rows, measure, POLICY, 720, ceiling=4, rounds=2, skip_twins=flag)
         assert found.skip_twins is flag
+
+
+def test_verify_evidence_window_is_narrower_above_the_bitrate():
+    """Under --verify's default window a measurement counts within EVIDENCE_RATIO below a rung's
+    bitrate but only within EVIDENCE_ABOVE above it (a size measured only above a bitrate reaches
+    it by extrapolating the prior's shape downwards); a given ratio is symmetric."""
+    assert 1 < S.EVIDENCE_ABOVE < EVIDENCE_RATIO
+    at = 500.0
+    above = [{"width": 960, "height": 540, "kbps": at * 1.9}]
+    below = [{"width": 960, "height": 540, "kbps": at / 1.9}]
+    edge = [{"width": 960, "height": 540, "kbps": at * S.EVIDENCE_ABOVE}]
+    assert evidence_of(above)(at) == set()
+    assert evidence_of(below)(at) == {(960, 540)}
+    assert evidence_of(edge)(at) == {(960, 540)}
+    assert evidence_of(above, 2.0)(at) == {(960, 540)}
+    assert evidence_of(above, FAST_EVIDENCE_RATIO)(at) == {(960, 540)}
+
+
+def test_a_large_size_measured_only_well_above_a_rung_does_not_take_it_on_an_extrapolated_curve():
+    # The prior's 1280x720 curve is too flat below 2000 kbps (40 VMAF too high at the bottom);
+    # 1280x720 was measured from 1000 kbps up, the small sizes around the low rungs. At the
+    # 564-kbps rung the symmetric 2x window lets 1280x720 hold the rung on its extrapolated
+    # curve (1000 kbps is 1.77x above); the --verify window does not, and the small size that
+    # truly wins there holds it.
+    truth = title()
+    prior = title()
+    for r in prior:
+        if (r["width"], r["height"]) == (1280, 720) and r["kbps"] < 2000:
+            r["vmaf_mean"] = min(100.0, r["vmaf_mean"] + 40 * (2000 - r["kbps"]) / 2000)
+    measured = ([r for r in prior if (r["width"], r["height"]) == (1280, 720) and r["kbps"] >= 1000]
+                + [r for r in prior if (r["width"], r["height"]) in [(416, 234), (640, 360), (960, 540)]
+                   and 300 <= r["kbps"] <= 1200])
+    sym = ladder(prior, measured, POLICY, 2.0).rungs
+    asym = ladder(prior, measured, POLICY).rungs
+    assert [r.kbps for r in sym] == pytest.approx([r.kbps for r in asym])
+    i = next(i for i, (a, b) in enumerate(zip(sym, asym)) if (a.width, a.height) != (b.width, b.height))
+    assert (sym[i].width, sym[i].height) == (1280, 720) and (asym[i].width, asym[i].height) == (416, 234)
+    true = {(c.width, c.height): c for c in curves_from_rows(truth, "vmaf_mean")}
+    k = asym[i].kbps
+    assert true[(416, 234)].quality_at(k) > true[(1280, 720)].quality_at(k) + 5
