@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import stat
@@ -293,3 +294,12 @@ def csv_safe(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(FORMULA_LEADS):
         return "'" + value
     return value
+
+
+def file_sha256(path: str) -> str:
+    """The SHA-256 of a file's bytes, read in 1-MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

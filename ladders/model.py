@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import ModelError
+from ..core.fsutil import file_sha256
 
 ROW_FEATURES = ["log2_scale", "log_rung_pixels", "crf"]
 TARGETS = ["log_bpp", "vmaf_logit"]
@@ -367,14 +368,6 @@ def dataset_hash(df) -> str:
     cols = sorted(df.columns)
     blob = df[cols].to_csv(index=False).encode()
     return hashlib.sha256(blob).hexdigest()
-
-
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def versions() -> dict:

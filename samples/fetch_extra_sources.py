@@ -26,7 +26,7 @@ import tarfile
 import tempfile
 import zipfile
 
-from pertitle.ladders.model import file_sha256 as sha256
+from pertitle.core.fsutil import file_sha256 as sha256
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MANIFEST = os.path.join(HERE, "extra_sources.tsv")
