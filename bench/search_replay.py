@@ -9,7 +9,7 @@ after 25 CPU-minutes each; limited to one thread, they finished one every 2 minu
     python bench/search_replay.py priors samples/training_dataset.csv -o /tmp/priors_A.json [--fold-seed 7]
                                   [--only fast|verify|both] [--folds 10] [--extra samples/extra_dataset.csv]
     python bench/search_replay.py run samples/training_dataset.csv /tmp/priors_A.json [/tmp/priors_B.json ...]
-                                  [--modes "verify 6,fast"] [--fast-share 0.18,0.20]
+                                  [--modes "verify 6,fast"] [--fast-share 0.18,0.20] [--bootstrap 2000]
 
 ``priors`` trains, fold by fold, what ``pertitle evaluate`` trains (the shipped families, the
 default ensemble size, calibrated: the probe model for predict/verify, the no-probe model for
@@ -20,7 +20,8 @@ prints, per priors file, mode and budget: median, 90th percentile, worst, window
 mean loss, mean of the 16 worst, encodes and the fast budget spent (share of the exhaustive wall
 time), median, 90th percentile and worst over the windows whose exhaustive ladder has two
 rungs or more (``multi_*``), and median, 90th percentile and mean over the short clips' windows,
-the long titles' left out (``short_*``). Priors depend on the model code and the table: rebuild them after
+the long titles' left out (``short_*``); with ``--bootstrap N``, 90 % intervals of the median
+and of both 90th percentiles from N resamples of the origin groups (``*_ci``). Priors depend on the model code and the table: rebuild them after
 changing either. With the same priors, a replay gives exactly the figures of ``pertitle
 evaluate``'s search modes.
 
@@ -48,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from pertitle.ladders.dataset import read_dataset
-from pertitle.ladders.evaluate import held_out_prior, group_splits, judge_title, summarize
+from pertitle.ladders.evaluate import group_bootstrap, held_out_prior, group_splits, judge_title, summarize
 from pertitle.ladders.policy import LadderPolicy
 from pertitle.ladders.search import FAST_SHARE
 from pertitle.pipeline import models
@@ -115,6 +116,20 @@ def stats(g, long_titles: set[str] = frozenset()) -> dict:
             "short_mean": short.mean()}
 
 
+def intervals(g, long_titles: set[str], resamples: int) -> dict:
+    """90 % intervals of the median and the 90th percentiles (all windows, short clips only),
+    resampling origin groups (:func:`pertitle.ladders.evaluate.group_bootstrap`): how far a figure
+    moves with the titles drawn, beside a target it is compared with."""
+    loss, groups = g["bd_or_envelope_pct"].to_numpy(), g["group"].to_numpy()
+    short = ~g["title"].astype(str).isin(long_titles).to_numpy()
+    p90 = lambda v: float(np.percentile(v, 90))  # noqa: E731
+    out = {}
+    for name, sel, fn in (("median", slice(None), np.median), ("p90", slice(None), p90), ("short_p90", short, p90)):
+        lo, hi = group_bootstrap(loss[sel], groups[sel], fn, resamples=resamples)
+        out[f"{name}_ci"] = f"{lo:.2f}..{hi:.2f}"
+    return out
+
+
 def replay(args) -> None:
     df = real_table(args.dataset)
     digest = sha256(args.dataset)
@@ -137,7 +152,9 @@ def replay(args) -> None:
                    for ev in judge_title(by_title[title], policy, [mode], entry[key],
                                          fast_share=FAST_SHARE if share is None else share)]
             if res:
-                out.append({"priors": path, "mode": mode, "fast_share": share, **stats(summarize(res)[0], long_titles)})
+                g = summarize(res)[0]
+                ci = intervals(g, long_titles, args.bootstrap) if args.bootstrap else {}
+                out.append({"priors": path, "mode": mode, "fast_share": share, **stats(g, long_titles), **ci})
     table = pd.DataFrame(out)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
@@ -159,6 +176,9 @@ def main() -> None:
     r.add_argument("priors", nargs="+")
     r.add_argument("--modes", default="verify 6,fast")
     r.add_argument("--fast-share", default=str(FAST_SHARE))
+    r.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                   help="add 90 %% intervals of the median and the 90th percentiles from N resamples of "
+                        "the origin groups (e.g. 2000)")
     args = ap.parse_args()
     build(args) if args.cmd == "priors" else replay(args)
 
