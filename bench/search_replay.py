@@ -21,9 +21,9 @@ mean loss, mean of the 16 worst, encodes and the fast budget spent (share of the
 time), median, 90th percentile and worst over the windows whose exhaustive ladder has two
 rungs or more (``multi_*``), and median, 90th percentile and mean over the short clips' windows,
 the long titles' left out (``short_*``); with ``--bootstrap N``, 90 % intervals of the median
-and of both 90th percentiles from N resamples of the origin groups (``*_ci``). Priors depend on the model code and the table: rebuild them after
-changing either. With the same priors, a replay gives exactly the figures of ``pertitle
-evaluate``'s search modes.
+and of both 90th percentiles from N resamples of the origin groups (``*_ci``). Priors depend on
+the model code and the table: rebuild them after changing either. With the same priors, a replay
+gives exactly the figures of ``pertitle evaluate``'s search modes.
 
 The priors of the shipped configuration (15 members, both families, the fold assignments of
 docs/model-guided.md: A ``--folds 10``, B ``--fold-seed 7``, C ``--fold-seed 11``; about half an
