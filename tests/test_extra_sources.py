@@ -4,6 +4,8 @@ have; the fetcher copies one member and nothing else out of a wheel or an sdist.
 import io
 import os
 import re
+import shutil
+import subprocess
 import tarfile
 import zipfile
 
@@ -66,3 +68,29 @@ def test_extract_copies_one_member_of_a_wheel_and_of_an_sdist(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["a.mp4", "b.mp4"]
     with pytest.raises(KeyError):
         F._extract(str(whl), "pkg/data/other.mp4", str(out / "c.mp4"))
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs Debian's dpkg-deb")
+def test_extract_copies_one_member_of_a_deb_quietly(tmp_path, capfd):
+    """Reading stops at the member, which breaks dpkg-deb's pipe when more follows (a large file
+    after it): that complaint is not shown; a member that is not there is a one-line error."""
+    payload = os.urandom(5000)
+    root = tmp_path / "pkg"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(
+        "Package: clips\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@example.org>\nDescription: t\n")
+    share = root / "usr" / "share" / "clips"
+    share.mkdir(parents=True)
+    (share / "a_clip.mp4").write_bytes(payload)
+    (share / "z_big.bin").write_bytes(os.urandom(4 << 20))
+    deb = tmp_path / "clips_1.0_all.deb"
+    subprocess.run(["dpkg-deb", "-Znone", "--build", str(root), str(deb)], check=True, capture_output=True)
+    capfd.readouterr()
+    out = tmp_path / "out"
+    out.mkdir()
+    F._extract(str(deb), "usr/share/clips/a_clip.mp4", str(out / "a.mp4"))
+    assert (out / "a.mp4").read_bytes() == payload
+    assert capfd.readouterr().err == ""
+    with pytest.raises(SystemExit, match="no file usr/share/clips/missing.mp4"):
+        F._extract(str(deb), "usr/share/clips/missing.mp4", str(out / "b.mp4"))
+    assert sorted(p.name for p in out.iterdir()) == ["a.mp4"]
