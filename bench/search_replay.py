@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import sys
 import time
@@ -48,16 +47,12 @@ import time
 import numpy as np
 import pandas as pd
 
+from pertitle.core.fsutil import file_sha256 as sha256
 from pertitle.ladders.dataset import read_dataset
 from pertitle.ladders.evaluate import group_bootstrap, held_out_prior, group_splits, judge_title, summarize
 from pertitle.ladders.policy import LadderPolicy
 from pertitle.ladders.search import FAST_SHARE
 from pertitle.pipeline import models
-
-
-def sha256(path: str) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.sha256(fh.read()).hexdigest()
 
 
 def real_table(path: str):

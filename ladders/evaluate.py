@@ -280,8 +280,8 @@ def group_bootstrap(values: Sequence[float], groups: Sequence[object], stat: Cal
     labels = [str(g) for g in groups]
     if len(v) != len(labels) or not len(v):
         raise ValueError("one group per value, and at least one value")
-    names = sorted(set(labels))
-    members = [np.flatnonzero([lab == n for lab in labels]) for n in names]
+    names, index = np.unique(labels, return_inverse=True)
+    members = [np.flatnonzero(index == j) for j in range(len(names))]
     rng = np.random.default_rng(seed)
     draws = np.empty(resamples)
     for i in range(resamples):

@@ -270,3 +270,11 @@ def rungs_phrase(indices) -> str:
     if len(indices) == 1:
         return f"rung {indices[0]} is"
     return f"rungs {', '.join(map(str, indices))} are"
+
+
+def unbacked_note(indices, advice: str) -> str:
+    """The note on rungs whose size or the next larger one was not measured near their bitrate
+    (:func:`pertitle.ladders.search.unbacked`), ending with what to do about it."""
+    their = "its" if len(list(indices)) == 1 else "their"
+    return (f"{rungs_phrase(indices)} not backed by a measurement of {their} size and the next larger one "
+            f"near the rung's bitrate{advice}")

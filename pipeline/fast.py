@@ -29,7 +29,7 @@ from .common import (
     make_plan,
     pool_sampled,
     record_rate_ratios,
-    rungs_phrase,
+    unbacked_note,
     sample_title,
     sweep_info,
 )
@@ -107,9 +107,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     notes = [f"fast mode: {len(done)} of {len(plan.encodes)} grid encodes measured (VMAF every {subsample} "
              f"frames), search stopped: {found.stop}; the other points are model predictions corrected by them"]
     if gaps:
-        their = "its" if len(gaps) == 1 else "their"
-        notes.append(f"{rungs_phrase(gaps)} not backed by a measurement of {their} size and the next larger "
-                     "one near the rung's bitrate (budget spent): run the exhaustive analysis to be sure")
+        notes.append(unbacked_note(gaps, " (budget spent): run the exhaustive analysis to be sure"))
     doc["notes"] += notes
     record_rate_ratios(sampling, done)
     if sampling:

@@ -37,9 +37,8 @@ from ..ladders.report import loss_text
 from ..ladders.search import VERIFY_ROUNDS, evidence_of, search, skips_twins, unbacked
 from ..ladders.slope import reslope
 from ..ladders.uncertainty import debias, intervals, spreads
-from .common import rungs_phrase
 from . import models
-from .common import AnalysisOptions, analysed_dict, make_plan, source_dict
+from .common import AnalysisOptions, analysed_dict, make_plan, source_dict, unbacked_note
 
 PROBE_PRESET = "veryfast"   # x264: 2-3x cheaper than medium, its bitrate and VMAF track medium's
 PROBE_CRF = 23              # near where the top rungs sit
@@ -215,9 +214,7 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
         gaps = unbacked(doc["rungs"], measured, grid_sizes)
         prediction["search"]["unbacked_rungs"] = gaps
         if gaps:
-            their = "its" if len(gaps) == 1 else "their"
-            doc["notes"].append(f"{rungs_phrase(gaps)} not backed by a measurement of {their} size and the next "
-                                "larger one near the rung's bitrate: more --verify encodes, or --fast")
+            doc["notes"].append(unbacked_note(gaps, ": more --verify encodes, or --fast"))
     elif unc is not None and not unc["confident"]:
         doc["notes"].append(
             # the figures the document records (the summary prints them: one rounding, one value)

@@ -103,3 +103,12 @@ def test_notes_name_one_rung_or_several_in_agreement():
 
     assert rungs_phrase([0]) == "rung 0 is"
     assert rungs_phrase([0, 2]) == "rungs 0, 2 are"
+
+
+def test_the_unbacked_note_agrees_with_its_rungs_and_ends_with_the_advice():
+    from pertitle.pipeline.common import unbacked_note
+
+    assert unbacked_note([1], ": more --verify encodes") == (
+        "rung 1 is not backed by a measurement of its size and the next larger one near the rung's "
+        "bitrate: more --verify encodes")
+    assert unbacked_note([0, 1], "!").startswith("rungs 0, 1 are not backed by a measurement of their size")
