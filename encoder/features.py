@@ -247,6 +247,43 @@ def _yuv420(y: np.ndarray) -> np.ndarray:
     return out
 
 
+# x264's AVX-512 code (in PyAV's build) makes mb-tree's results depend on what the process did
+# before: the same frames gave 14197, 14206 or 14238 bytes at CRF 23 around a numpy product or a
+# decode, while AVX2 (and C) code gives the same bytes every time. Capped at AVX2 where the CPU has
+# AVX-512: these features are then a function of the frames, whatever ran before or beside them.
+_AVX2_SET = {"sse4_2", "ssse3", "avx", "avx2", "fma", "bmi1", "bmi2"}
+
+
+def x264_asm_cap(cpu_flags: set[str] | None = None) -> str | None:
+    """x264's ``asm`` parameter for the in-memory probes: ``"SSE2Fast,AVX2"`` on a CPU with
+    AVX-512 and the whole AVX2 set (the level x264 would pick without AVX-512), else ``None``
+    (x264 detects). ``cpu_flags``: /proc/cpuinfo's flags (read when not given; none elsewhere)."""
+    if cpu_flags is None:
+        cpu_flags = _cpu_flags()
+    has_lzcnt = "abm" in cpu_flags or "lzcnt" in cpu_flags
+    if "avx512f" in cpu_flags and _AVX2_SET <= cpu_flags and has_lzcnt:
+        return "SSE2Fast,AVX2"
+    return None
+
+
+_FLAGS: set[str] | None = None
+
+
+def _cpu_flags() -> set[str]:
+    global _FLAGS
+    if _FLAGS is None:
+        _FLAGS = set()
+        try:
+            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+                for line in f:
+                    if line.startswith("flags"):
+                        _FLAGS = set(line.split(":", 1)[1].split())
+                        break
+        except OSError:
+            pass
+    return _FLAGS
+
+
 def _encode_in_memory(frames: list[np.ndarray], fps: float, crf: int,
                       preset: str = PROBE_PRESET) -> tuple[list[int], list[np.ndarray]]:
     """x264 in memory: packet sizes in decode order, and the decoded luma frames."""
@@ -258,6 +295,9 @@ def _encode_in_memory(frames: list[np.ndarray], fps: float, crf: int,
     enc.time_base = Fraction(1, 1000)
     enc.framerate = Fraction(fps).limit_denominator(1001)
     enc.options = {"preset": preset, "crf": str(crf), "threads": "1"}
+    cap = x264_asm_cap()
+    if cap:
+        enc.options = {**enc.options, "x264-params": f"asm={cap}"}
     dec = av.CodecContext.create("h264", "r")
     sizes, decoded, pts = [], [], 0
     for y in frames:

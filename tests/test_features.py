@@ -58,3 +58,39 @@ def test_numpy_measures():
     assert immerkaer_sigma(noisy) == pytest.approx(10, rel=0.15)
     assert block_energy(flat).max() == pytest.approx(0.0, abs=1e-4)
     assert area_down(np.arange(16, dtype=np.float32).reshape(4, 4), 2).tolist() == [[2.5, 4.5], [10.5, 12.5]]
+
+
+def _churn():
+    """What a process does beside or before the features: numpy work, a PyAV decode, a thread."""
+    import threading
+
+    import numpy as np
+    x = np.random.default_rng(7).random((600, 600))
+    t = threading.Thread(target=lambda: x @ x)
+    t.start()
+    _ = x @ x.T
+    t.join()
+
+
+def test_the_in_memory_probes_are_a_function_of_the_frames(make_clip):
+    """The same excerpt gives the same features whatever the process did before (x264's AVX-512
+    mb-tree code in PyAV's build did not: 14197, 14206, 14238 bytes for the same frames; on this
+    clip, 4 different values in 6 runs). Where the CPU has no AVX-512 this passes either way."""
+    clip = make_clip("f_det.mp4", seconds=2, source="sierpinski=size=854x480:rate=24")
+    runs = []
+    for _ in range(6):
+        _churn()
+        f = extract(clip)
+        runs.append({k: v for k, v in f.items() if k != "feature_s"})
+    assert all(r == runs[0] for r in runs[1:])
+
+
+def test_x264_cap_only_where_avx512_and_the_whole_avx2_set():
+    from pertitle.encoder.features import x264_asm_cap
+    avx2 = {"sse4_2", "ssse3", "avx", "avx2", "fma", "bmi1", "bmi2", "abm"}
+    assert x264_asm_cap(avx2 | {"avx512f", "avx512bw"}) == "SSE2Fast,AVX2"
+    assert x264_asm_cap((avx2 - {"abm"}) | {"lzcnt", "avx512f"}) == "SSE2Fast,AVX2"
+    assert x264_asm_cap(avx2) is None                        # no AVX-512: x264 detects
+    assert x264_asm_cap((avx2 - {"bmi2"}) | {"avx512f"}) is None   # never a flag the CPU lacks
+    assert x264_asm_cap((avx2 - {"abm"}) | {"avx512f"}) is None
+    assert x264_asm_cap(set()) is None
