@@ -1,7 +1,7 @@
 """Exhaustive vs fast vs predict vs predict --verify 6 on one fixed clip set, side by side in one run.
 
     python bench/modes.py [CORPUS_DIR] --model M.skops --fast-model F.skops [--clips a.mp4,b.mp4] [--duration 6]
-                          [--jobs 2] [--json out.json] [--md out.md]
+                          [--jobs 2] [--fast-budget 0.18] [--process] [--json out.json] [--md out.md]
 
 The clip set is fixed here (``CLIPS``) before anything is run, and every clip is reported. Per clip,
 on the same machine load, each mode with a fresh cache: wall time, trial encodes, and the ladder's
@@ -9,6 +9,9 @@ BD-rate against the exhaustive ladder, judged on the exhaustive run's *measured*
 read off its size's measured curve at its bitrate; > 0: a loss), plus the loss against the measured
 hull minus the exhaustive ladder's own (what an independent check reports). Ratios, not seconds,
 are the result: the machine is shared and noisy. The floor is FFmpeg decoding the excerpt once.
+With ``--process`` every mode runs as the installed ``pertitle`` command in a new process, as a
+user runs it: interpreter start and imports (scikit-learn's, about a second, for the model-guided
+modes) are in every time; without it they run in this process and only the first clip pays them.
 
 Use ``--model`` (predict, verify: with the probe encode's features) and ``--fast-model`` (the fast
 mode's: ``pertitle train --no-probe``), both trained *without* the benchmarked clips' groups
@@ -17,14 +20,16 @@ mode's: ``pertitle train --no-probe``), both trained *without* the benchmarked c
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 
-from _common import decode_seconds
+from _common import decode_seconds, pertitle_command
 
 from pertitle.encoder.cache import Cache
 from pertitle.encoder.ffmpeg import locate
@@ -72,6 +77,30 @@ def timed(fn):
     return out, time.perf_counter() - t0
 
 
+def run_cli(argv: list[str], out_dir: str, name: str) -> tuple[dict, list[dict], float]:
+    """One mode as the installed command, in a new process (interpreter start and imports
+    included, as a user runs it): its document, its RD table's rows, its wall time."""
+    doc_path, csv_path = os.path.join(out_dir, f"{name}.json"), os.path.join(out_dir, f"{name}.rd.csv")
+    argv = [*pertitle_command(), *argv, "-o", doc_path, "-q"]
+    if argv[len(pertitle_command())] == "analyze":
+        argv += ["--rd-csv", csv_path]
+    t0 = time.perf_counter()
+    p = subprocess.run(argv, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: {p.stderr.strip()}")
+    with open(doc_path, encoding="utf-8") as fh:
+        doc = json.load(fh)
+    rows = []
+    if os.path.exists(csv_path):
+        with open(csv_path, encoding="utf-8", newline="") as fh:
+            rows = [{k: (float(v) if k in ("width", "height", "crf", "kbps", "vmaf_mean") else v)
+                     for k, v in r.items()} for r in csv.DictReader(fh)]
+        for r in rows:
+            r["width"], r["height"] = int(r["width"]), int(r["height"])
+    return doc, rows, wall
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("corpus", nargs="?", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "corpus"))
@@ -81,35 +110,73 @@ def main() -> None:
     ap.add_argument("--verify", type=int, default=6)
     ap.add_argument("--model", required=True, help="a model trained without the clips' groups")
     ap.add_argument("--fast-model", default=None,
-                    help="the fast mode's model, trained without the clips' groups (default: --model)")
+                    help="the fast mode's model, trained without the clips' groups (default: --model); several, "
+                         "comma-separated (e.g. the same model as .skops and as plain trees .npz), run it with each")
+    ap.add_argument("--fast-budget", default=None,
+                    help="the fast mode's budget (default: the shipped); several, comma-separated, run it once "
+                         "with each (with each --fast-model; the first pair is reported as fast, the others as "
+                         "fast[MODEL@BUDGET])")
+    ap.add_argument("--process", action="store_true",
+                    help="run every mode as the installed command in a new process, as a user does (imports "
+                         "included), instead of in this process")
     ap.add_argument("--json", default=None)
     ap.add_argument("--md", default=None)
     a = ap.parse_args()
     ff = locate()
     policy = LadderPolicy()
     base = AnalysisOptions(duration_s=a.duration, jobs=a.jobs, policy=policy, model_path=a.model)
+    budgets = [float(b) for b in a.fast_budget.split(",")] if a.fast_budget else [None]
+    fast_models = (a.fast_model or a.model).split(",")
+    variants = [(m, b) for m in fast_models for b in budgets]   # the first is "fast"
+    fast_keys = ["fast"] + [f"fast[{os.path.basename(m)}@{b if b else 'default'}]" for m, b in variants[1:]]
     rows = []
     for name in a.clips.split(","):
         c = os.path.join(a.corpus, name)
         tmp = tempfile.mkdtemp(prefix="pertitle-bench-")
         try:
             floor = decode_seconds(ff.path, c, 0.0, a.duration)
-            ex, t_ex = timed(lambda: analyze(c, base, ff, Cache.open(os.path.join(tmp, "c1"))))
-            truth = ex.sweep.rows
-            fast_opts = AnalysisOptions(**{**base.__dict__, "fast": True, "model_path": a.fast_model or a.model})
-            fa, t_fa = timed(lambda: analyze(c, fast_opts, ff, Cache.open(os.path.join(tmp, "c2"))))
-            pr, t_pr = timed(lambda: predict_ladder(c, base, ff=ff, cache=Cache.open(os.path.join(tmp, "c3"))))
-            ve, t_ve = timed(lambda: predict_ladder(c, base, verify=a.verify, ff=ff,
-                                                    cache=Cache.open(os.path.join(tmp, "c4"))))
-            search = fa.document["sweep"]["search"]
+            common = ["--duration", str(a.duration), "-j", str(a.jobs)]
+
+            def fast_run(fast_model, budget, i):
+                if a.process:
+                    extra = ["--fast-budget", str(budget)] if budget else []
+                    doc, _, t = run_cli(["analyze", c, "--fast", *extra, *common, "--model", fast_model,
+                                         "--cache", os.path.join(tmp, f"f{i}")], tmp, f"fa{i}")
+                    return doc, t
+                opts = AnalysisOptions(**{**base.__dict__, "fast": True, "model_path": fast_model,
+                                          **({"fast_budget": budget} if budget else {})})
+                fa, t = timed(lambda: analyze(c, opts, ff, Cache.open(os.path.join(tmp, f"f{i}"))))
+                return fa.document, t
+
+            if a.process:
+                ex_doc, truth, t_ex = run_cli(["analyze", c, *common, "--cache", os.path.join(tmp, "c1")], tmp, "ex")
+                n_truth = ex_doc["sweep"]["encodes"]
+            else:
+                ex, t_ex = timed(lambda: analyze(c, base, ff, Cache.open(os.path.join(tmp, "c1"))))
+                ex_doc, truth, n_truth = ex.document, ex.sweep.rows, len(ex.sweep.rows)
+            fasts = [fast_run(m, b, i) for i, (m, b) in enumerate(variants)]
+            if a.process:
+                pr, _, t_pr = run_cli(["predict", c, *common, "--model", a.model, "--cache", os.path.join(tmp, "c3")],
+                                      tmp, "pr")
+                ve, _, t_ve = run_cli(["predict", c, *common, "--model", a.model, "--verify", str(a.verify),
+                                       "--cache", os.path.join(tmp, "c4")], tmp, "ve")
+            else:
+                pr, t_pr = timed(lambda: predict_ladder(c, base, ff=ff, cache=Cache.open(os.path.join(tmp, "c3"))))
+                ve, t_ve = timed(lambda: predict_ladder(c, base, verify=a.verify, ff=ff,
+                                                        cache=Cache.open(os.path.join(tmp, "c4"))))
+
+            def fast_entry(doc, t):
+                search = doc["sweep"]["search"]
+                return {"s": round(t, 1), "encodes": doc["sweep"]["encodes"],
+                        "speedup": round(t_ex / t, 2), "stop": search["stop"],
+                        "cost_share": round(search["cost"] / search["exhaustive_cost"], 3),
+                        "unbacked": search.get("unbacked_rungs", []), **judge(doc, truth, policy)}
+
             row = {
                 "clip": name, "floor_s": round(floor, 3),
-                "exhaustive": {"s": round(t_ex, 1), "encodes": len(truth), "x_floor": round(t_ex / floor),
-                               "rungs": judge(ex.document, truth, policy)["rungs"]},
-                "fast": {"s": round(t_fa, 1), "encodes": fa.document["sweep"]["encodes"],
-                         "speedup": round(t_ex / t_fa, 2), "stop": search["stop"],
-                         "cost_share": round(search["cost"] / search["exhaustive_cost"], 3),
-                         "unbacked": search.get("unbacked_rungs", []), **judge(fa.document, truth, policy)},
+                "exhaustive": {"s": round(t_ex, 1), "encodes": n_truth, "x_floor": round(t_ex / floor),
+                               "rungs": judge(ex_doc, truth, policy)["rungs"]},
+                **{key: fast_entry(*got) for key, got in zip(fast_keys, fasts)},
                 "predict": {"s": round(t_pr, 2), "speedup": round(t_ex / t_pr), "confident": pr["prediction"].get("confident"),
                             "top_interval": pr["prediction"].get("top_kbps_interval"), **judge(pr, truth, policy)},
                 f"verify{a.verify}": {"s": round(t_ve, 1), "encodes": ve["prediction"]["verify_encodes"],
@@ -129,26 +196,29 @@ def main() -> None:
         return vals[min(len(vals) - 1, int(round(0.9 * (len(vals) - 1))))]
 
     summary = {
-        "fast": {"speedup_median": med("fast", "speedup"), "speedup_min": min(r["fast"]["speedup"] for r in rows),
-                 "bd_median": med("fast", "bd_pct"), "bd_p90": p90("fast", "bd_pct"),
-                 "bd_max": max(r["fast"]["bd_pct"] for r in rows)},
+        **{k: {"speedup_median": round(med(k, "speedup"), 2), "speedup_min": min(r[k]["speedup"] for r in rows),
+               "bd_median": med(k, "bd_pct"), "bd_p90": p90(k, "bd_pct"), "bd_max": max(r[k]["bd_pct"] for r in rows)}
+           for k in fast_keys},
         "predict": {"bd_median": med("predict", "bd_pct"), "bd_p90": p90("predict", "bd_pct"),
                     "top_within_25pct": sum(0.75 < r["predict"]["top_ratio"] < 1.25 for r in rows) / len(rows),
                     "speedup_median": med("predict", "speedup")},
         v: {"bd_median": med(v, "bd_pct"), "bd_p90": p90(v, "bd_pct"), "speedup_median": med(v, "speedup")},
     }
     print(json.dumps(summary))
-    md = ["| clip | floor s | exhaustive s (enc) | fast s (enc, speed-up, BD, stop) | predict (BD, top x, confident) "
-          f"| verify {a.verify} (BD) |", "|---|---|---|---|---|---|"]
+    heads = "".join(f" {k} s (enc, speed-up, BD, stop) |" for k in fast_keys)
+    md = [f"| clip | floor s | exhaustive s (enc) |{heads} predict (BD, top x, confident) "
+          f"| verify {a.verify} (BD) |", "|---|---|---|" + "---|" * len(fast_keys) + "---|---|"]
     for r in rows:
-        f, p, w = r["fast"], r["predict"], r[v]
-        md.append(f"| {r['clip']} | {r['floor_s']} | {r['exhaustive']['s']} ({r['exhaustive']['encodes']}) "
-                  f"| {f['s']} ({f['encodes']}, {f['speedup']}x, {f['bd_pct']:+.2f}%, {f['stop']}) "
-                  f"| {p['bd_pct']:+.2f}%, x{p['top_ratio']}, {p['confident']} | {w['bd_pct']:+.2f}% |")
+        p, w = r["predict"], r[v]
+        cells = "".join(f" {f['s']} ({f['encodes']}, {f['speedup']}x, {f['bd_pct']:+.2f}%, {f['stop']}) |"
+                        for f in (r[k] for k in fast_keys))
+        md.append(f"| {r['clip']} | {r['floor_s']} | {r['exhaustive']['s']} ({r['exhaustive']['encodes']}) |{cells}"
+                  f" {p['bd_pct']:+.2f}%, x{p['top_ratio']}, {p['confident']} | {w['bd_pct']:+.2f}% |")
     s = summary
     md.append("")
-    md.append(f"fast: speed-up median {s['fast']['speedup_median']}x (min {s['fast']['speedup_min']}x), BD median "
-              f"{s['fast']['bd_median']:+.2f}%, p90 {s['fast']['bd_p90']:+.2f}%, max {s['fast']['bd_max']:+.2f}%; "
+    md.append("; ".join(f"{k}: speed-up median {s[k]['speedup_median']}x (min {s[k]['speedup_min']}x), BD median "
+                        f"{s[k]['bd_median']:+.2f}%, p90 {s[k]['bd_p90']:+.2f}%, max {s[k]['bd_max']:+.2f}%"
+                        for k in fast_keys) + "; "
               f"predict: BD median {s['predict']['bd_median']:+.2f}%, p90 {s['predict']['bd_p90']:+.2f}%, top rung "
               f"within 25% on {s['predict']['top_within_25pct']:.0%}; verify {a.verify}: BD median "
               f"{s[v]['bd_median']:+.2f}%, p90 {s[v]['bd_p90']:+.2f}%")
@@ -156,7 +226,8 @@ def main() -> None:
     print(text)
     if a.json:
         with open(a.json, "w", encoding="utf-8") as fh:
-            json.dump({"rows": rows, "summary": summary, "clips": a.clips.split(","), "model": a.model}, fh, indent=1)
+            json.dump({"rows": rows, "summary": summary, "clips": a.clips.split(","), "model": a.model,
+                       "fast_models": fast_models, "fast_budgets": budgets, "process": a.process}, fh, indent=1)
     if a.md:
         with open(a.md, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")

@@ -425,6 +425,17 @@ def save(model: CurveModel, path: str, df, feature_version: int, extra: Mapping 
     return meta
 
 
+def _is_plain(path: str) -> bool:
+    """A zip holding the arrays of :func:`save_plain` (a skops file holds schema.json)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "state_json.npy" in z.namelist()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+
+
 def _is_pickle(head: bytes) -> bool:
     return head[:1] == b"\x80" or head[:2] in (b"(d", b"}q", b"(l", b"]q")
 
@@ -434,9 +445,6 @@ def load(path: str, feature_version: int | None = None, *, sha256: str | None = 
     """Load a model file. ``sha256``: the content must have this hash (the shipped model).
     ``feature_version``: refuse a model trained on other features."""
     import zipfile
-
-    import sklearn
-    import skops.io as sio
 
     try:
         with open(path, "rb") as fh:
@@ -453,7 +461,10 @@ def load(path: str, feature_version: int | None = None, *, sha256: str | None = 
                              "holds, so it is refused; retrain with `pertitle train` (skops format), or "
                              "pass --trust-model if you made this file yourself", path)
         blob = _load_trusted_pickle(path)
+    elif head[:2] == b"PK" and _is_plain(path):
+        return load_plain(path, feature_version)   # its checksum checked above
     elif head[:2] == b"PK":
+        import skops.io as sio
         from skops.io.exceptions import UntrustedTypesFoundException
 
         try:
@@ -481,6 +492,8 @@ def load(path: str, feature_version: int | None = None, *, sha256: str | None = 
         raise ModelError(f"model format {meta.get('format')} is not {MODEL_FORMAT}: retrain", path)
     if meta["format"] >= 3:
         _unpack_trees(model, blob.get("trees"), path)
+    import sklearn
+
     trained = meta.get("versions", {}).get("scikit-learn")
     if trained and str(trained).split(".")[:2] != sklearn.__version__.split(".")[:2]:
         raise ModelError(f"model trained with scikit-learn {trained}, this is {sklearn.__version__}: "
@@ -597,3 +610,165 @@ def _load_trusted_pickle(path: str):
     except Exception as exc:  # noqa: BLE001 - the user asked to trust it; any failure is "cannot load"
         raise ModelError(f"cannot load the pickle model ({type(exc).__name__}): retrain with "
                          "`pertitle train`", path) from None
+
+
+# ------------------------------------------------------------------------------------------
+# Plain trees: a boosted model's predictions without scikit-learn
+# ------------------------------------------------------------------------------------------
+# Importing scikit-learn and skops takes about 1.2 s here, on every `predict`, `--verify` and
+# `--fast` run: a fifth of a short title's fast analysis, none of which the exhaustive analysis
+# pays. A fitted boosted model is only arrays (each tree's nodes: feature, threshold, where a
+# missing value goes, children, leaf values; each regressor's baseline), so it is also written as
+# a NumPy .npz (no pickle: loaded with allow_pickle=False) with its metadata as JSON, and predicted
+# by walking those arrays, every tree of a regressor at once, summing the trees in sklearn's order:
+# the same numbers, bit for bit (tests/test_model_file.py).
+
+TREES_FORMAT = 1
+_NODE_FIELDS = ("value", "feature_idx", "num_threshold", "missing_go_to_left", "left", "right", "is_leaf")
+
+
+class PlainBoost:
+    """A boosted regressor's trees as flat arrays (node indices global, ``roots`` each tree's
+    first node), predicting as scikit-learn's HistGradientBoostingRegressor does on numeric data:
+    a missing value goes where the node says, else left when ``x <= threshold``."""
+
+    def __init__(self, baseline: float, roots, value, feature, threshold, nan_left, left, right, leaf):
+        self.baseline = float(baseline)
+        self.roots = np.asarray(roots, dtype=np.int64)
+        self.value = np.asarray(value, dtype=np.float64)
+        self.feature = np.asarray(feature, dtype=np.int64)
+        self.threshold = np.asarray(threshold, dtype=np.float64)
+        self.nan_left = np.asarray(nan_left, dtype=bool)
+        self.left = np.asarray(left, dtype=np.int64)
+        self.right = np.asarray(right, dtype=np.int64)
+        self.leaf = np.asarray(leaf, dtype=bool)
+
+    def check(self, n_features: int) -> bool:
+        """Every index in range and every walk ends at a leaf (children come after their node)."""
+        n = len(self.value)
+        arrays = (self.feature, self.threshold, self.nan_left, self.left, self.right, self.leaf)
+        if n == 0 or any(len(a) != n for a in arrays) or len(self.roots) == 0:
+            return False
+        inner = ~self.leaf
+        idx = np.arange(n)
+        return bool((self.roots >= 0).all() and (self.roots < n).all()
+                    and (self.feature[inner] >= 0).all() and (self.feature[inner] < n_features).all()
+                    and (self.left[inner] > idx[inner]).all() and (self.left[inner] < n).all()
+                    and (self.right[inner] > idx[inner]).all() and (self.right[inner] < n).all()
+                    and np.isfinite(self.value).all() and math.isfinite(self.baseline))
+
+    def predict(self, X) -> np.ndarray:
+        x = np.asarray(X, dtype=np.float64)
+        rows = np.arange(len(x))[:, None]
+        at = np.broadcast_to(self.roots, (len(x), len(self.roots))).copy()
+        # children always come after their node (checked on load), so this ends within the depth
+        for _ in range(len(self.value)):
+            inner = ~self.leaf[at]
+            if not inner.any():
+                break
+            v = x[rows, np.where(inner, self.feature[at], 0)]
+            go_left = np.where(np.isnan(v), self.nan_left[at], v <= self.threshold[at])
+            at = np.where(inner, np.where(go_left, self.left[at], self.right[at]), at)
+        leaves = self.value[at]
+        # ((baseline + tree 0) + tree 1) + ...: the order scikit-learn adds them in
+        return np.cumsum(np.column_stack([np.full(len(x), self.baseline), leaves]), axis=1)[:, -1]
+
+
+def _plain_from_sklearn(est) -> PlainBoost:
+    if getattr(est, "n_trees_per_iteration_", 1) != 1 or np.any(getattr(est, "is_categorical_", None) or False):
+        raise ModelError("only a numeric regressor's trees can be written as plain arrays")
+    flat = [tree for it in est._predictors for tree in it]
+    parts, roots, start = {f: [] for f in _NODE_FIELDS}, [], 0
+    for tree in flat:
+        nodes = tree.nodes
+        if nodes["is_categorical"].any():
+            raise ModelError("only a numeric regressor's trees can be written as plain arrays")
+        roots.append(start)
+        for f in _NODE_FIELDS:
+            col = nodes[f].astype(np.int64) + start if f in ("left", "right") else nodes[f]
+            parts[f].append(col)
+        start += len(nodes)
+    cat = {f: np.concatenate(v) for f, v in parts.items()}
+    return PlainBoost(float(np.ravel(est._baseline_prediction)[0]), roots, cat["value"], cat["feature_idx"],
+                      cat["num_threshold"], cat["missing_go_to_left"], cat["left"], cat["right"], cat["is_leaf"])
+
+
+def save_plain(model: CurveModel, path: str, meta: Mapping) -> None:
+    """Write a fitted boosted ``model`` (family hgb) as plain arrays with ``meta`` (see above)."""
+    from ..core.fsutil import atomic_write
+
+    if model.family != "hgb" or not hasattr(model, "members_"):
+        raise ModelError("only a fitted boosted (hgb) model can be written as plain trees")
+    arrays: dict[str, np.ndarray] = {}
+    for m, member in enumerate(model.members_):
+        for t in TARGETS:
+            p = _plain_from_sklearn(member[t])
+            arrays[f"m{m}_{t}_baseline"] = np.array([p.baseline])
+            for name in ("roots", "value", "feature", "threshold", "nan_left", "left", "right", "leaf"):
+                arrays[f"m{m}_{t}_{name}"] = getattr(p, name)
+    state = {"trees_format": TREES_FORMAT, "family": model.family, "feature_columns": list(model.feature_columns),
+             "random_state": model.random_state, "members": len(model.members_), "anchors": [list(a) for a in model.anchors],
+             "columns_": list(model.columns_), "medians_": model.medians_,
+             "anchors_": {t: list(s) for t, s in getattr(model, "anchors_", {}).items()},
+             "n_titles_": int(model.n_titles_), "calibration_": getattr(model, "calibration_", {}) or {}}
+    arrays["state_json"] = np.array(json.dumps(state))
+    arrays["meta_json"] = np.array(json.dumps(dict(meta)))
+
+    def write(fh):
+        np.savez_compressed(fh, **arrays)
+    atomic_write(path, write, mode="wb")
+
+
+def load_plain(path: str, feature_version: int | None = None, *, sha256: str | None = None) -> tuple[CurveModel, dict]:
+    """A model written by :func:`save_plain`: a :class:`CurveModel` whose members are
+    :class:`PlainBoost` (no scikit-learn import), and its metadata. Data only: NumPy arrays and
+    JSON, nothing executed; a file whose arrays do not make trees is refused."""
+    import zipfile
+
+    bad = ModelError("not a readable plain-trees model file", path)
+    try:
+        if sha256 is not None and file_sha256(path) != sha256:
+            raise ModelError("the model file's checksum does not match the one recorded for it", path)
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise ModelError("no such model file", path) from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        if isinstance(exc, ModelError):
+            raise
+        raise bad from None
+    try:
+        state = json.loads(str(arrays["state_json"]))
+        meta = json.loads(str(arrays["meta_json"]))
+        if state.get("trees_format") != TREES_FORMAT or state.get("family") != "hgb":
+            raise bad
+        model = CurveModel(family="hgb", feature_columns=tuple(state["feature_columns"]),
+                           random_state=int(state["random_state"]), members=int(state["members"]),
+                           anchors=tuple(tuple(a) for a in state["anchors"]))
+        model.columns_ = [str(c) for c in state["columns_"]]
+        model.medians_ = {str(k): float(v) for k, v in state["medians_"].items()}
+        model.anchors_ = _anchor_specs({k: tuple(v) for k, v in state["anchors_"].items()}, path)
+        model.n_titles_ = int(state["n_titles_"])
+        model.calibration_ = dict(state["calibration_"])
+        members = []
+        for m in range(model.members):
+            member = {}
+            for t in TARGETS:
+                g = lambda name: arrays[f"m{m}_{t}_{name}"]
+                p = PlainBoost(g("baseline")[0], g("roots"), g("value"), g("feature"), g("threshold"),
+                               g("nan_left"), g("left"), g("right"), g("leaf"))
+                if not p.check(len(model.columns_)):
+                    raise bad
+                member[t] = p
+            members.append(member)
+        model.members_ = members
+    except ModelError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, json.JSONDecodeError):
+        raise bad from None
+    if not isinstance(meta, dict):
+        raise bad
+    if feature_version is not None and meta.get("feature_version") != feature_version:
+        raise ModelError(f"model expects feature version {meta.get('feature_version')}, this "
+                         f"build computes {feature_version}: retrain", path)
+    return model, meta

@@ -1,7 +1,8 @@
 """The shipped model and the table it was trained on; loading a model for the pipeline.
 
 Two models ship under ``ladders/models/`` (safe format, see :mod:`pertitle.ladders.model`), each
-with a ``.json`` record beside it (the file's SHA-256 and its metadata): ``default`` for
+with a ``.json`` record beside it (the file's SHA-256 and its metadata) and the same model as
+plain trees (``.trees.npz``, loaded first: predicting from it needs no scikit-learn import): ``default`` for
 ``predict`` and ``--verify`` (its features include the probe encode's, ``PROBE_COLUMNS``) and
 ``fast`` for ``analyze --fast``, without them (the fast mode measures the grid itself: in grouped
 CV the probe did not improve it, and it would cost a sixth of its budget). A shipped model whose
@@ -138,6 +139,12 @@ def with_probe(df):
 
 
 def save(model: M.CurveModel, path: str, df, extra: dict | None = None) -> dict:
+    """Write ``model``: a ``.npz`` path gets plain trees (a boosted model that predicts without
+    importing scikit-learn, :func:`pertitle.ladders.model.save_plain`), any other a skops file."""
+    if path.lower().endswith(".npz"):
+        meta = {**M.metadata(model, df, FEATURE_VERSION, extra), "format": "plain-trees"}
+        M.save_plain(model, path, meta)
+        return meta
     return M.save(model, path, df, FEATURE_VERSION, extra)
 
 
@@ -170,9 +177,16 @@ def write_shipped(model: M.CurveModel, df, models_dir: str, name: str = "default
     name = _shipped_name(name)
     path = os.path.join(models_dir, f"{name}.skops")
     meta = save(model, path, df)
+    trees = os.path.join(models_dir, f"{name}.trees.npz")
+    M.save_plain(model, trees, {**meta, "format": "plain-trees"})
     atomic_write_json(os.path.join(models_dir, f"{name}.json"),
-                      {"file": f"{name}.skops", "sha256": M.file_sha256(path), "meta": meta})
+                      {"file": f"{name}.skops", "sha256": M.file_sha256(path),
+                       "trees_file": f"{name}.trees.npz", "trees_sha256": M.file_sha256(trees), "meta": meta})
     return meta
+
+
+def shipped_trees_path(name: str = "default") -> str:
+    return str(resources.files("pertitle.ladders").joinpath(f"models/{_shipped_name(name)}.trees.npz"))
 
 
 def load_default_model(cache_dir: str | None = None, name: str = "default"):
@@ -181,6 +195,13 @@ def load_default_model(cache_dir: str | None = None, name: str = "default"):
     checksum)."""
     try:
         rec = shipped_model_record(name)
+        if isinstance(rec.get("trees_sha256"), str):
+            # the same model as plain trees: no scikit-learn import (about 1.2 s of every run)
+            trees = shipped_trees_path(name)
+            try:
+                return _memo(trees, lambda: M.load_plain(trees, FEATURE_VERSION, sha256=rec["trees_sha256"]))
+            except ModelError:
+                pass   # the skops file, then a retrained model
         path = shipped_model_path(name)
         return _memo(path, lambda: M.load(path, FEATURE_VERSION, sha256=rec["sha256"]))
     except ModelError as first:

@@ -145,6 +145,8 @@ def _cases(kit, tmp: Path):
         ("pickle model", ["predict", clip, "--model", evil, "-o", tmp / "p.json"], E.ModelError.exit_code, "pickle"),
         ("fake skops", ["predict", clip, "--model", notzip, "-o", tmp / "p.json"], E.ModelError.exit_code, "model"),
         ("no model", ["predict", clip, "--model", tmp / "none.skops", "-o", tmp / "p.json"], E.ModelError.exit_code, "no such model"),
+        ("pickle model, fast", ["analyze", clip, "--fast", "--model", evil, "-o", tmp / "f.json"], E.ModelError.exit_code, "pickle"),
+        ("fake skops, verify", ["predict", clip, "--verify", "2", "--model", notzip, "-o", tmp / "p.json"], E.ModelError.exit_code, "model"),
         # --- inputs are the local files named -----------------------------------------------------
         ("HLS playlist", ["analyze", hls, "-o", tmp / "h.json", *TINY], E.UnsupportedInput.exit_code, "refers to other files"),
         ("HLS named .mp4", ["probe", disguised], E.UnsupportedInput.exit_code, "refers to other files"),

@@ -7,7 +7,7 @@ import pytest
 
 from pertitle.pipeline.common import AnalysisOptions
 from pertitle.encoder.cache import Cache
-from pertitle.core.errors import DatasetError, ModelError
+from pertitle.core.errors import DatasetError, InvalidOptions, ModelError
 from pertitle.ladders import model as M
 from pertitle.ladders.document import validate
 from pertitle.ladders.evaluate import cross_validate, group_splits, summarize
@@ -190,6 +190,20 @@ def test_cli_train_predict_evaluate(tiny, tmp_path):
     assert "[predict]" in p.stdout and "[verify 1]" in p.stdout and "[fast]" in p.stdout
     p = run("predict", src, "--model", tmp_path / "missing.skops")
     assert p.returncode == ModelError.exit_code and "no such model" in p.stderr
+    # the same model as plain trees (.npz): the same ladder, to the kbps
+    plain = tmp_path / "m.npz"
+    p = run("train", tiny["csv"], "-o", plain, "--family", "hgb", "--members", "2")
+    assert p.returncode == 0, p.stderr
+    docs = []
+    for m in (model, plain):
+        p = run("predict", src, "--model", m, "-o", tmp_path / "z.json", "--json", "-q", "--cache", tmp_path / "c")
+        assert p.returncode == 0, p.stderr
+        docs.append(json.loads(p.stdout))
+    assert docs[0]["rungs"] == docs[1]["rungs"]
+    assert docs[0]["prediction"]["loss_bound_pct"] == docs[1]["prediction"]["loss_bound_pct"]
+    p = run("train", tiny["csv"], "-o", tmp_path / "r.npz", "--family", "ridge")
+    assert p.returncode == InvalidOptions.exit_code and "plain trees" in p.stderr
+    assert not (tmp_path / "r.npz").exists()
 
 
 def test_bad_dataset(tmp_path):

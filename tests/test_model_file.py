@@ -83,3 +83,107 @@ def test_packed_trees_that_do_not_add_up_are_refused(fitted, tmp_path, damage):
     path.write_bytes(sio.dumps({"meta_json": json.dumps(meta), "model": hollow, "trees": trees}))
     with pytest.raises(ModelError, match="packed trees"):
         M.load(str(path), FEATURE_VERSION)
+
+
+# ------------------------------------------------------------------------------------------
+# Plain trees: the same model, predicted without scikit-learn
+# ------------------------------------------------------------------------------------------
+
+
+def _rows_with_gaps(model, train):
+    """The training rows' design matrix with missing values in every column in turn."""
+    X = M.design(train, model.feature_columns)[model.columns_].copy()
+    for j, c in enumerate(X.columns):
+        X.loc[X.index[j::len(X.columns) + 1], c] = np.nan
+    return X
+
+
+def test_plain_trees_predict_the_same_numbers(fitted, tmp_path):
+    model, train, test = fitted
+    path = str(tmp_path / "m.npz")
+    M.save_plain(model, path, {"feature_version": FEATURE_VERSION, "note": "x"})
+    plain, meta = M.load_plain(path, FEATURE_VERSION)
+    assert meta == {"feature_version": FEATURE_VERSION, "note": "x"}
+    assert all(isinstance(e, M.PlainBoost) for m in plain.members_ for e in m.values())
+    X = _rows_with_gaps(model, train)
+    assert X.isna().any().all()
+    # bit for bit, missing values included, member by member
+    assert same(model.predict_members(X), plain.predict_members(X))
+    assert same(predictions(model, test), predictions(plain, test))
+    assert (plain.columns_, plain.medians_, plain.anchors_, plain.calibration_) == \
+        (model.columns_, model.medians_, model.anchors_, getattr(model, "calibration_", {}))
+    # M.load knows the file by its content, and checks its checksum
+    again, _ = M.load(path, FEATURE_VERSION, sha256=M.file_sha256(path))
+    assert same(predictions(model, test), predictions(again, test))
+    with pytest.raises(ModelError, match="checksum"):
+        M.load(path, FEATURE_VERSION, sha256="0" * 64)
+    with pytest.raises(ModelError, match="feature version"):
+        M.load_plain(path, FEATURE_VERSION + 1)
+
+
+def test_plain_trees_load_and_predict_without_importing_scikit_learn(fitted, tmp_path):
+    import subprocess
+    import sys
+
+    model, train, test = fitted
+    path = str(tmp_path / "m.npz")
+    M.save_plain(model, path, {"feature_version": FEATURE_VERSION})
+    code = ("import sys, numpy as np; from pertitle.ladders import model as M; "
+            f"m, _ = M.load({path!r}); "
+            "import pandas as pd; X = pd.DataFrame([[m.medians_[c] for c in m.columns_]], columns=m.columns_); "
+            "p = m.predict_members(X); "
+            "print(len(p), 'sklearn' in sys.modules, 'skops' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(len(model.members_)), "False", "False"]
+
+
+class _Payload:
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("damage", ["pickle", "cycle", "feature", "missing", "truncated", "state"])
+def test_plain_trees_that_are_not_trees_are_refused(fitted, tmp_path, damage):
+    """Data only: an object array (a pickle) is never unpickled, and arrays that do not make
+    trees (a child before its node: a walk that never ends; a feature out of range; a missing
+    array; a cut file; a state that is not the model's) give a ModelError."""
+    model, _, _ = fitted
+    good = str(tmp_path / "good.npz")
+    M.save_plain(model, good, {"feature_version": FEATURE_VERSION})
+    with np.load(good, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    bad = tmp_path / "bad.npz"
+    if damage == "pickle":
+        arrays["m0_log_bpp_value"] = np.array([_Payload(str(tmp_path / "PWNED"))], dtype=object)
+    elif damage == "cycle":
+        left = arrays["m0_log_bpp_left"].copy()
+        inner = np.flatnonzero(~arrays["m0_log_bpp_leaf"].astype(bool))
+        left[inner[-1]] = inner[-1]
+        arrays["m0_log_bpp_left"] = left
+    elif damage == "feature":
+        feat = arrays["m0_vmaf_logit_feature"].copy()
+        feat[np.flatnonzero(~arrays["m0_vmaf_logit_leaf"].astype(bool))[0]] = 10_000
+        arrays["m0_vmaf_logit_feature"] = feat
+    elif damage == "missing":
+        del arrays["m1_vmaf_logit_right"]
+    elif damage == "state":
+        arrays["state_json"] = np.array(json.dumps({"trees_format": 99, "family": "hgb"}))
+    if damage == "truncated":
+        bad.write_bytes(open(good, "rb").read()[:5000])
+    else:
+        np.savez(bad, **arrays)
+    with pytest.raises(ModelError):
+        M.load(str(bad), FEATURE_VERSION)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_only_a_boosted_model_is_written_as_plain_trees(fitted, tmp_path):
+    _, train, _ = fitted
+    ridge = M.CurveModel(family="ridge", feature_columns=COLS).fit(train)
+    with pytest.raises(ModelError, match="boosted"):
+        M.save_plain(ridge, str(tmp_path / "r.npz"), {})
+    assert not (tmp_path / "r.npz").exists()

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from pertitle.encoder.features import PROBE_COLUMNS
 from pertitle.ladders import model as M
@@ -32,18 +33,27 @@ def test_shipped_table_and_models_exist_and_agree(name):
     assert meta["members"] == T.DEFAULT_MEMBERS == len(model.members_)
     # predict's model reads the probe encode; the fast mode's does not (it measures the grid itself)
     assert (set(PROBE_COLUMNS) <= set(meta["feature_columns"])) == (name == "default")
+    # the same model as plain trees (what the pipeline loads: no scikit-learn import), same numbers
+    assert rec["trees_sha256"] == M.file_sha256(T.shipped_trees_path(name))
+    plain, pmeta = M.load_plain(T.shipped_trees_path(name), sha256=rec["trees_sha256"])
+    assert pmeta["training_data_sha256"] == meta["training_data_sha256"]
+    rows = real.sample(400, random_state=0)
+    X = M.design(rows, model.feature_columns)[model.columns_]
+    a, b = model.predict_members(X), plain.predict_members(X)
+    assert all(np.array_equal(x[t], y[t]) for x, y in zip(a, b) for t in x)
+    assert plain.calibration_ == model.calibration_ and plain.anchors_ == model.anchors_
 
 
 def test_shipped_model_loads_from_the_installed_package_in_another_folder(tmp_path):
     """Not from the source tree: a subprocess in an empty folder, no PYTHONPATH."""
-    code = ("from pertitle.pipeline.models import load_default_model; "
+    code = ("import sys; from pertitle.pipeline.models import load_default_model; "
             "m, meta = load_default_model(); "
-            "print(type(m).__module__, meta.get('retrained_because', 'shipped'))")
+            "print(type(m).__module__, meta.get('retrained_because', 'shipped'), 'sklearn' in sys.modules)")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
                        text=True, timeout=300)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.split() == ["pertitle.ladders.model", "shipped"]
+    assert p.stdout.split() == ["pertitle.ladders.model", "shipped", "False"]   # plain trees: no import
 
 
 def test_predict_uses_the_shipped_model_and_orders_content_by_difficulty(make_clip, tmp_path):
@@ -87,11 +97,13 @@ def test_tampered_shipped_model_is_not_loaded_but_retrained(tmp_path, monkeypatc
     """A shipped model whose bytes changed fails its checksum and is never unpacked; the same
     model is refitted from the shipped table into the cache, in the safe format, and reused."""
     monkeypatch.setattr(T, "DEFAULT_MEMBERS", 2)   # the test's retrain: a smaller ensemble
-    bad = tmp_path / "default.skops"
-    shutil.copy(T.shipped_model_path(), bad)
-    with open(bad, "ab") as fh:
-        fh.write(b"tampered")
+    bad, bad_trees = tmp_path / "default.skops", tmp_path / "default.trees.npz"
+    for src, dst in ((T.shipped_model_path(), bad), (T.shipped_trees_path(), bad_trees)):
+        shutil.copy(src, dst)
+        with open(dst, "ab") as fh:
+            fh.write(b"tampered")
     monkeypatch.setattr(T, "shipped_model_path", lambda name="default": str(bad))
+    monkeypatch.setattr(T, "shipped_trees_path", lambda name="default": str(bad_trees))
     model, meta = T.load_default_model(cache_dir=str(tmp_path / "cache"))
     assert "checksum" in meta["retrained_because"] and model.family == T.DEFAULT_FAMILY
     saved = sorted(os.listdir(tmp_path / "cache" / "models"))
@@ -104,3 +116,17 @@ def test_tampered_shipped_model_is_not_loaded_but_retrained(tmp_path, monkeypatc
     assert "retrained_because" in meta2
     # the retrained model keeps the shipped calibration (it measures the family on this table)
     assert again.calibration_ == T.shipped_model_record()["meta"].get("calibration", {})
+
+
+def test_tampered_plain_trees_fall_back_to_the_shipped_skops_file(tmp_path, monkeypatch):
+    """The plain trees fail their checksum: the skops file of the same model is used (verified
+    too), not a retrained one."""
+    bad = tmp_path / "fast.trees.npz"
+    shutil.copy(T.shipped_trees_path("fast"), bad)
+    with open(bad, "r+b") as fh:
+        fh.seek(200)
+        fh.write(b"\x00" * 16)
+    monkeypatch.setattr(T, "shipped_trees_path", lambda name="default": str(bad))
+    model, meta = T.load_default_model(cache_dir=str(tmp_path / "cache"), name="fast")
+    assert "retrained_because" not in meta and not (tmp_path / "cache").exists()
+    assert not isinstance(model.members_[0]["log_bpp"], M.PlainBoost)   # the skops file's
