@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -528,12 +529,15 @@ class SharedReference:
         self.ff, self.plan, self.workdir, self.on_event = ff, plan, workdir, on_event
         self.dir: str | None = None
         self.path: str | None = None
+        self.decode_s = 0.0   # wall time of the decode
 
     def __call__(self) -> str:
         if self.path is None:
+            t0 = time.monotonic()
             self.on_event(Stage("reference", "decoding the source once"))
             self.dir = make_workdir("pertitle-ref-", self.workdir)
             self.path = prepare_reference(self.ff, self.plan, self.dir)
+            self.decode_s = time.monotonic() - t0
         return self.path
 
     def close(self) -> None:
@@ -543,12 +547,26 @@ class SharedReference:
 
 @contextmanager
 def points_measurer(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
-                    workdir: str | None = None, on_event: EventSink = no_events):
+                    workdir: str | None = None, on_event: EventSink = no_events, early: bool = False):
     """``measure(points) -> SweepResult`` for grid points of ``plan``, called any number of
-    times (rounds): the reference is decoded on the first call only and deleted on exit."""
+    times (rounds): the reference is decoded once and deleted on exit. ``early``: its decode (an
+    FFmpeg process) starts on entry, in a thread, so that what the caller does before its first
+    call (the fast mode's features and prior) runs beside it; else on the first call.
+    ``measure.reference`` is the shared reference (its ``decode_s``: the decode's wall time)."""
     ref = SharedReference(ff, plan, workdir, on_event)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pertitle-ref") if early else None
+    decoding = pool.submit(ref) if pool else None
+
+    def measure(points):
+        if decoding is not None:
+            decoding.result()   # its error, if the decode failed
+        return measure_points(ff, plan, points, cache, jobs=jobs, workdir=workdir, on_event=on_event,
+                              reference=ref)
+
+    measure.reference = ref
     try:
-        yield lambda points: measure_points(ff, plan, points, cache, jobs=jobs, workdir=workdir,
-                                            on_event=on_event, reference=ref)
+        yield measure
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True)   # the decode ends before its folder is removed
         ref.close()

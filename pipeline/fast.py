@@ -56,31 +56,31 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
                                "segments": segments})
     fopts, sampling = sample_title(source, fopts, ff, workdir, on_event)
     plan = make_plan(source, fopts)
-    # the fast mode's own model has no probe encode (a --model that asks for one gets it)
-    prior, _, meta, _ = predicted_rows(source, plan, fopts, cache, ff=ff, workdir=workdir, model_name="fast")
-    ref_px = plan.ref_size[0] * plan.ref_size[1]
-    # budget and spending in wall time on the lanes the rounds are planned for
-    lanes = opts.fast_lanes
-    ceiling, full_cost = fast_ceiling([(e.width, e.height, e.crf) for e in plan.encodes], ref_px,
-                                      opts.fast_budget, subsample, lanes)
     done: list[dict] = []
     failures: list = []
-    reference_s = 0.0
-    with points_measurer(ff, plan, cache, jobs=opts.jobs, workdir=workdir, on_event=on_event) as run_points:
+    # the reference is decoded (FFmpeg) beside the features and the prior (Python)
+    with points_measurer(ff, plan, cache, jobs=opts.jobs, workdir=workdir, on_event=on_event,
+                         early=True) as run_points:
+        # the fast mode's own model has no probe encode (a --model that asks for one gets it)
+        prior, _, meta, _ = predicted_rows(source, plan, fopts, cache, ff=ff, workdir=workdir, model_name="fast")
+        ref_px = plan.ref_size[0] * plan.ref_size[1]
+        # budget and spending in wall time on the lanes the rounds are planned for
+        lanes = opts.fast_lanes
+        ceiling, full_cost = fast_ceiling([(e.width, e.height, e.crf) for e in plan.encodes], ref_px,
+                                          opts.fast_budget, subsample, lanes)
 
         def measure(points):
-            nonlocal reference_s
             res = run_points(points)
             rows = pool_sampled(res.rows, sampling)   # a content-sampled title's estimates
             done.extend(rows)
             failures.extend(res.failures)
-            reference_s += res.reference_s
             return rows
 
         found = search(prior, measure, opts.policy, min(plan.ref_size), ceiling=ceiling,
                        cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, subsample),
                        rounds=FAST_ROUNDS, batch_min=max(2, lanes), lanes=lanes,
                        evidence_ratio=FAST_EVIDENCE_RATIO, skip_twins=skips_twins(None))
+        reference_s = run_points.reference.decode_s
     if not found.measured:
         first = failures[0][1] if failures else "no points"
         raise LadderError(f"fast mode measured nothing: {first}", source.path)

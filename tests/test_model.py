@@ -235,8 +235,17 @@ def test_fast_mode_spends_a_fraction_of_the_grid(tiny, ff, tmp_path):
     assert sum(getattr(e, "name", None) == "reference" for e in events) == 1
     assert os.listdir(tmp_path / "w") == []
     assert 1 <= sw["encodes"] <= 6 and sw["vmaf_subsample"] == 3
+    assert sw["reference_s"] > 0   # decoded beside the features and the prior, and accounted for
     assert len(a.rd_frame()) == sw["encodes"]  # the RD table holds measured points only
     assert any("fast mode" in n for n in a.document["notes"])
+    # a model file that fails to load: its error, once the early decode has ended; nothing left
+    bad = tmp_path / "bad.skops"
+    bad.write_bytes(b"PK not a zip")
+    with pytest.raises(ModelError):
+        analyze(src, AnalysisOptions(crfs=(18, 22, 26, 30, 34, 38, 42), gop_seconds=1, fast=True,
+                                     model_path=str(bad)),
+                ff, Cache(str(tmp_path / "c2")), workdir=str(tmp_path / "w"))
+    assert os.listdir(tmp_path / "w") == []
 
 
 def test_fast_mode_is_deterministic_whatever_the_number_of_jobs(tiny, ff, tmp_path):
