@@ -29,6 +29,20 @@ def pertitle_command() -> list[str]:
     return [exe] if os.path.exists(exe) else [sys.executable, "-m", "pertitle.cli"]
 
 
+def timed_run(argv: list[str], doc_path: str) -> tuple[dict, float]:
+    """Run a ``pertitle`` command line that writes its document to ``doc_path`` (``-o`` and
+    ``-q`` are added) in a new process: the document and the wall time. A failure stops the
+    bench with the command's last error line."""
+    argv = [*argv, "-o", doc_path, "-q"]
+    t0 = time.perf_counter()
+    p = subprocess.run(argv, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, argv))} failed: {p.stderr.strip().splitlines()[-1:]}")
+    with open(doc_path, encoding="utf-8") as fh:
+        return json.load(fh), wall
+
+
 def write_results(text: str, data: dict, json_path: str | None, md_path: str | None) -> None:
     """Print the table and keep it (Markdown) with its data (JSON) where asked."""
     print(text, flush=True)

@@ -14,32 +14,21 @@ fixed one unless given. Ratios, not seconds: the machine is shared and noisy.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import shutil
 import statistics
-import subprocess
 import tempfile
-import time
 
-from _common import write_results
+from _common import timed_run, write_results
 from modes import CLIPS
 
 
 def run_once(exe: str, args: list[str], clip: str) -> tuple[float, list]:
     tmp = tempfile.mkdtemp(prefix="pertitle-ab-")
     try:
-        out = os.path.join(tmp, "out.json")
-        argv = [exe, *[a.replace("{clip}", clip) for a in args], "-o", out, "-q", "--cache",
-                os.path.join(tmp, "cache")]
-        t0 = time.perf_counter()
-        p = subprocess.run(argv, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        if p.returncode != 0:
-            raise SystemExit(f"{exe} failed on {clip}: {p.stderr.strip().splitlines()[-1:]}")
-        with open(out, encoding="utf-8") as fh:
-            doc = json.load(fh)
+        argv = [exe, *[a.replace("{clip}", clip) for a in args], "--cache", os.path.join(tmp, "cache")]
+        doc, wall = timed_run(argv, os.path.join(tmp, "out.json"))
         return wall, [(r["width"], r["height"], r["bitrate_kbps"]) for r in doc["rungs"]]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

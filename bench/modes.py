@@ -25,11 +25,10 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 
-from _common import decode_seconds, pertitle_command
+from _common import decode_seconds, pertitle_command, timed_run
 
 from pertitle.encoder.cache import Cache
 from pertitle.encoder.ffmpeg import locate
@@ -81,16 +80,8 @@ def run_cli(argv: list[str], out_dir: str, name: str) -> tuple[dict, list[dict],
     """One mode as the installed command, in a new process (interpreter start and imports
     included, as a user runs it): its document, its RD table's rows, its wall time."""
     doc_path, csv_path = os.path.join(out_dir, f"{name}.json"), os.path.join(out_dir, f"{name}.rd.csv")
-    argv = [*pertitle_command(), *argv, "-o", doc_path, "-q"]
-    if argv[len(pertitle_command())] == "analyze":
-        argv += ["--rd-csv", csv_path]
-    t0 = time.perf_counter()
-    p = subprocess.run(argv, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if p.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed: {p.stderr.strip()}")
-    with open(doc_path, encoding="utf-8") as fh:
-        doc = json.load(fh)
+    extra = ["--rd-csv", csv_path] if argv[0] == "analyze" else []
+    doc, wall = timed_run([*pertitle_command(), *argv, *extra], doc_path)
     rows = []
     if os.path.exists(csv_path):
         with open(csv_path, encoding="utf-8", newline="") as fh:
