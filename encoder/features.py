@@ -22,6 +22,7 @@ by swscale to a small analysis size. On them:
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -254,7 +255,7 @@ def _yuv420(y: np.ndarray) -> np.ndarray:
 _AVX2_SET = {"sse4_2", "ssse3", "avx", "avx2", "fma", "bmi1", "bmi2"}
 
 
-def x264_asm_cap(cpu_flags: set[str] | None = None) -> str | None:
+def x264_asm_cap(cpu_flags: set[str] | frozenset[str] | None = None) -> str | None:
     """x264's ``asm`` parameter for the in-memory probes: ``"SSE2Fast,AVX2"`` on a CPU with
     AVX-512 and the whole AVX2 set (the level x264 would pick without AVX-512), else ``None``
     (x264 detects). ``cpu_flags``: /proc/cpuinfo's flags (read when not given; none elsewhere)."""
@@ -266,22 +267,16 @@ def x264_asm_cap(cpu_flags: set[str] | None = None) -> str | None:
     return None
 
 
-_FLAGS: set[str] | None = None
-
-
-def _cpu_flags() -> set[str]:
-    global _FLAGS
-    if _FLAGS is None:
-        _FLAGS = set()
-        try:
-            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-                for line in f:
-                    if line.startswith("flags"):
-                        _FLAGS = set(line.split(":", 1)[1].split())
-                        break
-        except OSError:
-            pass
-    return _FLAGS
+@functools.lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
 
 
 def _encode_in_memory(frames: list[np.ndarray], fps: float, crf: int,

@@ -675,7 +675,7 @@ class PlainBoost:
 
 
 def _plain_from_sklearn(est) -> PlainBoost:
-    if getattr(est, "n_trees_per_iteration_", 1) != 1 or np.any(getattr(est, "is_categorical_", None) or False):
+    if getattr(est, "n_trees_per_iteration_", 1) != 1:
         raise ModelError("only a numeric regressor's trees can be written as plain arrays")
     flat = [tree for it in est._predictors for tree in it]
     parts, roots, start = {f: [] for f in _NODE_FIELDS}, [], 0
@@ -693,8 +693,9 @@ def _plain_from_sklearn(est) -> PlainBoost:
                       cat["num_threshold"], cat["missing_go_to_left"], cat["left"], cat["right"], cat["is_leaf"])
 
 
-def save_plain(model: CurveModel, path: str, meta: Mapping) -> None:
-    """Write a fitted boosted ``model`` (family hgb) as plain arrays with ``meta`` (see above)."""
+def save_plain(model: CurveModel, path: str, meta: Mapping) -> dict:
+    """Write a fitted boosted ``model`` (family hgb) as plain arrays with ``meta`` (see above),
+    its ``format`` set to "plain-trees"; returns that metadata."""
     from ..core.fsutil import atomic_write
 
     if model.family != "hgb" or not hasattr(model, "members_"):
@@ -712,11 +713,13 @@ def save_plain(model: CurveModel, path: str, meta: Mapping) -> None:
              "anchors_": {t: list(s) for t, s in getattr(model, "anchors_", {}).items()},
              "n_titles_": int(model.n_titles_), "calibration_": getattr(model, "calibration_", {}) or {}}
     arrays["state_json"] = np.array(json.dumps(state))
-    arrays["meta_json"] = np.array(json.dumps(dict(meta)))
+    meta = {**meta, "format": "plain-trees"}
+    arrays["meta_json"] = np.array(json.dumps(meta))
 
     def write(fh):
         np.savez_compressed(fh, **arrays)
     atomic_write(path, write, mode="wb")
+    return meta
 
 
 def load_plain(path: str, feature_version: int | None = None, *, sha256: str | None = None) -> tuple[CurveModel, dict]:
@@ -733,9 +736,7 @@ def load_plain(path: str, feature_version: int | None = None, *, sha256: str | N
             arrays = {k: z[k] for k in z.files}
     except FileNotFoundError:
         raise ModelError("no such model file", path) from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        if isinstance(exc, ModelError):
-            raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError):
         raise bad from None
     try:
         state = json.loads(str(arrays["state_json"]))

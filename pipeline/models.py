@@ -142,9 +142,7 @@ def save(model: M.CurveModel, path: str, df, extra: dict | None = None) -> dict:
     """Write ``model``: a ``.npz`` path gets plain trees (a boosted model that predicts without
     importing scikit-learn, :func:`pertitle.ladders.model.save_plain`), any other a skops file."""
     if path.lower().endswith(".npz"):
-        meta = {**M.metadata(model, df, FEATURE_VERSION, extra), "format": "plain-trees"}
-        M.save_plain(model, path, meta)
-        return meta
+        return M.save_plain(model, path, M.metadata(model, df, FEATURE_VERSION, extra))
     return M.save(model, path, df, FEATURE_VERSION, extra)
 
 
@@ -178,7 +176,7 @@ def write_shipped(model: M.CurveModel, df, models_dir: str, name: str = "default
     path = os.path.join(models_dir, f"{name}.skops")
     meta = save(model, path, df)
     trees = os.path.join(models_dir, f"{name}.trees.npz")
-    M.save_plain(model, trees, {**meta, "format": "plain-trees"})
+    M.save_plain(model, trees, meta)
     atomic_write_json(os.path.join(models_dir, f"{name}.json"),
                       {"file": f"{name}.skops", "sha256": M.file_sha256(path),
                        "trees_file": f"{name}.trees.npz", "trees_sha256": M.file_sha256(trees), "meta": meta})

@@ -103,7 +103,7 @@ def test_plain_trees_predict_the_same_numbers(fitted, tmp_path):
     path = str(tmp_path / "m.npz")
     M.save_plain(model, path, {"feature_version": FEATURE_VERSION, "note": "x"})
     plain, meta = M.load_plain(path, FEATURE_VERSION)
-    assert meta == {"feature_version": FEATURE_VERSION, "note": "x"}
+    assert meta == {"feature_version": FEATURE_VERSION, "note": "x", "format": "plain-trees"}
     assert all(isinstance(e, M.PlainBoost) for m in plain.members_ for e in m.values())
     X = _rows_with_gaps(model, train)
     assert X.isna().any().all()
