@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from scipy.interpolate import PchipInterpolator
 
 from ..core.errors import LadderError
 from .hull import RDPoint, pareto_front
+from .pchip import Pchip
 
 
 class BDRateError(LadderError):
@@ -34,13 +34,13 @@ def _as_points(curve: Iterable) -> list[RDPoint]:
     return pts
 
 
-def _log_rate_of_quality(points: Sequence[RDPoint]) -> PchipInterpolator:
+def _log_rate_of_quality(points: Sequence[RDPoint]) -> Pchip:
     front = pareto_front(points)
     if len(front) < 2:
         raise BDRateError(f"a curve needs at least 2 non-dominated points, got {len(front)}")
     q = np.array([p.quality for p in front])
     r = np.log10([p.kbps for p in front])
-    return PchipInterpolator(q, r, extrapolate=False)
+    return Pchip(q, r)
 
 
 def quality_overlap(anchor: Iterable, test: Iterable) -> tuple[float, float]:

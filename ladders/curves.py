@@ -12,9 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.interpolate import PchipInterpolator
-
 from .hull import NotEnoughPoints, RDPoint, pareto_front, upper_hull
+from .pchip import Pchip
 
 
 @dataclass
@@ -31,7 +30,7 @@ class Curve:
         if len(self.kbps) == 0:
             raise NotEnoughPoints(f"no points at {self.width}x{self.height}")
         self._logk = np.log(self.kbps)
-        self._pchip = (PchipInterpolator(self._logk, self.quality, extrapolate=False)
+        self._pchip = (Pchip(self._logk, self.quality)
                        if len(self.kbps) >= 2 else None)
 
     @classmethod
