@@ -84,7 +84,7 @@ def main() -> None:
         t_whole = time.perf_counter() - t0
         truth = whole.sweep.rows
         atomic_write_text(os.path.join(a.out, stem + ".ladder.json"), to_json(whole.document))
-        writer = rd_csv_writer(whole.rd_frame())
+        writer = rd_csv_writer(whole.rd_table())
         with open(os.path.join(a.out, stem + ".rd.csv"), "w", encoding="utf-8", newline="") as fh:
             writer(fh)
         floor = decode_seconds(ff.path, path, repeat=1)

@@ -64,6 +64,25 @@ RD_COLUMNS = {
     "sample_vmaf_mean": "content-sampled title: the joined excerpts' own mean VMAF (vmaf_mean is the weighted one)",
 }
 
+RD_ORDER = ("height", "width", "crf", "target_kbps")   # the table's row order
+
+
+def _order_key(row: dict) -> tuple:
+    """Ascending by ``RD_ORDER``; a missing (None / NaN) value sorts after every number."""
+    key = []
+    for col in RD_ORDER:
+        v = row.get(col)
+        missing = v is None or (isinstance(v, float) and math.isnan(v))
+        key.append((1, 0) if missing else (0, v))
+    return tuple(key)
+
+
+def rd_table(rows: Sequence[dict]) -> list[dict]:
+    """The RD table of ``rows`` without pandas: every row with exactly the ``RD_COLUMNS`` keys
+    (None where a row lacks one), sorted by size then rate setting; the sort is stable."""
+    cols = list(RD_COLUMNS)
+    return sorted(({c: r.get(c) for c in cols} for r in rows), key=_order_key)
+
 
 @dataclass(frozen=True)
 class SweepPlan:
@@ -433,11 +452,15 @@ class SweepResult:
         """Encode + measure seconds of every point, cached or not: the sweep's cost when measured."""
         return sum(float(r.get("encode_s") or 0) + float(r.get("measure_s") or 0) for r in self.rows)
 
+    def table(self) -> list[dict]:
+        """The RD table: one dict per point with exactly ``RD_COLUMNS``, sorted (see ``rd_table``)."""
+        return rd_table(self.rows)
+
     def frame(self):
+        """The RD table as a pandas DataFrame (tests and notebooks; the commands use ``table``)."""
         import pandas as pd
 
-        df = pd.DataFrame(self.rows, columns=list(RD_COLUMNS))
-        return df.sort_values(["height", "width", "crf", "target_kbps"]).reset_index(drop=True)
+        return pd.DataFrame(self.table(), columns=list(RD_COLUMNS))
 
 
 def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,

@@ -256,18 +256,41 @@ class CurveModel:
         return self.members_ if hasattr(self, "members_") else [self.estimators_]
 
     def predict_members(self, X) -> list[dict]:
-        """Per member: {"log_bpp": ..., "vmaf_logit": ...} for design rows ``X``."""
-        X = X.fillna(getattr(self, "medians_", {}))
-        return [{t: e[t].predict(X) + self._anchor(X, t) for t in TARGETS} for e in self._members()]
+        """Per member: {"log_bpp": ..., "vmaf_logit": ...} for design rows ``X``: a DataFrame
+        with the model's columns, or a float array whose columns are ``columns_`` in order. The
+        plain trees take the array; pandas is imported only for a scikit-learn estimator."""
+        M = np.array(X, dtype=np.float64) if isinstance(X, np.ndarray) else \
+            X[self.columns_].to_numpy(dtype=np.float64, copy=True)
+        medians = getattr(self, "medians_", {})
+        for j, c in enumerate(self.columns_):          # what training filled a missing value with
+            if c in medians:
+                col = M[:, j]
+                col[np.isnan(col)] = medians[c]
+        frame = None
+        out = []
+        for e in self._members():
+            member = {}
+            for t in TARGETS:
+                if isinstance(e[t], PlainBoost):
+                    raw = e[t].predict(M)
+                else:
+                    if frame is None:
+                        import pandas as pd
+
+                        frame = pd.DataFrame(M, columns=self.columns_)
+                    raw = e[t].predict(frame)
+                member[t] = raw + self._anchor(M, t)
+            out.append(member)
+        return out
 
     def _anchor(self, X, target: str):
         """What ``target`` is learnt relative to: 0, or its anchor's weight times the title's value
-        of the anchor feature."""
+        of the anchor feature (``X`` a DataFrame, or an array with the ``columns_``)."""
         spec = getattr(self, "anchors_", {}).get(target)
         if not spec:
             return 0.0
         col, weight = spec
-        v = X[col].values.astype(float)
+        v = (X[:, self.columns_.index(col)] if isinstance(X, np.ndarray) else X[col].values).astype(float)
         return weight * (vmaf_to_logit(v) if target == "vmaf_logit" else v)
 
     def predict_frame(self, X):
@@ -278,8 +301,6 @@ class CurveModel:
 
     def _design_rows(self, features: Mapping[str, float], sizes: Sequence[tuple[int, int]],
                      crfs: Sequence[float], ref_size: tuple[int, int]):
-        import pandas as pd
-
         recs = []
         for (w, h) in sizes:
             for q in crfs:
@@ -287,7 +308,8 @@ class CurveModel:
                        for c in self.feature_columns}
                 rec.update(row_features(w, h, q, *ref_size))
                 recs.append(rec)
-        return recs, pd.DataFrame(recs)[self.columns_]
+        X = np.array([[rec[c] for c in self.columns_] for rec in recs], dtype=np.float64)
+        return recs, X.reshape(len(recs), len(self.columns_))
 
     @staticmethod
     def _rows(recs, sizes, crfs, log_bpp, vmaf, fps) -> list[dict]:

@@ -6,6 +6,9 @@ title is recorded with its error and never costs the others their results.
 """
 from __future__ import annotations
 
+import csv
+import math
+import numbers
 import os
 import time
 from dataclasses import dataclass, field
@@ -16,6 +19,7 @@ from ..core.fsutil import write_outputs as write_many
 from ..encoder.cache import Cache, fingerprint
 from ..encoder.events import EventSink, no_events
 from ..encoder.ffmpeg import FFmpeg
+from ..encoder.sweep import RD_COLUMNS
 from ..ladders.document import load
 from .analyze import analyze
 from .common import Analysis, AnalysisOptions
@@ -81,29 +85,44 @@ class BatchResult:
         return [t for t in self.titles if t.status == "failed"]
 
 
-def rd_csv_writer(df):
-    """The RD table as CSV, text cells that a spreadsheet would run as formulas neutralised."""
-    import pandas as pd
+def csv_cell(value) -> str:
+    """One RD-table cell as CSV text: empty for a missing value (None or NaN), integers without a
+    decimal point, floats as ``repr`` (round-trips exactly), text a spreadsheet would run as a
+    formula neutralised."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, (bool, str)):
+        return str(csv_safe(value))
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))
+    return str(csv_safe(str(value)))
 
-    safe = df.copy()
-    for col in safe.columns:
-        if safe[col].dtype == object or pd.api.types.is_string_dtype(safe[col]):
-            safe[col] = safe[col].map(csv_safe)
-    return lambda fh: safe.to_csv(fh, index=False)
+
+def rd_csv_writer(rows: list[dict]):
+    """A writer of the RD table ``rows`` (``Analysis.rd_table()``) as CSV, one column per ``RD_COLUMNS``."""
+    cols = list(RD_COLUMNS)
+
+    def write(fh) -> None:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(cols)
+        w.writerows([csv_cell(r.get(c)) for c in cols] for r in rows)
+    return write
 
 
 def title_report_html(a: Analysis, title: str) -> str:
     """The title's HTML report (its measured points from the RD table)."""
     from .report import render
 
-    return render(a.document, a.rd_frame().to_dict("records"), title=title)
+    return render(a.document, a.rd_table(), title=title)
 
 
 def write_outputs(a: Analysis, ladder: Output, rd: Output | None, report: Output | None = None,
                   title: str = "title") -> None:
     """RD table, report and ladder written together (none is replaced unless all can be); the
     ladder's presence marks a batch title as done."""
-    items = [(rd, rd_csv_writer(a.rd_frame()))] if rd is not None else []
+    items = [(rd, rd_csv_writer(a.rd_table()))] if rd is not None else []
     if report is not None:
         text = title_report_html(a, title)
         items.append((report, lambda fh: fh.write(text)))
@@ -202,8 +221,6 @@ def write_index(result: BatchResult, folder: str, outdir: str) -> str:
 
 
 def write_summary(result: BatchResult, outdir: str) -> tuple[str, str]:
-    import csv
-
     rows = [t.to_dict() for t in result.titles]
     csv_path = os.path.join(outdir, "summary.csv")
     json_path = os.path.join(outdir, "summary.json")

@@ -118,7 +118,12 @@ class Analysis:
     sweep: SweepResult
     document: dict
 
+    def rd_table(self) -> list[dict]:
+        """The RD table as sorted rows (what the commands write; no pandas)."""
+        return self.sweep.table()
+
     def rd_frame(self):
+        """The RD table as a pandas DataFrame (tests and notebooks)."""
         return self.sweep.frame()
 
 
