@@ -122,18 +122,22 @@ class Envelope:
         return max(c.max_kbps for c in self.curves)
 
     def best(self, kbps: float, max_height: int | None = None,
-             sizes: set[tuple[int, int]] | None = None) -> tuple[Curve | None, float]:
-        """The best curve at ``kbps`` (among ``sizes`` if given, none taller than ``max_height``)."""
-        best_c, best_q = None, float("-inf")
+             sizes: set[tuple[int, int]] | Mapping[tuple[int, int], float] | None = None
+             ) -> tuple[Curve | None, float]:
+        """The best curve at ``kbps`` (among ``sizes`` if given, none taller than ``max_height``)
+        and its quality there. ``sizes`` as a mapping gives each eligible size a handicap in
+        quality points that counts in the choice only: the quality returned is the curve's own."""
+        best_c, best_q, best_score = None, float("nan"), float("-inf")
         for c in self.curves:
             if max_height is not None and c.height > max_height:
                 continue
             if sizes is not None and (c.width, c.height) not in sizes:
                 continue
             q = c.quality_at(kbps)
-            if not math.isnan(q) and q > best_q + 1e-9:
-                best_c, best_q = c, q
-        return best_c, (best_q if best_c is not None else float("nan"))
+            score = q - sizes[(c.width, c.height)] if isinstance(sizes, Mapping) else q
+            if not math.isnan(score) and score > best_score + 1e-9:
+                best_c, best_q, best_score = c, q, score
+        return best_c, best_q
 
     def quality_at(self, kbps: float) -> float:
         return self.best(kbps)[1]

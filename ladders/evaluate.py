@@ -40,6 +40,7 @@ from .model import design, logit_to_vmaf, monotone_rows
 from .policy import LadderPolicy, Rung, choose_ladder
 from .slope import reslope
 from .search import (
+    EXTRAPOLATION_DISCOUNT,
     FAST_EVIDENCE_RATIO,
     FAST_LANES,
     FAST_ROUNDS,
@@ -222,14 +223,15 @@ def judge_title(dt, policy: LadderPolicy, modes: Sequence[str], rows: list[dict]
                 ceiling, wall = fast_ceiling(grid, ref_px, fast_share, FAST_SUBSAMPLE)
                 kw = dict(ceiling=ceiling, rounds=FAST_ROUNDS, lanes=FAST_LANES, batch_min=FAST_LANES,
                           cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, FAST_SUBSAMPLE),
-                          evidence_ratio=FAST_EVIDENCE_RATIO, skip_twins=skips_twins(None))
+                          evidence_ratio=FAST_EVIDENCE_RATIO, skip_twins=skips_twins(None),
+                          discount=EXTRAPOLATION_DISCOUNT)
             else:
                 n = int(mode.split()[1])
                 kw = dict(ceiling=n, rounds=VERIFY_ROUNDS, skip_twins=skips_twins(n))
             found = search(fast_rows if mode == "fast" else rows, lambda pts: [table[p] for p in pts if p in table],
                            policy, min(W, H), **kw)
             measured, stop, spent = found.measured, found.stop, found.spent
-            rungs = ladder(found.rows, measured, policy, found.evidence_ratio, found.skip_twins).rungs
+            rungs = ladder(found.rows, measured, policy, found.evidence_ratio, found.skip_twins, found.discount).rungs
         s = score_ladder(rungs, truth, policy)
         ev = TitleEval(title=str(dt["title"].iloc[0]), group=str(dt["group"].iloc[0]), mode=mode,
                        encodes=len(measured), grid=len(grid), cost_ratio=spent / wall if mode == "fast" else 0.0,

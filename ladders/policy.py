@@ -12,7 +12,7 @@ whole curve sits below ``min_kbps`` the ladder is legitimately short; ``notes`` 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
 from ..core.errors import LadderError
@@ -101,11 +101,14 @@ def _greedy(env: Envelope, b_top: float, floor: float, policy: LadderPolicy,
 
 
 def choose_ladder(curves: list[Curve], policy: LadderPolicy,
-                  evidence: Callable[[float], set[tuple[int, int]]] | None = None) -> LadderChoice:
+                  evidence: Callable[[float], set[tuple[int, int]] | Mapping[tuple[int, int], float]]
+                  | None = None) -> LadderChoice:
     """Pick the rungs. ``curves`` hold one codec's per-resolution curves in the policy's metric.
     ``evidence(kbps)``, when given, names the sizes eligible at that bitrate (those measured near
     it: :func:`pertitle.ladders.search.evidence_of`): a rung's size is then chosen among them
-    whenever there are any (a decision backed by measurement, not by an extrapolated curve)."""
+    whenever there are any (a decision backed by measurement, not by an extrapolated curve). As a
+    mapping it also gives each a handicap in quality points, subtracted for the choice only (how
+    far the size's curve there is carried from its measurements); a rung's quality is its curve's."""
     curves = _allowed(list(curves), policy)
     env = Envelope(curves)
     notes: list[str] = []

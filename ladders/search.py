@@ -305,10 +305,31 @@ worst 8.08 -> 4.95 %, 90th percentile +2.25 -> +2.03 %, worst +36.0 -> +16.3 %, 
 split B 0.97 -> 0.69 %, 6.30 -> 4.76 %, +2.66 -> +2.05 %, worst +16.3 % both, 8 -> 5; the same
 encodes. ``--verify 6`` keeps 2x (3x: B windows > 5 % 10 -> 14, mean 1.38 -> 1.54 %)."""
 
+EXTRAPOLATION_DISCOUNT = 1.0
+"""Quality points per unit of natural-log distance in bitrate: the handicap a size takes, in the
+final ladder's choice of a rung's size, for how far its corrected curve is carried from that
+size's measurements (none inside its measured range; a never-measured size counts as measured
+UNMEASURED_DISTANCE away). Among the eligible sizes the corrected curves are near-ties at many
+rungs, and the curve carried furthest is the least sure: the cockatoo window of the fast mode
+(fold assignment C, +18 %) put its 305-kbps rung on 1280x720, measured only at 471 kbps and up
+(corrected VMAF 78.5, true 69.0), over 480x270 measured at 248 and 540 kbps (corrected 78.1, true
+77.7). Only the final ladder: the ladders a search plans from round to round take none (handicaps
+there steer what is measured, and replayed that way every figure got worse). The fast mode only:
+its 3x evidence window carries curves further than ``--verify``'s, whose replays were better on
+two fold assignments but worse on the 49 extra windows (90th percentile +2.40 -> +2.91 %). Replayed
+(``bench/search_replay.py``), fast mode, median / 90th percentile / worst, mean, on fold
+assignments A / B / C: +0.07 / +1.86 / +7.1 % 0.61 -> +0.07 / +1.69 / +7.1 % 0.57; +0.03 / +2.05 /
++5.9 % 0.55 -> +0.02 / +1.64 / +5.9 % 0.50; +0.18 / +3.14 / +18.3 % 1.06 -> +0.12 / +2.26 / +16.3 %
+0.83 (windows better / worse: 8 / 8, 5 / 3, 14 / 2); on the extra windows a draw (2 / 2: mean 1.02
+-> 0.97 %, 90th percentile +2.95 % both, worst +10.1 -> +11.3 %). docs/model-guided.md,
+"Extrapolated curves handicapped"."""
+UNMEASURED_DISTANCE = math.log(3.0)
+
 
 def evidence_of(measured: Sequence[dict], ratio: float | None = None,
                 sizes: Sequence[tuple[int, int]] | None = None,
-                skip_twins: bool = False) -> Callable[[float], set[tuple[int, int]]]:
+                skip_twins: bool = False, discount: float = 0.0
+                ) -> Callable[[float], set[tuple[int, int]] | dict[tuple[int, int], float]]:
     """``kbps -> sizes eligible for a rung there``, for :func:`choose_ladder`: sizes with a
     measurement within ``ratio`` of that bitrate (their corrected curve there is an interpolation
     or a short extrapolation from a real point, not the bare prior). Among them the corrected
@@ -334,7 +355,10 @@ def evidence_of(measured: Sequence[dict], ratio: float | None = None,
     mode's mean 0.59 / 0.61 / 1.14 -> 0.61 / 0.55 / 1.06 %.
 
     ``ratio`` None (the ``--verify`` searches): EVIDENCE_RATIO below the bitrate and
-    EVIDENCE_ABOVE above it; a given ratio is the window on both sides."""
+    EVIDENCE_ABOVE above it; a given ratio is the window on both sides.
+
+    With ``discount`` > 0 the eligible sizes come as a mapping to their handicaps
+    (:data:`EXTRAPOLATION_DISCOUNT`, :func:`carried`) for :func:`choose_ladder`."""
     below, above = (ratio, ratio) if ratio else (EVIDENCE_RATIO, EVIDENCE_ABOVE)
     rates: dict[tuple[int, int], list[float]] = {}
     for m in measured:
@@ -352,8 +376,20 @@ def evidence_of(measured: Sequence[dict], ratio: float | None = None,
         if skip_twins:
             count = {s: sum(within(k, kbps) for k in rates.get(s, ())) for s in near}
             near -= {a for a in near for b in near if a != b and _twins(a, b) and count[a] < count[b]}
+        if discount > 0:
+            return {s: discount * carried(rates.get(s, ()), kbps) for s in near}
         return near
     return eligible
+
+
+def carried(rates: Sequence[float], kbps: float) -> float:
+    """How far a size's corrected curve at ``kbps`` is carried from its measurements (their
+    bitrates ``rates``): 0 inside their range, the log-ratio to the nearest end outside it,
+    :data:`UNMEASURED_DISTANCE` with none."""
+    if not rates:
+        return UNMEASURED_DISTANCE
+    lo, hi = min(rates), max(rates)
+    return math.log(lo / kbps) if kbps < lo else math.log(kbps / hi) if kbps > hi else 0.0
 
 
 def unbacked(rungs: Sequence, measured: Sequence[dict], sizes: Sequence[tuple[int, int]]) -> list[int]:
@@ -375,12 +411,14 @@ def unbacked(rungs: Sequence, measured: Sequence[dict], sizes: Sequence[tuple[in
 
 
 def ladder(rows: list[dict], measured: Sequence[dict], policy: LadderPolicy, ratio: float | None = None,
-           skip_twins: bool = False):
+           skip_twins: bool = False, discount: float = 0.0):
     """The ladder of corrected rows, each rung's size chosen among the sizes measured near its
     bitrate (within ``ratio``, default EVIDENCE_RATIO) when there are any, and the never-measured
-    sizes smaller than those (:func:`evidence_of`, with its near-twin rule when ``skip_twins``)."""
+    sizes smaller than those (:func:`evidence_of`, with its near-twin rule when ``skip_twins``),
+    each handicapped by ``discount`` points per log unit its curve is carried there."""
     return choose_ladder(curves_from_rows(rows, policy.quality_column), policy,
-                         evidence_of(measured, ratio, sizes=sizes_in_order(rows), skip_twins=skip_twins)
+                         evidence_of(measured, ratio, sizes=sizes_in_order(rows), skip_twins=skip_twins,
+                                     discount=discount)
                          if measured else None)
 
 
@@ -393,10 +431,11 @@ class SearchResult:
     spent: float = 0.0                      # cost units spent
     evidence_ratio: float | None = None     # the rule the search placed rungs by: the final ladder's too
     skip_twins: bool = False                # ditto (:func:`evidence_of`)
+    discount: float = 0.0                   # the final ladder's handicap (EXTRAPOLATION_DISCOUNT)
 
     def to_dict(self) -> dict:
         return {"encodes": len(self.measured), "cost": round(self.spent, 3), "stop": self.stop,
-                "rounds": self.rounds}
+                "rounds": self.rounds, "extrapolation_discount": self.discount}
 
 
 def makespan(costs: Sequence[float], lanes: int = 1) -> float:
@@ -441,7 +480,8 @@ def fast_ceiling(grid: Sequence[Point], ref_pixels: int, share: float, subsample
 def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: int, *,
            ceiling: float, cost: Callable[[Point], float] = lambda p: 1.0, rounds: int = 4,
            batch_min: int = 2, max_rounds: int = 16, lanes: int = 1,
-           evidence_ratio: float | None = None, skip_twins: bool = False) -> SearchResult:
+           evidence_ratio: float | None = None, skip_twins: bool = False,
+           discount: float = 0.0) -> SearchResult:
     """Measure until the ladder's decisions are backed by measurements or ``ceiling`` is spent.
     Each round spends about an equal share of what is left over ``rounds`` rounds (at least
     ``batch_min`` points, so parallel jobs stay busy), in priority order. What a round spends is
@@ -450,7 +490,9 @@ def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: 
     one without making the round longer (a lane would idle otherwise), and handed to ``measure``
     longest first. ``evidence_ratio``: the ladder planned each round places its rungs as
     :func:`ladder` with that ratio; the result carries it for the caller's final ladder.
-    ``skip_twins``: a rung's neighbours are never its near-twins (:func:`skips_twins`)."""
+    ``skip_twins``: a rung's neighbours are never its near-twins (:func:`skips_twins`).
+    ``discount``: carried to the result for the caller's final ladder only (the rounds' ladders
+    take no handicap: :data:`EXTRAPOLATION_DISCOUNT`)."""
     prior = [dict(r) for r in rows]
     done: dict[Point, dict] = {}
     order: list[dict] = []
@@ -511,4 +553,4 @@ def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: 
         if not any(p in got for p in batch):
             stop = "failed"
             break
-    return SearchResult(cur, order, log, stop, spent, evidence_ratio, skip_twins)
+    return SearchResult(cur, order, log, stop, spent, evidence_ratio, skip_twins, discount)

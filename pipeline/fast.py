@@ -11,6 +11,7 @@ from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import Source
 from ..encoder.sweep import SweepResult, points_measurer
 from ..ladders.search import (
+    EXTRAPOLATION_DISCOUNT,
     FAST_EVIDENCE_RATIO,
     FAST_ROUNDS,
     FAST_SUBSAMPLE,
@@ -79,7 +80,8 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
         found = search(prior, measure, opts.policy, min(plan.ref_size), ceiling=ceiling,
                        cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, subsample),
                        rounds=FAST_ROUNDS, batch_min=max(2, lanes), lanes=lanes,
-                       evidence_ratio=FAST_EVIDENCE_RATIO, skip_twins=skips_twins(None))
+                       evidence_ratio=FAST_EVIDENCE_RATIO, skip_twins=skips_twins(None),
+                       discount=EXTRAPOLATION_DISCOUNT)
         reference_s = run_points.reference.decode_s
     if not found.measured:
         first = failures[0][1] if failures else "no points"
@@ -100,7 +102,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     info["config_key"] = opts.config_key()
     grid_sizes = [(e.width, e.height) for e in plan.encodes]
     evidence = evidence_of(found.measured, found.evidence_ratio, sizes=grid_sizes,
-                           skip_twins=found.skip_twins)
+                           skip_twins=found.skip_twins, discount=found.discount)
     doc = analysis_document(source, plan, merged, opts, ff, info, evidence=evidence)
     gaps = unbacked(doc["rungs"], found.measured, grid_sizes)
     doc["sweep"]["search"]["unbacked_rungs"] = gaps

@@ -174,7 +174,8 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
     wall = time.monotonic() - t0
     measured = found.measured if found else []
     grid_sizes = [(e.width, e.height) for e in plan.encodes]
-    evidence = (evidence_of(measured, found.evidence_ratio, sizes=grid_sizes, skip_twins=found.skip_twins)
+    evidence = (evidence_of(measured, found.evidence_ratio, sizes=grid_sizes, skip_twins=found.skip_twins,
+                            discount=found.discount)
                 if measured else None)
     prediction: dict = {
         "model": meta.get("family"), "model_members": meta.get("members"),

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pertitle.ladders import search as S
+from pertitle.ladders.curves import Envelope
 from pertitle.ladders.document import curves_from_rows
 from pertitle.ladders.policy import LadderPolicy, choose_ladder
 from pertitle.ladders.search import (EVIDENCE_RATIO, FAST_EVIDENCE_RATIO, backed, correct_rows, evidence_of,
@@ -418,3 +419,70 @@ def test_a_large_size_measured_only_well_above_a_rung_does_not_take_it_on_an_ext
     true = {(c.width, c.height): c for c in curves_from_rows(truth, "vmaf_mean")}
     k = asym[i].kbps
     assert true[(416, 234)].quality_at(k) > true[(1280, 720)].quality_at(k) + 5
+
+
+@given(st.lists(st.floats(50, 5000), min_size=1, max_size=6), st.floats(20, 20000))
+def test_carried_is_zero_inside_the_measured_range_and_the_log_ratio_to_its_nearest_end_outside(rates, kbps):
+    d = S.carried(rates, kbps)
+    lo, hi = min(rates), max(rates)
+    if lo <= kbps <= hi:
+        assert d == 0.0
+    else:
+        assert d == pytest.approx(abs(math.log(kbps / (lo if kbps < lo else hi))), rel=1e-12)
+        assert d > 0
+    assert S.carried([], kbps) == S.UNMEASURED_DISTANCE == pytest.approx(math.log(3.0))
+
+
+def test_with_a_discount_evidence_gives_the_same_sizes_with_their_handicaps():
+    measured = [{"width": 1280, "height": 720, "kbps": 471.0}, {"width": 1280, "height": 720, "kbps": 949.0},
+                {"width": 480, "height": 270, "kbps": 248.0}, {"width": 480, "height": 270, "kbps": 540.0}]
+    for ratio in (None, FAST_EVIDENCE_RATIO):
+        plain = evidence_of(measured, ratio, sizes=SIZES)
+        handicapped = evidence_of(measured, ratio, sizes=SIZES, discount=2.0)
+        for kbps in (150.0, 305.0, 700.0, 2000.0):
+            h = handicapped(kbps)
+            assert set(h) == plain(kbps)
+            for size, v in h.items():
+                rates = [m["kbps"] for m in measured if (m["width"], m["height"]) == size]
+                assert v == pytest.approx(2.0 * S.carried(rates, kbps))
+    h = evidence_of(measured, FAST_EVIDENCE_RATIO, sizes=SIZES, discount=1.0)(305.0)
+    assert h[(480, 270)] == 0.0                                    # measured both sides of 305 kbps
+    assert h[(1280, 720)] == pytest.approx(math.log(471 / 305))    # carried down from 471 kbps
+    assert h[(416, 234)] == pytest.approx(math.log(3.0))           # never measured
+
+
+def test_a_handicap_decides_near_ties_only_and_a_rungs_quality_stays_its_curves():
+    """The cockatoo's 305-kbps rung: 1280x720's curve, carried down from 471 kbps, is 0.4 point
+    above 480x270's, measured on both sides of that bitrate; with the handicap 480x270 holds the
+    rung, at its own curve's quality. A lead larger than the handicap keeps the carried size."""
+    curves = curves_from_rows(title(), "vmaf_mean")
+    env = Envelope(curves)
+    k = 700.0
+    q = {(c.width, c.height): c.quality_at(k) for c in curves}
+    a, b = sorted(q, key=q.get, reverse=True)[:2]          # the two best sizes at k
+    lead = q[a] - q[b]
+    assert lead > 0
+    assert env.best(k, sizes={a, b})[0].height == a[1]
+    c, got = env.best(k, sizes={a: lead + 0.5, b: 0.0})
+    assert (c.width, c.height) == b and got == pytest.approx(q[b])
+    c, got = env.best(k, sizes={a: lead - 0.5 if lead > 0.5 else 0.0, b: 0.0})
+    assert (c.width, c.height) == a and got == pytest.approx(q[a])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(0.5, 2.0), st.floats(0.6, 1.6), st.floats(-2.0, 2.0), st.floats(-5.0, 5.0), st.integers(2, 8))
+def test_the_discount_only_changes_the_final_ladders_sizes(detail, rate_bias, bonus, level, ceiling):
+    """What is measured does not depend on the discount (the rounds' ladders take none); the final
+    ladder has the same bitrates, and with a zero discount it is the ladder without handicaps."""
+    truth = title(detail, rate_bias)
+    prior = title(detail, rate_bias, small_bonus=bonus, level=level)
+    plain = search(prior, lookup_in(truth)[0], POLICY, 720, ceiling=ceiling, evidence_ratio=FAST_EVIDENCE_RATIO)
+    found = search(prior, lookup_in(truth)[0], POLICY, 720, ceiling=ceiling, evidence_ratio=FAST_EVIDENCE_RATIO,
+                   discount=S.EXTRAPOLATION_DISCOUNT)
+    assert found.measured == plain.measured and found.discount == S.EXTRAPOLATION_DISCOUNT
+    assert found.to_dict()["extrapolation_discount"] == S.EXTRAPOLATION_DISCOUNT
+    base = ladder(plain.rows, plain.measured, POLICY, FAST_EVIDENCE_RATIO).rungs
+    zero = ladder(found.rows, found.measured, POLICY, FAST_EVIDENCE_RATIO, discount=0.0).rungs
+    assert [(r.width, r.height, r.kbps) for r in zero] == [(r.width, r.height, r.kbps) for r in base]
+    final = ladder(found.rows, found.measured, POLICY, FAST_EVIDENCE_RATIO, discount=found.discount).rungs
+    assert [r.kbps for r in final] == pytest.approx([r.kbps for r in base])
