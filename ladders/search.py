@@ -309,7 +309,7 @@ EXTRAPOLATION_DISCOUNT = 1.0
 """Quality points per unit of natural-log distance in bitrate: the handicap a size takes, in the
 final ladder's choice of a rung's size, for how far its corrected curve is carried from that
 size's measurements (none inside its measured range; a never-measured size counts as measured
-UNMEASURED_DISTANCE away). Among the eligible sizes the corrected curves are near-ties at many
+UNMEASURED_RATIO away). Among the eligible sizes the corrected curves are near-ties at many
 rungs, and the curve carried furthest is the least sure: the cockatoo window of the fast mode
 (fold assignment C, +18 %) put its 305-kbps rung on 1280x720, measured only at 471 kbps and up
 (corrected VMAF 78.5, true 69.0), over 480x270 measured at 248 and 540 kbps (corrected 78.1, true
@@ -318,12 +318,19 @@ there steer what is measured, and replayed that way every figure got worse). The
 its 3x evidence window carries curves further than ``--verify``'s, whose replays were better on
 two fold assignments but worse on the 49 extra windows (90th percentile +2.40 -> +2.91 %). Replayed
 (``bench/search_replay.py``), fast mode, median / 90th percentile / worst, mean, on fold
-assignments A / B / C: +0.07 / +1.86 / +7.1 % 0.61 -> +0.07 / +1.69 / +7.1 % 0.57; +0.03 / +2.05 /
-+5.9 % 0.55 -> +0.02 / +1.64 / +5.9 % 0.50; +0.18 / +3.14 / +18.3 % 1.06 -> +0.12 / +2.26 / +16.3 %
-0.83 (windows better / worse: 8 / 8, 5 / 3, 14 / 2); on the extra windows a draw (2 / 2: mean 1.02
--> 0.97 %, 90th percentile +2.95 % both, worst +10.1 -> +11.3 %). docs/model-guided.md,
-"Extrapolated curves handicapped"."""
-UNMEASURED_DISTANCE = math.log(3.0)
+assignments A / B / C: +0.07 / +1.86 / +7.1 % 0.61 -> +0.08 / +1.72 / +7.1 % 0.60; +0.03 / +2.05 /
++5.9 % 0.55 -> +0.02 / +1.64 / +5.9 % 0.50; +0.18 / +3.14 / +18.3 % 1.06 -> +0.12 / +2.41 / +16.3 %
+0.86 (windows better / worse: 7 / 9, 5 / 1, 12 / 1); on the extra windows 2 / 1 (mean 1.02 ->
+0.95 %, 90th percentile +2.95 % and worst +10.1 % both); on the 10 benchmark clips (real
+encodes) mean 0.79 -> 0.60 %, worst +2.90 -> +1.68 %. docs/model-guided.md, "Extrapolated curves
+handicapped"."""
+UNMEASURED_RATIO = 2.0
+"""A never-measured size's curve is the prior's shape at a level interpolated from the measured
+sizes around it: handicapped as if measured this many times away. At the fast window's edge (3x)
+it lost a real fast run (`bench/modes.py`, a 1280x720 talking head: its 340-kbps rung on 960x540,
+measured at 388 kbps, instead of the never-measured 768x432 that wins; +1.3 -> +11.0 %); at 2x
+the replays are within 0.15 point of 3x and the 49 extra windows better (the diver +11.3 ->
++10.1 %). Chosen after that run: docs/model-guided.md."""
 
 
 def evidence_of(measured: Sequence[dict], ratio: float | None = None,
@@ -384,10 +391,10 @@ def evidence_of(measured: Sequence[dict], ratio: float | None = None,
 
 def carried(rates: Sequence[float], kbps: float) -> float:
     """How far a size's corrected curve at ``kbps`` is carried from its measurements (their
-    bitrates ``rates``): 0 inside their range, the log-ratio to the nearest end outside it,
-    :data:`UNMEASURED_DISTANCE` with none."""
+    bitrates ``rates``), in natural-log units: 0 inside their range, the log-ratio to the nearest
+    end outside it; with none, as if measured :data:`UNMEASURED_RATIO` times away."""
     if not rates:
-        return UNMEASURED_DISTANCE
+        return math.log(UNMEASURED_RATIO)
     lo, hi = min(rates), max(rates)
     return math.log(lo / kbps) if kbps < lo else math.log(kbps / hi) if kbps > hi else 0.0
 

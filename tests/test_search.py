@@ -430,7 +430,7 @@ def test_carried_is_zero_inside_the_measured_range_and_the_log_ratio_to_its_near
     else:
         assert d == pytest.approx(abs(math.log(kbps / (lo if kbps < lo else hi))), rel=1e-12)
         assert d > 0
-    assert S.carried([], kbps) == S.UNMEASURED_DISTANCE == pytest.approx(math.log(3.0))
+    assert S.carried([], kbps) == pytest.approx(math.log(S.UNMEASURED_RATIO))
 
 
 def test_with_a_discount_evidence_gives_the_same_sizes_with_their_handicaps():
@@ -448,7 +448,7 @@ def test_with_a_discount_evidence_gives_the_same_sizes_with_their_handicaps():
     h = evidence_of(measured, FAST_EVIDENCE_RATIO, sizes=SIZES, discount=1.0)(305.0)
     assert h[(480, 270)] == 0.0                                    # measured both sides of 305 kbps
     assert h[(1280, 720)] == pytest.approx(math.log(471 / 305))    # carried down from 471 kbps
-    assert h[(416, 234)] == pytest.approx(math.log(3.0))           # never measured
+    assert h[(416, 234)] == pytest.approx(math.log(S.UNMEASURED_RATIO))    # never measured
 
 
 def test_a_handicap_decides_near_ties_only_and_a_rungs_quality_stays_its_curves():
