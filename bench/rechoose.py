@@ -15,10 +15,8 @@ this version (the other rules, those of the versions that had them).
 """
 from __future__ import annotations
 
-import csv
 import glob
 import json
-import math
 import os
 import statistics
 import sys
@@ -27,6 +25,7 @@ from pertitle.ladders import search as S
 from pertitle.ladders.document import curves_from_rows
 from pertitle.ladders.evaluate import score_ladder
 from pertitle.ladders.policy import LadderPolicy, choose_ladder
+from pertitle.pipeline.report import read_rd_table
 
 RULES = {  # name: (points per log unit, a never-measured size as if measured this many times away)
     "none": (0.0, 1.0),
@@ -38,23 +37,7 @@ RULES = {  # name: (points per log unit, a never-measured size as if measured th
 
 
 def rd_rows(path: str) -> list[dict]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        return [{"width": int(r["width"]), "height": int(r["height"]), "crf": float(r["crf"]),
-                 "kbps": float(r["kbps"]), "vmaf_mean": float(r["vmaf_mean"])} for r in csv.DictReader(fh)]
-
-
-def evidence(measured: list[dict], sizes: list[tuple[int, int]], discount: float, never: float):
-    eligible = S.evidence_of(measured, S.FAST_EVIDENCE_RATIO, sizes=sizes, skip_twins=S.skips_twins(None))
-    rates: dict[tuple[int, int], list[float]] = {}
-    for m in measured:
-        rates.setdefault((m["width"], m["height"]), []).append(m["kbps"])
-
-    def at(kbps: float):
-        near = eligible(kbps)
-        if discount <= 0:
-            return near
-        return {s: discount * (S.carried(rates[s], kbps) if rates.get(s) else math.log(never)) for s in near}
-    return at
+    return [{**r, "width": int(r["width"]), "height": int(r["height"])} for r in read_rd_table(path)]
 
 
 def main() -> None:
@@ -76,8 +59,9 @@ def main() -> None:
         print(f"{name} | the run's rungs: " + " ".join(f"{r['width']}x{r['height']}@{r['bitrate_kbps']}"
                                                       for r in doc["rungs"]))
         for rule, (discount, never) in RULES.items():
-            rungs = choose_ladder(curves_from_rows(rows, "vmaf_mean"), policy,
-                                  evidence(measured, sizes, discount, never)).rungs
+            evidence = S.evidence_of(measured, S.FAST_EVIDENCE_RATIO, sizes=sizes, skip_twins=S.skips_twins(None),
+                                     discount=discount, unmeasured=never)
+            rungs = choose_ladder(curves_from_rows(rows, "vmaf_mean"), policy, evidence).rungs
             s = score_ladder(rungs, truth, policy)
             loss = s["bd_rate_pct"] if s["bd_rate_pct"] is not None else s["envelope_loss_pct"]
             losses[rule].append(loss)

@@ -335,7 +335,7 @@ the replays are within 0.15 point of 3x and the 49 extra windows better (the div
 
 def evidence_of(measured: Sequence[dict], ratio: float | None = None,
                 sizes: Sequence[tuple[int, int]] | None = None,
-                skip_twins: bool = False, discount: float = 0.0
+                skip_twins: bool = False, discount: float = 0.0, unmeasured: float = UNMEASURED_RATIO
                 ) -> Callable[[float], set[tuple[int, int]] | dict[tuple[int, int], float]]:
     """``kbps -> sizes eligible for a rung there``, for :func:`choose_ladder`: sizes with a
     measurement within ``ratio`` of that bitrate (their corrected curve there is an interpolation
@@ -365,7 +365,7 @@ def evidence_of(measured: Sequence[dict], ratio: float | None = None,
     EVIDENCE_ABOVE above it; a given ratio is the window on both sides.
 
     With ``discount`` > 0 the eligible sizes come as a mapping to their handicaps
-    (:data:`EXTRAPOLATION_DISCOUNT`, :func:`carried`) for :func:`choose_ladder`."""
+    (:data:`EXTRAPOLATION_DISCOUNT`, :func:`carried` with ``unmeasured``) for :func:`choose_ladder`."""
     below, above = (ratio, ratio) if ratio else (EVIDENCE_RATIO, EVIDENCE_ABOVE)
     rates: dict[tuple[int, int], list[float]] = {}
     for m in measured:
@@ -384,17 +384,17 @@ def evidence_of(measured: Sequence[dict], ratio: float | None = None,
             count = {s: sum(within(k, kbps) for k in rates.get(s, ())) for s in near}
             near -= {a for a in near for b in near if a != b and _twins(a, b) and count[a] < count[b]}
         if discount > 0:
-            return {s: discount * carried(rates.get(s, ()), kbps) for s in near}
+            return {s: discount * carried(rates.get(s, ()), kbps, unmeasured) for s in near}
         return near
     return eligible
 
 
-def carried(rates: Sequence[float], kbps: float) -> float:
+def carried(rates: Sequence[float], kbps: float, unmeasured: float = UNMEASURED_RATIO) -> float:
     """How far a size's corrected curve at ``kbps`` is carried from its measurements (their
     bitrates ``rates``), in natural-log units: 0 inside their range, the log-ratio to the nearest
-    end outside it; with none, as if measured :data:`UNMEASURED_RATIO` times away."""
+    end outside it; with none, as if measured ``unmeasured`` times away."""
     if not rates:
-        return math.log(UNMEASURED_RATIO)
+        return math.log(unmeasured)
     lo, hi = min(rates), max(rates)
     return math.log(lo / kbps) if kbps < lo else math.log(kbps / hi) if kbps > hi else 0.0
 

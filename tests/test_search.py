@@ -431,6 +431,7 @@ def test_carried_is_zero_inside_the_measured_range_and_the_log_ratio_to_its_near
         assert d == pytest.approx(abs(math.log(kbps / (lo if kbps < lo else hi))), rel=1e-12)
         assert d > 0
     assert S.carried([], kbps) == pytest.approx(math.log(S.UNMEASURED_RATIO))
+    assert S.carried([], kbps, 3.0) == pytest.approx(math.log(3.0))
 
 
 def test_with_a_discount_evidence_gives_the_same_sizes_with_their_handicaps():
