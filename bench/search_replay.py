@@ -8,13 +8,15 @@ after 25 CPU-minutes each; limited to one thread, they finished one every 2 minu
 
     python bench/search_replay.py priors samples/training_dataset.csv -o /tmp/priors_A.json [--fold-seed 7]
                                   [--only fast|verify|both] [--folds 10] [--extra samples/extra_dataset.csv]
+                                  [--members]
     python bench/search_replay.py run samples/training_dataset.csv /tmp/priors_A.json [/tmp/priors_B.json ...]
                                   [--modes "verify 6,fast"] [--fast-share 0.18,0.20] [--bootstrap 2000]
 
 ``priors`` trains, fold by fold, what ``pertitle evaluate`` trains (the shipped families, the
 default ensemble size, calibrated: the probe model for predict/verify, the no-probe model for
 the fast mode) and writes each held-out real window's debiased prior rows as JSON, with the
-table's SHA-256 and the folds. ``run`` replays the *current* search code on them
+table's SHA-256 and the folds. With ``--members`` each window also keeps the probe model's members' rows and
+calibration (about 15x the size; ``bench/member_rules.py`` reads them). ``run`` replays the *current* search code on them
 (:func:`pertitle.ladders.evaluate.judge_title`, the code ``pertitle evaluate`` judges with) and
 prints, per priors file, mode and budget: median, 90th percentile, worst, windows above 5 %,
 mean loss, mean of the 16 worst, encodes and the fast budget spent (share of the exhaustive wall
@@ -76,7 +78,10 @@ def build(args) -> None:
         for title, dt in test.groupby("title"):
             entry = {"fold": fold}
             if probe is not None:
-                entry["rows"] = held_out_prior(probe, dt)[0]
+                rows, members, cal = held_out_prior(probe, dt)
+                entry["rows"] = rows
+                if args.members:     # each member's rows and the calibration: decision rules over members
+                    entry["members"], entry["cal"] = members, cal
             if fast is not None:
                 entry["fast_rows"] = held_out_prior(fast, dt)[0]
             titles[str(title)] = entry
@@ -163,6 +168,8 @@ def main() -> None:
     p.add_argument("--fold-seed", type=int, default=None)
     p.add_argument("--folds", type=int, default=10)
     p.add_argument("--only", choices=["fast", "verify", "both"], default="both")
+    p.add_argument("--members", action="store_true",
+                   help="also keep the probe model's members' rows and calibration for each window")
     p.add_argument("--extra", default=None, metavar="TABLE.csv",
                    help="add this table's real windows to every fold's training set (e.g. "
                         "samples/extra_dataset.csv); the folds and the held-out windows stay the dataset's")
