@@ -4,7 +4,7 @@ the model's spread instead of the ladder of the members' mean curves).
 
     OMP_NUM_THREADS=1 python bench/search_replay.py priors samples/training_dataset.csv \\
         -o /tmp/m_A.json.gz --only verify --members [--fold-seed 7|11]      # ~14 min each
-    python bench/member_rules.py samples/training_dataset.csv /tmp/m_A.json.gz [...]   # ~15 min each
+    python bench/member_rules.py samples/training_dataset.csv /tmp/m_A.json.gz [...]   # ~10 min each
 
 For every held-out window: the consensus ladder (what ``predict`` ships) and each member's own
 ladder are scored against every member's curves (a member's own ladder not against itself), with
@@ -21,23 +21,18 @@ Results: docs/model-guided.md, "Tried in the eighteenth session".
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 
 import numpy as np
 
-from pertitle.ladders.evaluate import score_ladder
+from pertitle.ladders.evaluate import ladder_loss, score_ladder
 from pertitle.ladders.document import curves_from_rows
 from pertitle.ladders.policy import LadderPolicy, choose_ladder
 from pertitle.ladders.slope import reslope
 
-from search_replay import real_table
+from search_replay import _open, real_table
 
 RULES = ("consensus", "mean", "median", "p80", "margin 1")
-
-
-def loss_of(score: dict) -> float:
-    return score["bd_rate_pct"] if score["bd_rate_pct"] is not None else score["envelope_loss_pct"]
 
 
 def pick(losses: np.ndarray, rule: str) -> int:
@@ -59,19 +54,20 @@ def window(g, entry: dict, policy: LadderPolicy) -> dict[str, tuple[float, bool,
     rows, members, _ = reslope(entry["rows"], entry["members"], g.iloc[0].to_dict(), policy, (W, H))
     truth = curves_from_rows(g.to_dict("records"), "vmaf_mean")
     member_curves = [curves_from_rows(m, policy.quality_column) for m in members]
-    cands = [(None, choose_ladder(curves_from_rows(rows, policy.quality_column), policy).rungs)]
-    cands += [(i, choose_ladder(c, policy).rungs) for i, c in enumerate(member_curves)]
+    # each member's own ladder: a candidate, and the exhaustive ladder when that member is the truth
+    member_ladders = [choose_ladder(c, policy).rungs for c in member_curves]
+    cands = [choose_ladder(curves_from_rows(rows, policy.quality_column), policy).rungs, *member_ladders]
     losses = np.full((len(cands), len(member_curves)), np.nan)
-    for a, (own, ladder) in enumerate(cands):
-        for j, curves in enumerate(member_curves):
-            if j != own:
-                losses[a, j] = loss_of(score_ladder(ladder, curves, policy))
+    for a, ladder in enumerate(cands):
+        for j, (curves, own) in enumerate(zip(member_curves, member_ladders)):
+            if j != a - 1:       # a member's own ladder not against itself
+                losses[a, j] = ladder_loss(score_ladder(ladder, curves, policy, exh=own))
     out = {}
     for rule in RULES:
         k = pick(losses, rule)
-        s = score_ladder(cands[k][1], truth, policy)
+        s = score_ladder(cands[k], truth, policy)
         # multi-rung: the exhaustive ladder has two rungs or more (bench/search_replay.py's multi_*)
-        out[rule] = (loss_of(s), s["rungs_exhaustive"].count("@") >= 2, k, s["top_ratio"])
+        out[rule] = (ladder_loss(s), s["rungs_exhaustive"].count("@") >= 2, k, s["top_ratio"])
     return out
 
 
@@ -85,7 +81,7 @@ def main() -> None:
           "| one-rung mean | top rung ±25 % | changed |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for path in args.priors:
-        with gzip.open(path, "rt") if path.endswith(".gz") else open(path) as fh:
+        with _open(path) as fh:
             titles = json.load(fh)["titles"]
         res = {r: [] for r in RULES}
         for title, g in dt.groupby("title"):

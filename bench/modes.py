@@ -33,7 +33,7 @@ from _common import decode_seconds, pertitle_command, timed_run
 from pertitle.encoder.cache import Cache
 from pertitle.encoder.ffmpeg import locate
 from pertitle.ladders.document import curves_from_rows
-from pertitle.ladders.evaluate import score_ladder
+from pertitle.ladders.evaluate import ladder_loss, score_ladder
 from pertitle.ladders.policy import LadderPolicy, Rung
 from pertitle.pipeline.analyze import analyze
 from pertitle.pipeline.common import AnalysisOptions
@@ -63,8 +63,7 @@ def rungs_of(doc: dict) -> list[Rung]:
 
 def judge(doc: dict, truth_rows: list[dict], policy: LadderPolicy) -> dict:
     s = score_ladder(rungs_of(doc), curves_from_rows(truth_rows, "vmaf_mean"), policy)
-    bd = s["bd_rate_pct"] if s["bd_rate_pct"] is not None else s["envelope_loss_pct"]
-    return {"bd_pct": round(bd, 2),
+    return {"bd_pct": round(ladder_loss(s), 2),
             "hull_loss_pct": None if s["hull_loss_pct"] is None else round(s["hull_loss_pct"], 2),
             "top_ratio": round(s["top_ratio"], 3), "vmaf_bias": round(s["vmaf_bias"], 2),
             "rungs": " ".join(f"{r['width']}x{r['height']}@{r['bitrate_kbps']}" for r in doc["rungs"])}

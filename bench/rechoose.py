@@ -23,7 +23,7 @@ import sys
 
 from pertitle.ladders import search as S
 from pertitle.ladders.document import curves_from_rows
-from pertitle.ladders.evaluate import score_ladder
+from pertitle.ladders.evaluate import ladder_loss, score_ladder
 from pertitle.ladders.policy import LadderPolicy, choose_ladder
 from pertitle.pipeline.report import read_rd_table
 
@@ -62,8 +62,7 @@ def main() -> None:
             evidence = S.evidence_of(measured, S.FAST_EVIDENCE_RATIO, sizes=sizes, skip_twins=S.skips_twins(None),
                                      discount=discount, unmeasured=never)
             rungs = choose_ladder(curves_from_rows(rows, "vmaf_mean"), policy, evidence).rungs
-            s = score_ladder(rungs, truth, policy)
-            loss = s["bd_rate_pct"] if s["bd_rate_pct"] is not None else s["envelope_loss_pct"]
+            loss = ladder_loss(score_ladder(rungs, truth, policy))
             losses[rule].append(loss)
             print(f"   {rule:15s} {loss:+7.2f} %  " + " ".join(f"{r.width}x{r.height}@{r.kbps:.0f}" for r in rungs))
     print("\n| rule | clips | median | mean | worst |\n|---|---|---|---|---|")

@@ -15,8 +15,8 @@ after 25 CPU-minutes each; limited to one thread, they finished one every 2 minu
 ``priors`` trains, fold by fold, what ``pertitle evaluate`` trains (the shipped families, the
 default ensemble size, calibrated: the probe model for predict/verify, the no-probe model for
 the fast mode) and writes each held-out real window's debiased prior rows as JSON, with the
-table's SHA-256 and the folds. With ``--members`` each window also keeps the probe model's members' rows and
-calibration (about 15x the size; ``bench/member_rules.py`` reads them). ``run`` replays the *current* search code on them
+table's SHA-256 and the folds. With ``--members`` each window also keeps the probe model's members' rows
+(about 15x the size; ``bench/member_rules.py`` reads them). ``run`` replays the *current* search code on them
 (:func:`pertitle.ladders.evaluate.judge_title`, the code ``pertitle evaluate`` judges with) and
 prints, per priors file, mode and budget: median, 90th percentile, worst, windows above 5 %,
 mean loss, mean of the 16 worst, encodes and the fast budget spent (share of the exhaustive wall
@@ -78,10 +78,10 @@ def build(args) -> None:
         for title, dt in test.groupby("title"):
             entry = {"fold": fold}
             if probe is not None:
-                rows, members, cal = held_out_prior(probe, dt)
+                rows, members, _ = held_out_prior(probe, dt)
                 entry["rows"] = rows
-                if args.members:     # each member's rows and the calibration: decision rules over members
-                    entry["members"], entry["cal"] = members, cal
+                if args.members:     # each member's rows: decision rules over the members
+                    entry["members"] = members
             if fast is not None:
                 entry["fast_rows"] = held_out_prior(fast, dt)[0]
             titles[str(title)] = entry
@@ -169,7 +169,7 @@ def main() -> None:
     p.add_argument("--folds", type=int, default=10)
     p.add_argument("--only", choices=["fast", "verify", "both"], default="both")
     p.add_argument("--members", action="store_true",
-                   help="also keep the probe model's members' rows and calibration for each window")
+                   help="also keep the probe model's members' rows for each window")
     p.add_argument("--extra", default=None, metavar="TABLE.csv",
                    help="add this table's real windows to every fold's training set (e.g. "
                         "samples/extra_dataset.csv); the folds and the held-out windows stay the dataset's")

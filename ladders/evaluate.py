@@ -104,8 +104,17 @@ def hull_loss(pred: Sequence[Rung], truth: Sequence[Curve], exh: Sequence[Rung])
         return None
 
 
-def score_ladder(pred: Sequence[Rung], truth: Sequence[Curve], policy: LadderPolicy) -> dict:
-    exh = choose_ladder(list(truth), policy).rungs
+def ladder_loss(score: dict) -> float:
+    """One figure for a scored ladder: its BD-rate against the exhaustive ladder where one is
+    defined, else its rate excess over the envelope (a one-rung ladder's)."""
+    return score["bd_rate_pct"] if score["bd_rate_pct"] is not None else score["envelope_loss_pct"]
+
+
+def score_ladder(pred: Sequence[Rung], truth: Sequence[Curve], policy: LadderPolicy,
+                 exh: Sequence[Rung] | None = None) -> dict:
+    """``pred`` judged on the ``truth`` curves; ``exh``: the ladder the policy chooses on them,
+    when the caller scores many ladders on the same truth (computed here otherwise)."""
+    exh = choose_ladder(list(truth), policy).rungs if exh is None else exh
     true_q = [true_quality(truth, r.width, r.height, r.kbps) for r in pred]
     exh_pts = [(r.kbps, r.quality) for r in exh]
     pred_pts = list(zip([r.kbps for r in pred], true_q))
@@ -242,7 +251,7 @@ def judge_title(dt, policy: LadderPolicy, modes: Sequence[str], rows: list[dict]
             ev.rung_cover = float(np.mean([i["vmaf_low"] <= q <= i["vmaf_high"] for q, i in zip(tq, iv["rungs"])]))
             exh_top = rungs[-1].kbps / s["top_ratio"]
             ev.top_cover = float(iv["top_kbps"][0] <= exh_top <= iv["top_kbps"][1])
-            loss = s["bd_rate_pct"] if s["bd_rate_pct"] is not None else s["envelope_loss_pct"]
+            loss = ladder_loss(s)
             ev.loss_cover = float(loss <= iv["loss_bound_pct"]) if math.isfinite(iv["loss_bound_pct"]) else None
             ev.confident = iv["confident"]
         out.append(ev)

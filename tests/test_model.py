@@ -155,7 +155,7 @@ def test_the_exhaustive_ladder_loses_nothing_against_itself_even_off_the_envelop
     the shipped table: its one rung is the native size's best grid point, 3.4 % dearer than the
     smaller size's curve at that quality); a ladder equal to it scores 0, not that 3.4 %."""
     from pertitle.ladders.document import curves_from_rows
-    from pertitle.ladders.evaluate import envelope_loss, score_ladder
+    from pertitle.ladders.evaluate import envelope_loss, ladder_loss, score_ladder
     from pertitle.ladders.policy import choose_ladder
 
     df = read_dataset(os.path.join(os.path.dirname(__file__), "..", "samples", "training_dataset.csv"))
@@ -167,6 +167,11 @@ def test_the_exhaustive_ladder_loses_nothing_against_itself_even_off_the_envelop
     assert s["bd_rate_pct"] is None and abs(s["envelope_loss_pct"]) < 1e-9
     dearer = [type(exh[0])(**{**exh[0].__dict__, "kbps": exh[0].kbps * 1.5})]
     assert score_ladder(dearer, truth, LadderPolicy())["envelope_loss_pct"] > 40.0
+    # the exhaustive ladder handed in (a caller scoring many ladders on one truth) scores the same
+    assert score_ladder(dearer, truth, LadderPolicy(), exh=exh) == score_ladder(dearer, truth, LadderPolicy())
+    # one figure a ladder: the envelope loss where no BD-rate is defined, else the BD-rate
+    assert ladder_loss(s) == s["envelope_loss_pct"]
+    assert ladder_loss({**s, "bd_rate_pct": 2.5}) == 2.5
 
 
 def test_cli_train_predict_evaluate(tiny, tmp_path):
