@@ -62,12 +62,16 @@ def window(g, entry: dict, policy: LadderPolicy) -> dict[str, tuple[float, bool,
         for j, (curves, own) in enumerate(zip(member_curves, member_ladders)):
             if j != a - 1:       # a member's own ladder not against itself
                 losses[a, j] = ladder_loss(score_ladder(ladder, curves, policy, exh=own))
+    exh = choose_ladder(truth, policy).rungs
+    scored: dict[int, dict] = {}      # the rules often pick the same candidate: judge it once
     out = {}
     for rule in RULES:
         k = pick(losses, rule)
-        s = score_ladder(cands[k], truth, policy)
+        if k not in scored:
+            scored[k] = score_ladder(cands[k], truth, policy, exh=exh)
+        s = scored[k]
         # multi-rung: the exhaustive ladder has two rungs or more (bench/search_replay.py's multi_*)
-        out[rule] = (ladder_loss(s), s["rungs_exhaustive"].count("@") >= 2, k, s["top_ratio"])
+        out[rule] = (ladder_loss(s), len(exh) >= 2, k, s["top_ratio"])
     return out
 
 
