@@ -231,18 +231,8 @@ class CurveModel:
                          for a in self.anchors if a[1] in self.columns_}
         y = {"log_bpp": df["log_bpp"].astype(float).values, "vmaf_logit": vmaf_to_logit(df["vmaf_mean"])}
         y = {t: v - self._anchor(X, t) for t, v in y.items()}   # what the trees learn
-        groups = (df["group"] if "group" in df.columns else df["title"]).astype(str).values
-        names = sorted(set(groups))
-        rng = np.random.default_rng(self.random_state)
         self.members_ = []
-        for m in range(max(1, self.members)):
-            if self.members > 1:
-                pick = rng.choice(len(names), size=len(names), replace=True)
-                counts = np.bincount(pick, minlength=len(names))
-                weight = dict(zip(names, counts))
-                idx = np.concatenate([np.repeat(np.where(groups == g)[0], c) for g, c in weight.items() if c])
-            else:
-                idx = np.arange(len(df))
+        for m, idx in enumerate(member_rows(df, self.members, self.random_state)):
             ests = {}
             for t in TARGETS:
                 est = make_estimator(self.family, t, self.columns_, self.random_state + m)
@@ -334,6 +324,21 @@ class CurveModel:
         recs, X = self._design_rows(features, sizes, crfs, ref_size)
         return [self._rows(recs, sizes, crfs, p["log_bpp"], logit_to_vmaf(p["vmaf_logit"]), fps)
                 for p in self.predict_members(X)]
+
+
+def member_rows(df, members: int, random_state: int):
+    """Each ensemble member's training rows (positions in ``df``, repeated as drawn): a bootstrap
+    sample of the origin groups (``group``, else ``title``) drawn from ``random_state``, a drawn
+    group's rows all in; every row once when there is one member."""
+    groups = (df["group"] if "group" in df.columns else df["title"]).astype(str).values
+    names = sorted(set(groups))
+    rng = np.random.default_rng(random_state)
+    for _ in range(max(1, members)):
+        if members > 1:
+            counts = np.bincount(rng.choice(len(names), size=len(names), replace=True), minlength=len(names))
+            yield np.concatenate([np.repeat(np.where(groups == g)[0], c) for g, c in zip(names, counts) if c])
+        else:
+            yield np.arange(len(df))
 
 
 def monotone_rows(rows: list[dict]) -> list[dict]:
