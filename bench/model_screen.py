@@ -64,14 +64,7 @@ class _Variant(M.CurveModel):
     model sets them up; ``_fit_members`` and ``_predict_member`` are the variant."""
 
     def fit(self, df):
-        X = M.design(df, self.feature_columns)
-        self.columns_ = list(X.columns)
-        self.medians_ = {c: float(v) for c, v in X.median().items()}
-        X = X.fillna(self.medians_).reset_index(drop=True)
-        self.anchors_ = {a[0]: (a[1], float(a[2]) if len(a) == 3 else 1.0)
-                         for a in self.anchors if a[1] in self.columns_}
-        df = df.reset_index(drop=True)
-        y = {"log_bpp": df["log_bpp"].astype(float).values, "vmaf_logit": M.vmaf_to_logit(df["vmaf_mean"])}
+        X, y = self._fit_frame(df)   # the shipped model's checks, design matrix and anchors
         self._prepare(df, X, y)
         self.members_ = [self._fit_member(X, y, idx, self.random_state + m)
                          for m, idx in enumerate(M.member_rows(df, self.members, self.random_state))]
@@ -138,12 +131,14 @@ class RateModel(_Variant):
             lr = lr - V["fp_log_bpp"].values
         return V.assign(rate=lr)
 
+    def _prepare(self, df, X, y) -> None:
+        self._V = self._at_rate(X, y["log_bpp"])      # the VMAF trees' rows, at the measured rates
+        self._y = {t: v - self._anchor(X, t) for t, v in y.items()}
+
     def _fit_member(self, X, y, idx, rs):
-        V = self._at_rate(X, y["log_bpp"])
-        return {"log_bpp": M.make_estimator("hgb", "log_bpp", self.columns_, rs).fit(
-                    X.iloc[idx], (y["log_bpp"] - self._anchor(X, "log_bpp"))[idx]),
-                "vmaf_logit": _boost({"rate": 1}, list(V.columns), rs).fit(
-                    V.iloc[idx], (y["vmaf_logit"] - self._anchor(X, "vmaf_logit"))[idx])}
+        return {"log_bpp": M.make_estimator("hgb", "log_bpp", self.columns_, rs).fit(X.iloc[idx], self._y["log_bpp"][idx]),
+                "vmaf_logit": _boost({"rate": 1}, list(self._V.columns), rs).fit(
+                    self._V.iloc[idx], self._y["vmaf_logit"][idx])}
 
     def _predict_member(self, e, X):
         lb = e["log_bpp"].predict(X) + self._anchor(X, "log_bpp")
@@ -156,9 +151,12 @@ class LossModel(_Variant):
 
     loss = "squared_error"
 
+    def _prepare(self, df, X, y) -> None:
+        self._y = {t: v - self._anchor(X, t) for t, v in y.items()}
+
     def _fit_member(self, X, y, idx, rs):
         return {t: M.make_estimator("hgb", t, self.columns_, rs).set_params(loss=self.loss).fit(
-                    X.iloc[idx], (y[t] - self._anchor(X, t))[idx]) for t in M.TARGETS}
+                    X.iloc[idx], self._y[t][idx]) for t in M.TARGETS}
 
     def _predict_member(self, e, X):
         return {t: e[t].predict(X) + self._anchor(X, t) for t in M.TARGETS}

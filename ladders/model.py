@@ -212,6 +212,22 @@ class CurveModel:
     anchors: tuple[tuple, ...] = ()
 
     def fit(self, df) -> CurveModel:
+        X, y = self._fit_frame(df)
+        y = {t: v - self._anchor(X, t) for t, v in y.items()}   # what the trees learn
+        self.members_ = []
+        for m, idx in enumerate(member_rows(df, self.members, self.random_state)):
+            ests = {}
+            for t in TARGETS:
+                est = make_estimator(self.family, t, self.columns_, self.random_state + m)
+                ests[t] = est.fit(X.iloc[idx], y[t][idx])
+            self.members_.append(ests)
+        self.n_titles_ = int(df["title"].nunique())
+        self.calibration_: dict = {}
+        return self
+
+    def _fit_frame(self, df):
+        """Checks the configuration against ``df`` and sets ``columns_``, ``medians_`` and
+        ``anchors_``: the design matrix (missing values imputed) and the targets as measured."""
         if self.family not in FAMILIES:
             raise ValueError(f"unknown model family {self.family!r}")
         if not self.feature_columns:
@@ -229,18 +245,7 @@ class CurveModel:
             raise ValueError(f"cannot anchor {', '.join(bad)}: the targets are {', '.join(TARGETS)}")
         self.anchors_ = {a[0]: (a[1], float(a[2]) if len(a) == 3 else 1.0)
                          for a in self.anchors if a[1] in self.columns_}
-        y = {"log_bpp": df["log_bpp"].astype(float).values, "vmaf_logit": vmaf_to_logit(df["vmaf_mean"])}
-        y = {t: v - self._anchor(X, t) for t, v in y.items()}   # what the trees learn
-        self.members_ = []
-        for m, idx in enumerate(member_rows(df, self.members, self.random_state)):
-            ests = {}
-            for t in TARGETS:
-                est = make_estimator(self.family, t, self.columns_, self.random_state + m)
-                ests[t] = est.fit(X.iloc[idx], y[t][idx])
-            self.members_.append(ests)
-        self.n_titles_ = int(df["title"].nunique())
-        self.calibration_: dict = {}
-        return self
+        return X, {"log_bpp": df["log_bpp"].astype(float).values, "vmaf_logit": vmaf_to_logit(df["vmaf_mean"])}
 
     def _members(self) -> list[dict]:
         return self.members_ if hasattr(self, "members_") else [self.estimators_]
