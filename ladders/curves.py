@@ -73,7 +73,7 @@ class Curve:
                 return float(self.quality[-1])
             slope = (self.quality[-1] - self.quality[-2]) / (self._logk[-1] - self._logk[-2])
             return float(min(100.0, self.quality[-1] + slope * (x - self._logk[-1])))
-        return float(self._pchip(x))
+        return float(self._pchip.at(x))
 
     def value_at(self, column: str, kbps: float) -> float | None:
         """Another column (CRF, PSNR, ...) at ``kbps``: linear in log-rate, clamped to the ends."""
@@ -94,7 +94,7 @@ class Curve:
         lo, hi = self._logk[0], self._logk[-1]
         for _ in range(60):
             mid = (lo + hi) / 2
-            if self._pchip(mid) >= quality:
+            if self._pchip.at(mid) >= quality:
                 hi = mid
             else:
                 lo = mid

@@ -10,6 +10,7 @@ interpolate a handful of points. Outside the data range the value and the integr
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 
 import numpy as np
@@ -65,6 +66,9 @@ class Pchip:
         # each interval as c0 + c1 t + c2 t^2 + c3 t^3, t = v - x[k]
         self.c = np.stack([y[:-1], d[:-1], (3.0 * delta - 2.0 * d[:-1] - d[1:]) / h,
                            (d[:-1] + d[1:] - 2.0 * delta) / h ** 2])
+        # the same knots and coefficients as Python floats, for :meth:`at`
+        self._xs = x.tolist()
+        self._cs = self.c.T.tolist()
 
     def _interval(self, v: np.ndarray) -> np.ndarray:
         return np.clip(np.searchsorted(self.x, v, side="right") - 1, 0, len(self.x) - 2)
@@ -77,6 +81,18 @@ class Pchip:
         out = ((c3 * t + c2) * t + c1) * t + c0
         out = np.where((v < self.x[0]) | (v > self.x[-1]) | np.isnan(v), np.nan, out)
         return out[()] if out.ndim == 0 else out
+
+    def at(self, v: float) -> float:
+        """``f(v)`` for one number, in plain Python arithmetic: the same operations in the same
+        order, so the same float, about twenty times faster than through NumPy for one value
+        (a curve's inverse bisects with sixty of them)."""
+        xs, v = self._xs, float(v)
+        if not xs[0] <= v <= xs[-1]:          # NaN too
+            return float("nan")
+        k = min(max(bisect_right(xs, v) - 1, 0), len(xs) - 2)
+        c0, c1, c2, c3 = self._cs[k]
+        t = v - xs[k]
+        return ((c3 * t + c2) * t + c1) * t + c0
 
     def _antiderivative(self, v: float) -> float:
         """Integral from x[0] to ``v`` (inside the range)."""

@@ -120,3 +120,16 @@ def test_the_command_paths_do_not_import_scipy():
     p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "[]"
+
+
+@settings(max_examples=300, deadline=None)
+@given(knots(), st.lists(st.floats(-0.2, 1.2), min_size=1, max_size=20))
+@example((np.array([-5.338, -2.0, 0.048]), np.zeros(3)), [0.0, 1.0])   # the last knot, and past it
+def test_the_scalar_path_gives_the_same_floats(xy, where):
+    """``at`` (one number, plain Python) is bit-identical to the NumPy call, NaN outside the knots
+    and for NaN; the knots themselves included."""
+    x, y = xy
+    f = Pchip(x, y)
+    for v in [*x, *(x[0] + np.array(where) * (x[-1] - x[0])), float("nan")]:
+        got, want = f.at(v), float(f(v))
+        assert (np.isnan(got) and np.isnan(want)) or got == want, (v, got, want)
