@@ -1,7 +1,7 @@
 """Exhaustive vs fast vs predict vs predict --verify 6 on one fixed clip set, side by side in one run.
 
     python bench/modes.py [CORPUS_DIR] --model M.skops --fast-model F.skops [--clips a.mp4,b.mp4] [--duration 6]
-                          [--jobs 2] [--fast-budget 0.18] [--process] [--json out.json] [--md out.md]
+                          [--jobs 2] [--fast-budget 0.18] [--process] [--repeat 3] [--json out.json] [--md out.md]
 
 The clip set is fixed here (``CLIPS``) before anything is run, and every clip is reported. Per clip,
 on the same machine load, each mode with a fresh cache: wall time, trial encodes, and the ladder's
@@ -12,6 +12,11 @@ are the result: the machine is shared and noisy. The floor is FFmpeg decoding th
 With ``--process`` every mode runs as the installed ``pertitle`` command in a new process, as a
 user runs it: interpreter start and imports (scikit-learn's, about a second, for the model-guided
 modes) are in every time; without it they run in this process and only the first clip pays them.
+With ``--repeat N`` the exhaustive analysis and the fast mode run N times each per clip, alternately
+(each with a fresh cache): their times are the medians, the speed-up is the ratio of the medians
+and its range the lowest and highest ratio of one exhaustive run to one fast run (on a shared
+machine one run of either can be a quarter slower than the next); the ladders of the N fast runs
+must be the same (the fast mode is deterministic: ``same_ladder``).
 
 Use ``--model`` (predict, verify: with the probe encode's features) and ``--fast-model`` (the fast
 mode's: ``pertitle train --no-probe``), both trained *without* the benchmarked clips' groups
@@ -109,6 +114,9 @@ def main() -> None:
     ap.add_argument("--process", action="store_true",
                     help="run every mode as the installed command in a new process, as a user does (imports "
                          "included), instead of in this process")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run the exhaustive and the fast mode this many times each, alternately, and "
+                         "report the medians of their times (the speed-up's range beside)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--md", default=None)
     a = ap.parse_args()
@@ -127,24 +135,39 @@ def main() -> None:
             floor = decode_seconds(ff.path, c, 0.0, a.duration)
             common = ["--duration", str(a.duration), "-j", str(a.jobs)]
 
-            def fast_run(fast_model, budget, i):
+            def fast_run(fast_model, budget, i, k):
+                cache = os.path.join(tmp, f"f{i}-{k}")
                 if a.process:
                     extra = ["--fast-budget", str(budget)] if budget else []
                     doc, _, t = run_cli(["analyze", c, "--fast", *extra, *common, "--model", fast_model,
-                                         "--cache", os.path.join(tmp, f"f{i}")], tmp, f"fa{i}")
+                                         "--cache", cache], tmp, f"fa{i}")
                     return doc, t
                 opts = AnalysisOptions(**{**base.__dict__, "fast": True, "model_path": fast_model,
                                           **({"fast_budget": budget} if budget else {})})
-                fa, t = timed(lambda: analyze(c, opts, ff, Cache.open(os.path.join(tmp, f"f{i}"))))
+                fa, t = timed(lambda: analyze(c, opts, ff, Cache.open(cache)))
                 return fa.document, t
 
-            if a.process:
-                ex_doc, truth, t_ex = run_cli(["analyze", c, *common, "--cache", os.path.join(tmp, "c1")], tmp, "ex")
-                n_truth = ex_doc["sweep"]["encodes"]
-            else:
-                ex, t_ex = timed(lambda: analyze(c, base, ff, Cache.open(os.path.join(tmp, "c1"))))
-                ex_doc, truth, n_truth = ex.document, ex.sweep.rows, len(ex.sweep.rows)
-            fasts = [fast_run(m, b, i) for i, (m, b) in enumerate(variants)]
+            def ex_run(k):
+                cache = os.path.join(tmp, f"c1-{k}")
+                if a.process:
+                    doc, rd, t = run_cli(["analyze", c, *common, "--cache", cache], tmp, "ex")
+                    return doc, rd, doc["sweep"]["encodes"], t
+                ex, t = timed(lambda: analyze(c, base, ff, Cache.open(cache)))
+                return ex.document, ex.sweep.rows, len(ex.sweep.rows), t
+
+            # alternately: exhaustive, every fast variant, exhaustive again, ... (the first run's
+            # exhaustive table is the truth every mode is judged on)
+            t_exs: list[float] = []
+            runs: list[list[tuple[dict, float]]] = [[] for _ in variants]
+            for k in range(max(1, a.repeat)):
+                doc, rd, n, t = ex_run(k)
+                if k == 0:
+                    ex_doc, truth, n_truth = doc, rd, n
+                t_exs.append(t)
+                for i, (m, b) in enumerate(variants):
+                    runs[i].append(fast_run(m, b, i, k))
+            t_ex = statistics.median(t_exs)
+            fasts = [(got[0][0], statistics.median(t for _, t in got), got) for got in runs]
             if a.process:
                 pr, _, t_pr = run_cli(["predict", c, *common, "--model", a.model, "--cache", os.path.join(tmp, "c3")],
                                       tmp, "pr")
@@ -155,16 +178,20 @@ def main() -> None:
                 ve, t_ve = timed(lambda: predict_ladder(c, base, verify=a.verify, ff=ff,
                                                         cache=Cache.open(os.path.join(tmp, "c4"))))
 
-            def fast_entry(doc, t):
+            def fast_entry(doc, t, got):
                 search = doc["sweep"]["search"]
+                ratios = [te / tf for te, (_, tf) in zip(t_exs, got)]
+                ladders = {judge(d, truth, policy)["rungs"] for d, _ in got}
                 return {"s": round(t, 1), "encodes": doc["sweep"]["encodes"],
                         "speedup": round(t_ex / t, 2), "stop": search["stop"],
+                        "speedup_range": [round(min(ratios), 2), round(max(ratios), 2)],
+                        "runs_s": [round(tf, 1) for _, tf in got], "same_ladder": len(ladders) == 1,
                         "cost_share": round(search["cost"] / search["exhaustive_cost"], 3),
                         "unbacked": search.get("unbacked_rungs", []), **judge(doc, truth, policy)}
 
             row = {
                 "clip": name, "floor_s": round(floor, 3),
-                "exhaustive": {"s": round(t_ex, 1), "encodes": n_truth, "x_floor": round(t_ex / floor),
+                "exhaustive": {"s": round(t_ex, 1), "runs_s": [round(t, 1) for t in t_exs], "encodes": n_truth, "x_floor": round(t_ex / floor),
                                "rungs": judge(ex_doc, truth, policy)["rungs"]},
                 **{key: fast_entry(*got) for key, got in zip(fast_keys, fasts)},
                 "predict": {"s": round(t_pr, 2), "speedup": round(t_ex / t_pr), "confident": pr["prediction"].get("confident"),
@@ -187,6 +214,8 @@ def main() -> None:
 
     summary = {
         **{k: {"speedup_median": round(med(k, "speedup"), 2), "speedup_min": min(r[k]["speedup"] for r in rows),
+               "speedup_lowest_pair": min(r[k]["speedup_range"][0] for r in rows),
+               "same_ladders": all(r[k]["same_ladder"] for r in rows),
                "bd_median": med(k, "bd_pct"), "bd_p90": p90(k, "bd_pct"), "bd_max": max(r[k]["bd_pct"] for r in rows)}
            for k in fast_keys},
         "predict": {"bd_median": med("predict", "bd_pct"), "bd_p90": p90("predict", "bd_pct"),
@@ -195,18 +224,22 @@ def main() -> None:
         v: {"bd_median": med(v, "bd_pct"), "bd_p90": p90(v, "bd_pct"), "speedup_median": med(v, "speedup")},
     }
     print(json.dumps(summary))
-    heads = "".join(f" {k} s (enc, speed-up, BD, stop) |" for k in fast_keys)
+    rh = " [range]" if a.repeat > 1 else ""
+    heads = "".join(f" {k} s (enc, speed-up{rh}, BD, stop) |" for k in fast_keys)
     md = [f"| clip | floor s | exhaustive s (enc) |{heads} predict (BD, top x, confident) "
           f"| verify {a.verify} (BD) |", "|---|---|---|" + "---|" * len(fast_keys) + "---|---|"]
     for r in rows:
         p, w = r["predict"], r[v]
-        cells = "".join(f" {f['s']} ({f['encodes']}, {f['speedup']}x, {f['bd_pct']:+.2f}%, {f['stop']}) |"
+        rng = (lambda f: f" [{f['speedup_range'][0]}-{f['speedup_range'][1]}]" if a.repeat > 1 else "")
+        cells = "".join(f" {f['s']} ({f['encodes']}, {f['speedup']}x{rng(f)}, {f['bd_pct']:+.2f}%, {f['stop']}) |"
                         for f in (r[k] for k in fast_keys))
         md.append(f"| {r['clip']} | {r['floor_s']} | {r['exhaustive']['s']} ({r['exhaustive']['encodes']}) |{cells}"
                   f" {p['bd_pct']:+.2f}%, x{p['top_ratio']}, {p['confident']} | {w['bd_pct']:+.2f}% |")
     s = summary
     md.append("")
-    md.append("; ".join(f"{k}: speed-up median {s[k]['speedup_median']}x (min {s[k]['speedup_min']}x), BD median "
+    reps = (lambda k: f", lowest of one pair of runs {s[k]['speedup_lowest_pair']}x, the {a.repeat} runs' ladders "
+                      f"{'the same' if s[k]['same_ladders'] else 'DIFFERENT'}" if a.repeat > 1 else "")
+    md.append("; ".join(f"{k}: speed-up median {s[k]['speedup_median']}x (min {s[k]['speedup_min']}x{reps(k)}), BD median "
                         f"{s[k]['bd_median']:+.2f}%, p90 {s[k]['bd_p90']:+.2f}%, max {s[k]['bd_max']:+.2f}%"
                         for k in fast_keys) + "; "
               f"predict: BD median {s['predict']['bd_median']:+.2f}%, p90 {s['predict']['bd_p90']:+.2f}%, top rung "
@@ -217,7 +250,8 @@ def main() -> None:
     if a.json:
         with open(a.json, "w", encoding="utf-8") as fh:
             json.dump({"rows": rows, "summary": summary, "clips": a.clips.split(","), "model": a.model,
-                       "fast_models": fast_models, "fast_budgets": budgets, "process": a.process}, fh, indent=1)
+                       "fast_models": fast_models, "fast_budgets": budgets, "process": a.process,
+                       "repeat": a.repeat}, fh, indent=1)
     if a.md:
         with open(a.md, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")
