@@ -191,7 +191,8 @@ def main() -> None:
 
             row = {
                 "clip": name, "floor_s": round(floor, 3),
-                "exhaustive": {"s": round(t_ex, 1), "runs_s": [round(t, 1) for t in t_exs], "encodes": n_truth, "x_floor": round(t_ex / floor),
+                "exhaustive": {"s": round(t_ex, 1), "runs_s": [round(t, 1) for t in t_exs], "encodes": n_truth,
+                               "x_floor": round(t_ex / floor),
                                "rungs": judge(ex_doc, truth, policy)["rungs"]},
                 **{key: fast_entry(*got) for key, got in zip(fast_keys, fasts)},
                 "predict": {"s": round(t_pr, 2), "speedup": round(t_ex / t_pr), "confident": pr["prediction"].get("confident"),

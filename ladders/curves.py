@@ -73,7 +73,7 @@ class Curve:
                 return float(self.quality[-1])
             slope = (self.quality[-1] - self.quality[-2]) / (self._logk[-1] - self._logk[-2])
             return float(min(100.0, self.quality[-1] + slope * (x - self._logk[-1])))
-        return float(self._pchip.at(x))
+        return self._pchip.at(x)
 
     def value_at(self, column: str, kbps: float) -> float | None:
         """Another column (CRF, PSNR, ...) at ``kbps``: linear in log-rate, clamped to the ends."""
