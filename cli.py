@@ -493,7 +493,9 @@ def render_summary(doc: dict, ladder_path: str | None = None, rd_path: str | Non
                      + (f" (probe encode, {pred['probe_encode']['preset']} CRF {pred['probe_encode']['crf']}: "
                         f"{pred['probe_encode']['seconds']:.1f} s)" if isinstance(pred.get("probe_encode"), dict) else "")
                      + (f", verified with {pred['verify_encodes']} encodes (search: {pred['search']['stop']})"
-                        if pred.get("verify_encodes") else ""))
+                        if pred.get("verify_encodes") else "")
+                     + ("; each rung's size one of the two its size model names"
+                        if pred.get("size_choice") == "size_model" else ""))
         sl = pred.get("one_rung_slope")
         if isinstance(sl, dict):
             lines.append(f"one-rung prior: its rate's slope in CRF from the in-memory probe, {sl['probe']:.3f} "

@@ -6,7 +6,8 @@ sweeps are committed in ``samples/extra_dataset.csv`` and which no shipped model
     python bench/extra_heldout.py [--data samples/extra_dataset.csv] [--json J] [--md M]
 
 Each window's prior comes from the shipped models (``ladders/models/default.skops`` for
-``predict`` and ``--verify 6``, ``fast.skops`` for ``--fast``) on its committed features, and
+``predict`` and ``--verify 6``, ``predict``'s rung sizes from its size model; ``fast.skops`` for
+``--fast``) on its committed features, and
 the searches run on its exhaustive sweep (:func:`pertitle.ladders.evaluate.judge_title`, the code
 ``pertitle evaluate`` and ``bench/search_replay.py`` judge with): BD-rate loss of each mode's
 ladder against the window's exhaustive ladder, every window listed. No encode is run: minutes.
@@ -48,7 +49,8 @@ def run(data: str):
     for _, dt in df.groupby("title", sort=True):
         rows, members, cal = held_out_prior(probe_model, dt)
         fast_rows = held_out_prior(fast_model, dt)[0]
-        res += judge_title(dt, policy, MODES, rows, fast_rows, members, cal)
+        res += judge_title(dt, policy, MODES, rows, fast_rows, members, cal,
+                           sizes=getattr(probe_model, "sizes_", None))
     per, _ = summarize(res)
     per["long"] = per["title"].map(dict(zip(df["title"], df["file"].astype(str).str.startswith("long/"))))
     return per

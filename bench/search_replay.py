@@ -54,6 +54,7 @@ from pertitle.ladders.dataset import read_dataset
 from pertitle.ladders.evaluate import group_bootstrap, held_out_prior, group_splits, judge_title, summarize
 from pertitle.ladders.policy import LadderPolicy
 from pertitle.ladders.search import FAST_SHARE
+from pertitle.ladders.sizes import SizeModel
 from pertitle.pipeline import models
 
 
@@ -110,6 +111,8 @@ def stats(g, long_titles: set[str] = frozenset()) -> dict:
     return {"windows": len(g), "median": loss.median(), "p90": float(np.percentile(loss, 90)), "worst": loss.max(),
             "over5": int((loss > 5).sum()), "mean": loss.mean(), "worst16": loss.nlargest(16).mean(),
             "encodes": g["encodes"].mean(), "cost_median": g["cost_ratio"].median(),
+            "top25": float(((g["top_ratio"] > 0.75) & (g["top_ratio"] < 1.25)).mean()),
+            "vmaf_bias": g["vmaf_bias"].mean(),
             "multi_n": len(multi), "multi_median": multi.median(), "multi_p90": float(np.percentile(multi, 90)),
             "multi_worst": multi.max(),
             "short_n": len(short), "short_median": short.median(), "short_p90": float(np.percentile(short, 90)),
@@ -130,6 +133,19 @@ def intervals(g, long_titles: set[str], resamples: int) -> dict:
     return out
 
 
+def fold_size_models(df, doc: dict, policy) -> dict:
+    """``predict``'s size model of each fold (:mod:`pertitle.ladders.sizes`), fitted on the
+    windows of the other folds as ``pertitle train`` fits it (seconds: the priors files hold the
+    curve models' rows only)."""
+    folds = {t: e["fold"] for t, e in doc["titles"].items()}
+    cols = list(models.new_model(probe=True).feature_columns)
+    out = {}
+    for k in sorted(set(folds.values())):
+        train = df[df["title"].astype(str).map(lambda t: folds.get(t, -1) != k)]
+        out[k] = SizeModel.fit(train, cols, policy)
+    return out
+
+
 def replay(args) -> None:
     df = real_table(args.dataset)
     digest = sha256(args.dataset)
@@ -146,11 +162,13 @@ def replay(args) -> None:
             doc = json.load(fh)
         if doc.get("dataset_sha256") != digest:
             sys.exit(f"{path}: built from another table than {args.dataset}: rebuild the priors")
+        sizes = fold_size_models(df, doc, policy) if "predict" in modes and not args.no_sizes else {}
         for mode, share in runs:
             key = "fast_rows" if mode == "fast" else "rows"
             res = [ev for title, entry in sorted(doc["titles"].items()) if key in entry
                    for ev in judge_title(by_title[title], policy, [mode], entry[key],
-                                         fast_share=FAST_SHARE if share is None else share)]
+                                         fast_share=FAST_SHARE if share is None else share,
+                                         sizes=sizes.get(entry["fold"]))]
             if res:
                 g = summarize(res)[0]
                 ci = intervals(g, long_titles, args.bootstrap) if args.bootstrap else {}
@@ -178,6 +196,8 @@ def main() -> None:
     r.add_argument("priors", nargs="+")
     r.add_argument("--modes", default="verify 6,fast")
     r.add_argument("--fast-share", default=str(FAST_SHARE))
+    r.add_argument("--no-sizes", action="store_true",
+                   help="predict's rungs take the size whose curve is highest, without the size model")
     r.add_argument("--bootstrap", type=int, default=0, metavar="N",
                    help="add 90 %% intervals of the median and the 90th percentiles from N resamples of "
                         "the origin groups (e.g. 2000)")

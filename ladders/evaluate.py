@@ -197,16 +197,18 @@ def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_s
     prior from ``fast_model`` when given (the shipped fast mode has its own model)."""
     rows, members, cal = held_out_prior(model, dt)
     fast_rows = held_out_prior(fast_model, dt)[0] if fast_model is not None and "fast" in modes else rows
-    return judge_title(dt, policy, modes, rows, fast_rows, members, cal, fast_share)
+    return judge_title(dt, policy, modes, rows, fast_rows, members, cal, fast_share,
+                       sizes=getattr(model, "sizes_", None))
 
 
 def judge_title(dt, policy: LadderPolicy, modes: Sequence[str], rows: list[dict], fast_rows: list[dict] | None = None,
                 members: Sequence[list[dict]] | None = None, cal: dict | None = None,
-                fast_share: float = FAST_SHARE) -> list[TitleEval]:
+                fast_share: float = FAST_SHARE, sizes=None) -> list[TitleEval]:
     """Every mode's ladder for one held-out title from given priors (``rows``: the model's
     debiased rows for predict and verify; ``fast_rows``: the fast mode's, default ``rows``),
     judged on its exhaustive rows ``dt``. ``members`` and ``cal`` (a calibrated model's) give
-    predict's interval coverage. Split from :func:`evaluate_title` so that a search can be
+    predict's interval coverage; ``sizes``, the model's size model, the sizes predict's rungs may
+    take (:mod:`pertitle.ladders.sizes`). Split from :func:`evaluate_title` so that a search can be
     replayed on priors computed once (``bench/search_replay.py``)."""
     fast_rows = rows if fast_rows is None else fast_rows
     cal = cal or {}
@@ -226,7 +228,9 @@ def judge_title(dt, policy: LadderPolicy, modes: Sequence[str], rows: list[dict]
         measured, stop, spent = [], "", 0.0
         if mode == "predict":
             cur = rows
-            rungs = choose_ladder(curves_from_rows(cur, policy.quality_column), policy).rungs
+            fps = float(dt["ref_fps"].iloc[0])
+            allowed = sizes.eligible(feats, sorted({p[:2] for p in grid}), (W, H), fps) if sizes is not None else None
+            rungs = choose_ladder(curves_from_rows(cur, policy.quality_column), policy, allowed).rungs
         else:
             if mode == "fast":
                 ceiling, wall = fast_ceiling(grid, ref_px, fast_share, FAST_SUBSAMPLE)

@@ -30,6 +30,8 @@ import numpy as np
 
 from ..core.errors import ModelError
 from ..core.fsutil import file_sha256
+from .scale import ANAMORPHIC, SCALE_RULE, log2_scale  # noqa: F401  (re-exported: the models' size axis)
+from .trees import PlainBoost, plain_from_sklearn  # noqa: F401  (re-exported)
 
 ROW_FEATURES = ["log2_scale", "log_rung_pixels", "crf"]
 TARGETS = ["log_bpp", "vmaf_logit"]
@@ -44,36 +46,12 @@ def vmaf_to_logit(v):
 
 def logit_to_vmaf(z):
     return VMAF_SPAN / (1.0 + np.exp(-np.asarray(z, dtype=float)))
+
+
 FAMILIES = ("median", "probe_shift", "ridge", "ridge_int", "hgb", "extratrees")
 PROBE_ANCHOR = "probe_lo_crf33_log_bpp"
 MODEL_FORMAT = 3   # 3: skops file + JSON metadata, the boosted trees packed (2: one entry per tree; 1: a pickle)
 READ_FORMATS = (2, 3)
-
-
-ANAMORPHIC = 0.01   # rungs whose width differs from the source's stored columns (at its height) by more
-SCALE_RULE = 2      # of log2_scale; 1 (before 2026-11-29): the short sides' ratio for every source
-
-
-def log2_scale(width, height, ref_width, ref_height):
-    """How far a rung is scaled down from the detail of the analysed frames, in octaves: log2 of
-    the short sides' ratio. Rungs are square-pixel pictures at the display aspect, so an
-    anamorphic source is stretched or squeezed horizontally to get them, and there the scale is
-    the mean over the two axes of log2(rung / detail), an axis counting only where it shrinks, the
-    detail across being the stored columns or the displayed width, whichever is fewer. With wide
-    pixels (704x576 shown at 1024x576) the stretch adds no detail: the 1024x576 rung is the native
-    size (0) and 768x432 loses only its height (-0.21, not the -0.42 of 432/576). With narrow
-    pixels (512x480 shown at 480x480) the displayed width is the detail: 480x480 is native."""
-    w, h = np.asarray(width, dtype=float), np.asarray(height, dtype=float)
-    rw, rh = np.asarray(ref_width, dtype=float), np.asarray(ref_height, dtype=float)
-    # never above native: within the square-pixel tolerance a nearly square frame's stretch can
-    # make the rung's short side the other axis, a little longer than the source's (64x65 shown
-    # at 64.5x65: +0.011); no rung holds more detail than the source (no table row is affected)
-    short = np.minimum(np.log2(np.minimum(w, h) / np.minimum(rw, rh)), 0.0)
-    shown = rh * w / h                      # the source's displayed width, at its own height
-    detail = np.minimum(rw, shown)
-    axes = 0.5 * (np.log2(np.minimum(w / detail, 1.0)) + np.log2(np.minimum(h / rh, 1.0)))
-    # (the same as ``short`` for square pixels, up to the rounding of rung sizes to even numbers)
-    return np.round(np.where(np.abs(shown - rw) > ANAMORPHIC * rw, axes, short), 12)
 
 
 def row_features(width: int, height: int, crf: float, ref_width: int, ref_height: int) -> dict:
@@ -436,9 +414,36 @@ def metadata(model: CurveModel, df, feature_version: int, extra: Mapping | None 
         "vmaf_model": str(df["vmaf_model"].iloc[0]),
         "n_titles": int(df["title"].nunique()), "n_rows": int(len(df)),
         "training_data_sha256": dataset_hash(df),
+        "size_model": _size_meta(model),
         "versions": versions(),
         **(extra or {}),
     }
+
+
+def _size_meta(model: CurveModel) -> dict | None:
+    """What the metadata says of a model's size model (:mod:`pertitle.ladders.sizes`), if any."""
+    from . import sizes as S
+
+    sm = getattr(model, "sizes_", None)
+    if sm is None:
+        return None
+    return {"rate_columns": list(S.RATE_COLUMNS), "candidates": S.CANDIDATES, "grid_points": S.GRID_POINTS,
+            "grid_top": S.GRID_TOP}
+
+
+def _size_arrays(model: CurveModel) -> dict:
+    sm = getattr(model, "sizes_", None)
+    return {} if sm is None else sm.to_arrays()
+
+
+def _read_sizes(model: CurveModel, arrays, path: str) -> None:
+    """Give a loaded ``model`` the size model its file holds (``sizes_``: None when none)."""
+    from .sizes import SizeModel
+
+    try:
+        model.sizes_ = SizeModel.from_arrays(arrays if isinstance(arrays, dict) else {})
+    except ValueError:
+        raise ModelError("the model's size model is unreadable: retrain", path) from None
 
 
 def save(model: CurveModel, path: str, df, feature_version: int, extra: Mapping | None = None) -> dict:
@@ -451,7 +456,13 @@ def save(model: CurveModel, path: str, df, feature_version: int, extra: Mapping 
 
     meta = metadata(model, df, feature_version, extra)
     hollow, trees = _pack_trees(model)
-    blob = sio.dumps({"meta_json": json.dumps(meta), "model": hollow, "trees": trees},
+    if "sizes_" in vars(hollow):       # saved as arrays beside the model, never as an object
+        import copy
+
+        hollow = copy.copy(hollow)
+        del hollow.sizes_
+    sizes = {k: (str(v) if k.endswith("_json") else v) for k, v in _size_arrays(model).items()}
+    blob = sio.dumps({"meta_json": json.dumps(meta), "model": hollow, "trees": trees, "sizes": sizes},
                      compression=zipfile.ZIP_DEFLATED, compresslevel=9)
     atomic_write(path, lambda fh: fh.write(blob), mode="wb")
     return meta
@@ -524,6 +535,7 @@ def load(path: str, feature_version: int | None = None, *, sha256: str | None = 
         raise ModelError(f"model format {meta.get('format')} is not {MODEL_FORMAT}: retrain", path)
     if meta["format"] >= 3:
         _unpack_trees(model, blob.get("trees"), path)
+    _read_sizes(model, blob.get("sizes"), path)
     import sklearn
 
     trained = meta.get("versions", {}).get("scikit-learn")
@@ -644,85 +656,9 @@ def _load_trusted_pickle(path: str):
                          "`pertitle train`", path) from None
 
 
-# ------------------------------------------------------------------------------------------
-# Plain trees: a boosted model's predictions without scikit-learn
-# ------------------------------------------------------------------------------------------
-# Importing scikit-learn and skops takes about 1.2 s here, on every `predict`, `--verify` and
-# `--fast` run: a fifth of a short title's fast analysis, none of which the exhaustive analysis
-# pays. A fitted boosted model is only arrays (each tree's nodes: feature, threshold, where a
-# missing value goes, children, leaf values; each regressor's baseline), so it is also written as
-# a NumPy .npz (no pickle: loaded with allow_pickle=False) with its metadata as JSON, and predicted
-# by walking those arrays, every tree of a regressor at once, summing the trees in sklearn's order:
-# the same numbers, bit for bit (tests/test_model_file.py).
+# Plain trees (:mod:`pertitle.ladders.trees`): the format of a model written as them
 
 TREES_FORMAT = 1
-_NODE_FIELDS = ("value", "feature_idx", "num_threshold", "missing_go_to_left", "left", "right", "is_leaf")
-
-
-class PlainBoost:
-    """A boosted regressor's trees as flat arrays (node indices global, ``roots`` each tree's
-    first node), predicting as scikit-learn's HistGradientBoostingRegressor does on numeric data:
-    a missing value goes where the node says, else left when ``x <= threshold``."""
-
-    def __init__(self, baseline: float, roots, value, feature, threshold, nan_left, left, right, leaf):
-        self.baseline = float(baseline)
-        self.roots = np.asarray(roots, dtype=np.int64)
-        self.value = np.asarray(value, dtype=np.float64)
-        self.feature = np.asarray(feature, dtype=np.int64)
-        self.threshold = np.asarray(threshold, dtype=np.float64)
-        self.nan_left = np.asarray(nan_left, dtype=bool)
-        self.left = np.asarray(left, dtype=np.int64)
-        self.right = np.asarray(right, dtype=np.int64)
-        self.leaf = np.asarray(leaf, dtype=bool)
-
-    def check(self, n_features: int) -> bool:
-        """Every index in range and every walk ends at a leaf (children come after their node)."""
-        n = len(self.value)
-        arrays = (self.feature, self.threshold, self.nan_left, self.left, self.right, self.leaf)
-        if n == 0 or any(len(a) != n for a in arrays) or len(self.roots) == 0:
-            return False
-        inner = ~self.leaf
-        idx = np.arange(n)
-        return bool((self.roots >= 0).all() and (self.roots < n).all()
-                    and (self.feature[inner] >= 0).all() and (self.feature[inner] < n_features).all()
-                    and (self.left[inner] > idx[inner]).all() and (self.left[inner] < n).all()
-                    and (self.right[inner] > idx[inner]).all() and (self.right[inner] < n).all()
-                    and np.isfinite(self.value).all() and math.isfinite(self.baseline))
-
-    def predict(self, X) -> np.ndarray:
-        x = np.asarray(X, dtype=np.float64)
-        rows = np.arange(len(x))[:, None]
-        at = np.broadcast_to(self.roots, (len(x), len(self.roots))).copy()
-        # children always come after their node (checked on load), so this ends within the depth
-        for _ in range(len(self.value)):
-            inner = ~self.leaf[at]
-            if not inner.any():
-                break
-            v = x[rows, np.where(inner, self.feature[at], 0)]
-            go_left = np.where(np.isnan(v), self.nan_left[at], v <= self.threshold[at])
-            at = np.where(inner, np.where(go_left, self.left[at], self.right[at]), at)
-        leaves = self.value[at]
-        # ((baseline + tree 0) + tree 1) + ...: the order scikit-learn adds them in
-        return np.cumsum(np.column_stack([np.full(len(x), self.baseline), leaves]), axis=1)[:, -1]
-
-
-def _plain_from_sklearn(est) -> PlainBoost:
-    if getattr(est, "n_trees_per_iteration_", 1) != 1:
-        raise ModelError("only a numeric regressor's trees can be written as plain arrays")
-    flat = [tree for it in est._predictors for tree in it]
-    parts, roots, start = {f: [] for f in _NODE_FIELDS}, [], 0
-    for tree in flat:
-        nodes = tree.nodes
-        if nodes["is_categorical"].any():
-            raise ModelError("only a numeric regressor's trees can be written as plain arrays")
-        roots.append(start)
-        for f in _NODE_FIELDS:
-            col = nodes[f].astype(np.int64) + start if f in ("left", "right") else nodes[f]
-            parts[f].append(col)
-        start += len(nodes)
-    cat = {f: np.concatenate(v) for f, v in parts.items()}
-    return PlainBoost(float(np.ravel(est._baseline_prediction)[0]), roots, cat["value"], cat["feature_idx"],
-                      cat["num_threshold"], cat["missing_go_to_left"], cat["left"], cat["right"], cat["is_leaf"])
 
 
 def save_plain(model: CurveModel, path: str, meta: Mapping) -> dict:
@@ -735,7 +671,7 @@ def save_plain(model: CurveModel, path: str, meta: Mapping) -> dict:
     arrays: dict[str, np.ndarray] = {}
     for m, member in enumerate(model.members_):
         for t in TARGETS:
-            p = _plain_from_sklearn(member[t])
+            p = plain_from_sklearn(member[t])
             arrays[f"m{m}_{t}_baseline"] = np.array([p.baseline])
             for name in ("roots", "value", "feature", "threshold", "nan_left", "left", "right", "leaf"):
                 arrays[f"m{m}_{t}_{name}"] = getattr(p, name)
@@ -744,6 +680,7 @@ def save_plain(model: CurveModel, path: str, meta: Mapping) -> dict:
              "columns_": list(model.columns_), "medians_": model.medians_,
              "anchors_": {t: list(s) for t, s in getattr(model, "anchors_", {}).items()},
              "n_titles_": int(model.n_titles_), "calibration_": getattr(model, "calibration_", {}) or {}}
+    arrays.update(_size_arrays(model))
     arrays["state_json"] = np.array(json.dumps(state))
     meta = {**meta, "format": "plain-trees"}
     arrays["meta_json"] = np.array(json.dumps(meta))
@@ -795,6 +732,7 @@ def load_plain(path: str, feature_version: int | None = None, *, sha256: str | N
                 member[t] = p
             members.append(member)
         model.members_ = members
+        _read_sizes(model, arrays, path)
     except ModelError:
         raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, json.JSONDecodeError):

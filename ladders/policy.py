@@ -105,7 +105,8 @@ def choose_ladder(curves: list[Curve], policy: LadderPolicy,
                   | None = None) -> LadderChoice:
     """Pick the rungs. ``curves`` hold one codec's per-resolution curves in the policy's metric.
     ``evidence(kbps)``, when given, names the sizes eligible at that bitrate (those measured near
-    it: :func:`pertitle.ladders.search.evidence_of`): a rung's size is then chosen among them
+    it: :func:`pertitle.ladders.search.evidence_of`; or the two a size model names there:
+    :meth:`pertitle.ladders.sizes.SizeModel.eligible`): a rung's size is then chosen among them
     whenever there are any (a decision backed by measurement, not by an extrapolated curve). As a
     mapping it also gives each a handicap in quality points, subtracted for the choice only (how
     far the size's curve there is carried from its measurements); a rung's quality is its curve's."""

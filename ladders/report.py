@@ -531,6 +531,8 @@ def title_report(doc: Mapping, rd_rows: Iterable[Mapping] | None = None, verific
         cards.append(("confidence", ("shippable" if pred.get("confident") else "too uncertain to ship unmeasured")
                       + f" ({loss_text(pred)} ≤ {float(pred['loss_bound_pct']):.1f}%, top rung "
                       + "–".join(f"{int(v):,}" for v in pred.get("top_kbps_interval") or []) + " kbps, 80%)"))
+    if pred.get("size_choice") == "size_model":
+        cards.append(("rung sizes", "each one of the two sizes the model's size model names at its bitrate"))
     if verification:
         bd = verification.get("bd_rate_vs_hull_pct")
         cards.append(("verification", f"{sum(r.get('status') == 'ok' for r in verification.get('rungs', []))} of "

@@ -5,7 +5,9 @@ with a ``.json`` record beside it (the file's SHA-256 and its metadata) and the 
 plain trees (``.trees.npz``, loaded first: predicting from it needs no scikit-learn import): ``default`` for
 ``predict`` and ``--verify`` (its features include the probe encode's, ``PROBE_COLUMNS``) and
 ``fast`` for ``analyze --fast``, without them (the fast mode measures the grid itself: in grouped
-CV the probe did not improve it, and it would cost a sixth of its budget). A shipped model whose
+CV the probe did not improve it, and it would cost a sixth of its budget). ``default`` also
+carries the size model ``predict`` chooses its rungs' sizes with (:mod:`pertitle.ladders.sizes`,
+fitted on the same table). A shipped model whose
 checksum does not match, or that this scikit-learn cannot load,
 is retrained from the shipped table (seconds) into the cache folder, in the same safe format.
 """
@@ -104,12 +106,16 @@ def evaluation_table(df, with_synthetic: bool = False):
 
 
 def train(df, family: str = DEFAULT_FAMILY, members: int | None = None, calibrate: bool = True,
-          policy=None, with_synthetic: bool = WITH_SYNTHETIC, probe: bool = True) -> M.CurveModel:
+          policy=None, with_synthetic: bool = WITH_SYNTHETIC, probe: bool = True,
+          sizes: bool = True) -> M.CurveModel:
     """Fit on ``df`` (its synthetic titles only with ``with_synthetic``); with ``calibrate``, also
     the grouped-CV calibration of its intervals and of its winner's-curse bias
     (:mod:`pertitle.ladders.uncertainty`), for the default ladder policy. ``probe``: use the probe
-    encode's features (titles without them are left out)."""
+    encode's features (titles without them are left out); with them and ``sizes``, also the size
+    model ``predict`` chooses its rungs' sizes with (:mod:`pertitle.ladders.sizes`; the fast
+    mode's rounds decide sizes by measurement and have none)."""
     from ..ladders.policy import LadderPolicy
+    from ..ladders.sizes import SizeModel
     from ..ladders.uncertainty import calibrate as run_calibration
 
     if not with_synthetic:
@@ -117,10 +123,16 @@ def train(df, family: str = DEFAULT_FAMILY, members: int | None = None, calibrat
     if probe:
         df = with_probe(df)
 
+    policy = policy or LadderPolicy()
     model = new_model(family, members, probe).fit(df)
+    if probe and sizes:
+        model.sizes_ = SizeModel.fit(df, model.feature_columns, policy)
     if calibrate:
+        # calibrated on ladders chosen by the curves alone: its winner's-curse shift debiases the
+        # rows --verify starts from too, and calibrated on the size model's ladders it made
+        # --verify 6 worse on the extra windows, predict no better (docs/model-guided.md)
         model.calibration_ = run_calibration(df, lambda d: new_model(family, members, probe).fit(d),
-                                             policy or LadderPolicy(), folds=CALIBRATION_FOLDS)
+                                             policy, folds=CALIBRATION_FOLDS)
     return model
 
 

@@ -138,7 +138,8 @@ def predicted_rows(source: Source, plan: SweepPlan, opts: AnalysisOptions, cache
     members = [debias(m, bias) for m in model.predict_member_rows(feats, sizes, crfs, plan.ref_size, fps)]
     # a one-rung prior: its rate's slope in CRF from the in-memory native probe (ladders/slope.py)
     rows, members, slope = reslope(rows, members, feats, opts.policy, plan.ref_size)
-    return rows, members, {**meta, "calibration": cal, "one_rung_slope": slope}, feats
+    return rows, members, {**meta, "calibration": cal, "one_rung_slope": slope,
+                           "sizes_model": getattr(model, "sizes_", None)}, feats
 
 
 def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFmpeg | None = None,
@@ -157,7 +158,12 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
                                                     reference=ref)
         t_feat = float(feats.get("feature_s", 0.0))
         col = opts.policy.quality_column
-        rungs = choose_ladder(curves_from_rows(rows, col), opts.policy).rungs
+        # the sizes each rung may take: the two the model's size model names at its bitrate
+        # (ladders/sizes.py); a search's final ladder decides sizes by its measurements instead
+        sm = meta.get("sizes_model") if not verify else None
+        allowed = (sm.eligible(feats, sorted({(e.width, e.height) for e in plan.encodes}), plan.ref_size,
+                               float(plan.reference.fps)) if sm is not None else None)
+        rungs = choose_ladder(curves_from_rows(rows, col), opts.policy, allowed).rungs
         unc = intervals(meta["calibration"], rungs, spreads(rows, members, rungs, opts.policy)) \
             if meta["calibration"] else None
         found = None
@@ -176,7 +182,7 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
     grid_sizes = [(e.width, e.height) for e in plan.encodes]
     evidence = (evidence_of(measured, found.evidence_ratio, sizes=grid_sizes, skip_twins=found.skip_twins,
                             discount=found.discount)
-                if measured else None)
+                if measured else allowed)
     prediction: dict = {
         "model": meta.get("family"), "model_members": meta.get("members"),
         "model_data_sha256": meta.get("training_data_sha256"), "model_titles": meta.get("n_titles"),
@@ -190,6 +196,9 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
         # set when the prior made one rung: the model's slope (log rate per CRF step, native size)
         # replaced by the in-memory probe's, every size alike, pivoting at the probe encode's CRF
         "one_rung_slope": meta.get("one_rung_slope"),
+        # each rung's size chosen among the two the size model names at its bitrate, or by the
+        # curves alone (no size model, or a search that measured)
+        "size_choice": "size_model" if allowed is not None else "curves",
         "note": "qualities are predicted; the fixed-ladder comparison uses the predicted curves"}
     if found is not None:
         prediction["search"] = found.to_dict()

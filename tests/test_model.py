@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 
 from pertitle.pipeline.common import AnalysisOptions
@@ -186,10 +187,13 @@ def test_cli_train_predict_evaluate(tiny, tmp_path):
     validate(doc)
     assert doc["kind"] == "predicted" and doc["prediction"]["verify_encodes"] == 0
     assert doc["prediction"]["model"] == "hgb" and doc["rungs"]
+    # the rungs' sizes come from the two the model's size model names (ladders/sizes.py) ...
+    assert doc["prediction"]["size_choice"] == "size_model"
     p = run("predict", src, "--model", model, "-o", out, "--verify", "2", "--cache", tmp_path / "c", "-q", "--json")
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert 1 <= doc["prediction"]["verify_encodes"] <= 2
+    assert doc["prediction"]["size_choice"] == "curves"     # ... unless measurements decide them
     p = run("evaluate", tiny["csv"], "--verify", "0,1", "--members", "2", "--no-calibration", "--judge", "all")
     assert p.returncode == 0, p.stderr
     assert "[predict]" in p.stdout and "[verify 1]" in p.stdout and "[fast]" in p.stdout
@@ -206,6 +210,12 @@ def test_cli_train_predict_evaluate(tiny, tmp_path):
         docs.append(json.loads(p.stdout))
     assert docs[0]["rungs"] == docs[1]["rungs"]
     assert docs[0]["prediction"]["loss_bound_pct"] == docs[1]["prediction"]["loss_bound_pct"]
+    # both files carry the same size model, described in their metadata
+    (a, meta_a), (b, _) = M.load(str(model)), M.load(str(plain))
+    feats = {c: float(tiny["df"][f"f_{c}"].iloc[0]) for c in a.feature_columns}
+    assert meta_a["size_model"]["candidates"] == 2
+    assert np.array_equal(a.sizes_.scales(feats, [150, 400, 900], (480, 270), 12.0),
+                          b.sizes_.scales(feats, [150, 400, 900], (480, 270), 12.0))
     p = run("train", tiny["csv"], "-o", tmp_path / "r.npz", "--family", "ridge")
     assert p.returncode == InvalidOptions.exit_code and "plain trees" in p.stderr
     assert not (tmp_path / "r.npz").exists()

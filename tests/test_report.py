@@ -95,6 +95,12 @@ def test_predicted_report_tells_predicted_from_measured_and_draws_intervals():
     assert "1 + 1 probe encode (veryfast&lt;b&gt; CRF 23, not a grid point)" in html
     doc["prediction"]["probe_encode"] = "junk"
     assert "probe encode" not in title_report(doc)
+    # the rungs' sizes from the size model: said once; any other value says nothing
+    assert "size model" not in title_report(doc)
+    doc["prediction"]["size_choice"] = "size_model"
+    assert title_report(doc).count("the model's size model names") == 1
+    doc["prediction"]["size_choice"] = "<b>size_model</b>"
+    assert "size model" not in title_report(doc) and "<b>size_model" not in title_report(doc)
 
 
 def test_verification_adds_measured_rungs_and_a_per_frame_timeline():

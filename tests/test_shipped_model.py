@@ -80,6 +80,8 @@ def test_predict_uses_the_shipped_model_and_orders_content_by_difficulty(make_cl
         # the summary says it once: the note when uncertain, a "ship it" line with the figures when not
         assert p.stdout.count("too uncertain") == len(uncertain)
         assert ("ship it" in p.stdout) == pr["confident"]
+        # the shipped model's size model chose among the sizes, and the summary says so
+        assert pr["size_choice"] == "size_model" and "its size model names" in p.stdout
         if uncertain:  # the note and the summary print the document's own (rounded) figures
             lo, hi = pr["top_kbps_interval"]
             assert f"top rung {lo}-{hi} kbps" in uncertain[0]
