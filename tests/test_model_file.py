@@ -146,6 +146,14 @@ class _Payload:
         return (open, (self.path, "w"))
 
 
+def out_of_range_feature(arrays: dict, prefix: str) -> None:
+    """Damage plain trees in place: the first inner node of ``prefix``'s trees splits on a feature
+    the model does not have."""
+    feat = arrays[f"{prefix}_feature"].copy()
+    feat[np.flatnonzero(~arrays[f"{prefix}_leaf"].astype(bool))[0]] = 10_000
+    arrays[f"{prefix}_feature"] = feat
+
+
 @pytest.mark.parametrize("damage", ["pickle", "cycle", "feature", "missing", "truncated", "state"])
 def test_plain_trees_that_are_not_trees_are_refused(fitted, tmp_path, damage):
     """Data only: an object array (a pickle) is never unpickled, and arrays that do not make
@@ -165,9 +173,7 @@ def test_plain_trees_that_are_not_trees_are_refused(fitted, tmp_path, damage):
         left[inner[-1]] = inner[-1]
         arrays["m0_log_bpp_left"] = left
     elif damage == "feature":
-        feat = arrays["m0_vmaf_logit_feature"].copy()
-        feat[np.flatnonzero(~arrays["m0_vmaf_logit_leaf"].astype(bool))[0]] = 10_000
-        arrays["m0_vmaf_logit_feature"] = feat
+        out_of_range_feature(arrays, "m0_vmaf_logit")
     elif damage == "missing":
         del arrays["m1_vmaf_logit_right"]
     elif damage == "state":

@@ -133,6 +133,7 @@ def test_a_model_file_carries_its_size_model_in_both_formats_and_a_damaged_one_i
 
     from .test_anchors import ANCHORS, COLS
     from .test_anchors import table as curve_table
+    from .test_model_file import out_of_range_feature
 
     rng = np.random.default_rng(5)
     train = curve_table(list(zip(rng.uniform(-4, -2, 12), rng.uniform(88, 95, 12))))
@@ -153,9 +154,7 @@ def test_a_model_file_carries_its_size_model_in_both_formats_and_a_damaged_one_i
     with np.load(npz, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     if damage == "feature":
-        feat = arrays["sizes_feature"].copy()
-        feat[np.flatnonzero(~arrays["sizes_leaf"].astype(bool))[0]] = 10_000
-        arrays["sizes_feature"] = feat
+        out_of_range_feature(arrays, "sizes")
     elif damage == "missing":
         del arrays["sizes_threshold"]
     elif damage == "state":
