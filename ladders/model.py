@@ -19,6 +19,7 @@ Families (``family=``):
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -456,11 +457,8 @@ def save(model: CurveModel, path: str, df, feature_version: int, extra: Mapping 
 
     meta = metadata(model, df, feature_version, extra)
     hollow, trees = _pack_trees(model)
-    if "sizes_" in vars(hollow):       # saved as arrays beside the model, never as an object
-        import copy
-
-        hollow = copy.copy(hollow)
-        del hollow.sizes_
+    hollow = copy.copy(hollow)
+    hollow.__dict__.pop("sizes_", None)     # saved as arrays beside the model, never as an object
     sizes = {k: (str(v) if k.endswith("_json") else v) for k, v in _size_arrays(model).items()}
     blob = sio.dumps({"meta_json": json.dumps(meta), "model": hollow, "trees": trees, "sizes": sizes},
                      compression=zipfile.ZIP_DEFLATED, compresslevel=9)
@@ -558,8 +556,6 @@ def _pack_trees(model: CurveModel):
     """A shallow copy of ``model`` whose boosted regressors hold no trees, and the trees, per
     member and target, as {"nodes", "binned", "raw": concatenated arrays; "sizes": one row of
     lengths per tree; "per_iter": trees per boosting iteration} (None for other estimators)."""
-    import copy
-
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     if not hasattr(model, "members_"):

@@ -161,8 +161,9 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
         # the sizes each rung may take: the two the model's size model names at its bitrate
         # (ladders/sizes.py); a search's final ladder decides sizes by its measurements instead
         sm = meta.get("sizes_model") if not verify else None
-        allowed = (sm.eligible(feats, sorted({(e.width, e.height) for e in plan.encodes}), plan.ref_size,
-                               float(plan.reference.fps)) if sm is not None else None)
+        grid_sizes = [(e.width, e.height) for e in plan.encodes]
+        allowed = (sm.eligible(feats, grid_sizes, plan.ref_size, float(plan.reference.fps))
+                   if sm is not None else None)
         rungs = choose_ladder(curves_from_rows(rows, col), opts.policy, allowed).rungs
         unc = intervals(meta["calibration"], rungs, spreads(rows, members, rungs, opts.policy)) \
             if meta["calibration"] else None
@@ -179,7 +180,6 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
             ref.close()
     wall = time.monotonic() - t0
     measured = found.measured if found else []
-    grid_sizes = [(e.width, e.height) for e in plan.encodes]
     evidence = (evidence_of(measured, found.evidence_ratio, sizes=grid_sizes, skip_twins=found.skip_twins,
                             discount=found.discount)
                 if measured else allowed)
