@@ -112,7 +112,21 @@ def check_output(path: str, *, inputs: Iterable[str] = (), what: str = "output",
         raise OutputError(f"cannot create the {what}: {anchor} is not a folder", path)
     if not os.access(anchor, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write the {what}: folder {anchor} is not writable", path)
+    _try_writing(anchor, what, path)
     return Output(path, "file", target)
+
+
+def _try_writing(folder: str, what: str, path: str) -> None:
+    """Create and remove at once a temporary file in ``folder``, as the writer will: for root,
+    :func:`os.access` says yes to every folder, while a pseudo file system (``/proc``), a
+    root-squashed NFS share or an immutable folder refuse the write only when it is tried, which
+    would otherwise happen after the whole analysis."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix="-check", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write the {what}: no file can be created in {folder} ({exc.strerror})", path) from None
+    os.close(fd)
+    _unlink(tmp)
 
 
 def check_folder(path: str, *, what: str = "output folder") -> str:
@@ -131,6 +145,7 @@ def check_folder(path: str, *, what: str = "output folder") -> str:
         os.makedirs(absolute, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the {what}: {exc.strerror}", path) from None
+    _try_writing(absolute, what, path)
     return absolute
 
 

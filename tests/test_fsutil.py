@@ -101,3 +101,25 @@ def test_a_live_writers_temporary_file_and_anything_not_ours_is_left_alone(tmp_p
         p.wait(timeout=30)
     assert (tmp_path / "ladder.json").read_text() == "half"        # it finished its write
     assert fsutil.remove_stale_temps(str(tmp_path / "missing")) == []
+
+
+# ------------------------------------------------------------------------------------------
+# Output checks try the write (root passes os.access everywhere)
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+def test_a_folder_that_refuses_new_files_is_refused_by_the_check():
+    # /proc says yes to os.access for root but creates no file: the check must try
+    with pytest.raises(fsutil.OutputError, match="/proc"):
+        fsutil.check_output("/proc/pertitle-check.json", what="ladder")
+    with pytest.raises(fsutil.OutputError, match="/proc"):
+        fsutil.check_folder("/proc", what="output folder")
+
+
+def test_the_checks_leave_the_folder_as_they_found_it(tmp_path):
+    (tmp_path / "keep.txt").write_text("x")
+    out = fsutil.check_output(str(tmp_path / "sub" / "a.json"), what="ladder")
+    assert out.kind == "file" and sorted(os.listdir(tmp_path)) == ["keep.txt"]
+    assert fsutil.check_folder(str(tmp_path / "out")) == str(tmp_path / "out")
+    assert sorted(os.listdir(tmp_path)) == ["keep.txt", "out"] and os.listdir(tmp_path / "out") == []

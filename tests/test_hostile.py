@@ -134,6 +134,9 @@ def _cases(kit, tmp: Path):
         ("-o is an existing folder", ["analyze", clip, "-o", tmp / "adir", *TINY], E.OutputError.exit_code, "directory"),
         ("-o under a file", ["analyze", clip, "-o", tmp / "afile" / "x.json", *TINY], E.OutputError.exit_code, "Not a directory"),
         ("-o too long", ["analyze", clip, "-o", tmp / ("n" * 300 + ".json"), *TINY], E.OutputError.exit_code, "too long"),
+        # a folder where files cannot be created though os.access says yes to root: refused before the sweep
+        ("-o in /proc", ["analyze", clip, "-o", "/proc/pertitle-x.json", *TINY], E.OutputError.exit_code, "/proc"),
+        ("batch -o /proc", ["batch", d, "-o", "/proc", *TINY], E.OutputError.exit_code, "/proc"),
         ("-o is the input", ["analyze", clip, "-o", clip, *TINY], E.OutputError.exit_code, "overwrite the input"),
         ("--rd-csv is the input", ["analyze", clip, "-o", tmp / "ok.json", "--rd-csv", clip, *TINY], E.OutputError.exit_code, "input"),
         ("export -o folder", ["export", ladder, "-o", tmp / "adir"], E.OutputError.exit_code, "directory"),
