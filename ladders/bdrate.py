@@ -52,7 +52,7 @@ def quality_overlap(anchor: Iterable, test: Iterable) -> tuple[float, float]:
     return lo, hi
 
 
-FLOOR_SAMPLES = 801   # qualities at which a cut or piecewise-linear log-rate is integrated (trapezoids)
+FLOOR_SAMPLES = 201   # qualities at which a cut or piecewise-linear log-rate is integrated (trapezoids)
 
 
 def bd_rate(anchor: Iterable, test: Iterable, min_overlap: float = 0.0,
