@@ -124,7 +124,8 @@ def _try_writing(folder: str, what: str, path: str) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix="-check", dir=folder)
     except OSError as exc:
-        raise OutputError(f"cannot write the {what}: no file can be created in {folder} ({exc.strerror})", path) from None
+        raise OutputError(f"cannot write the {what}: no file can be created in {folder} ({exc.strerror})",
+                          path) from None
     os.close(fd)
     _unlink(tmp)
 

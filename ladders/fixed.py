@@ -18,7 +18,7 @@ with PCHIP, 23 came out worse than the fixed ladder (up to +11.7 %; most of them
 smaller sources, where the fixed ladder has two or three rungs), though at every fixed rung's own
 quality their envelope needed fewer bits; with PCHIP cut at the envelope, 17 (up to +3.6 %);
 with lines, one (+0.5 %); with lines cut at the envelope (this module), none: from -1.4 % down,
-median -14.0 % (scratch ``/work/lab/s23/fixedbd.py``, 2026-12-03).
+median -14.0 % (``python bench/fixed_comparison.py samples/training_dataset.csv``, 2026-12-03).
 """
 from __future__ import annotations
 
