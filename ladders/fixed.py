@@ -13,12 +13,12 @@ most either ladder can be credited with there. A cubic through two or three unev
 fixed rungs bends far past that line, even below what the title's own encodes reach (a 640x360
 title: 416x234@145 kbps, 640x360@365 and @730 put VMAF 89 at 167 kbps where no size of it gets
 there under 178), and credits the fixed ladder for a gap it leaves. Measured on the exhaustive
-ladders of the 160 training windows (125 overlap the fixed ladder by a point of VMAF or more):
-with PCHIP, 23 came out worse than the fixed ladder (up to +11.7 %; most of them 640x360 and
-smaller sources, where the fixed ladder has two or three rungs), though at every fixed rung's own
-quality their envelope needed fewer bits; with PCHIP cut at the envelope, 17 (up to +3.6 %);
-with lines, one (+0.5 %); with lines cut at the envelope (this module), none: from -1.4 % down,
-median -14.0 % (``python bench/fixed_comparison.py samples/training_dataset.csv``, 2026-12-03).
+ladders of the 160 training windows (123 overlap the fixed ladder by a point of VMAF or more;
+``python bench/fixed_comparison.py samples/training_dataset.csv``, 2026-12-03): with PCHIP, 18
+came out worse than the fixed ladder (up to +11.7 %; most of them 640x360 sources, where the
+fixed ladder has three rungs), though at every fixed rung's own quality their envelope needed
+fewer bits; with PCHIP cut at the envelope, 13 (up to +2.2 %); with lines, cut at the envelope
+or not, none (the least saving 2.0 % uncut, 1.6 % cut), median -12.8 %.
 """
 from __future__ import annotations
 
@@ -39,43 +39,53 @@ FIXED_LADDERS = {"apple-hls-h264": APPLE_HLS_H264}
 
 @dataclass(frozen=True)
 class FixedRungEval:
-    width: int            # as the fixed ladder names it (16:9)
+    width: int            # as the fixed ladder names it (16:9), turned upright for a portrait source
     height: int
     kbps: float
     quality: float
-    measured_height: int  # the curve it was read from
+    measured_height: int  # the height of the curve it was read from
     extrapolated: bool
 
 
-def clip_to_source(ladder, source_height: int):
-    """The fixed rungs a service would encode for this source: every rung up to the source's
-    height, and the first rung above it at the source's own size (a service does not upscale,
-    but it does send its top rung at native resolution)."""
-    rungs = [tuple(r) for r in ladder if r[1] <= source_height]
-    above = sorted((r for r in ladder if r[1] > source_height), key=lambda r: (r[1], r[2]))
+def clip_to_source(ladder, source_short: int, portrait: bool = False):
+    """The fixed rungs a service would encode for this source: every rung whose short side is
+    up to the source's, and the first rung above it at the source's own short side (a service
+    does not upscale, but it does send its top rung at native resolution). A portrait source
+    gets the landscape ladder turned upright (234x416 for 416x234)."""
+    rungs = [tuple(r) for r in ladder if r[1] <= source_short]
+    above = sorted((r for r in ladder if r[1] > source_short), key=lambda r: (r[1], r[2]))
     if above:
         w, h, kbps = above[0]
-        rungs.append((round(w * source_height / h / 2) * 2, source_height, kbps))
-    return rungs
+        rungs.append((round(w * source_short / h / 2) * 2, source_short, kbps))
+    return [(h, w, k) for w, h, k in rungs] if portrait else rungs
 
 
-def evaluate_fixed(curves: list[Curve], ladder, source_height: int) -> list[FixedRungEval]:
-    by_h = sorted(curves, key=lambda c: c.height)
+def _short(c: Curve) -> int:
+    return min(c.width, c.height)
+
+
+def evaluate_fixed(curves: list[Curve], ladder, source_short: int, portrait: bool = False) -> list[FixedRungEval]:
+    """Each fixed rung's quality on the title's curves: read off the curve whose short side is the
+    rung's, else the nearest below it (or the smallest). By the short side, not the height: a
+    portrait title's 360x640 curve is the one a 640x360 rung turned upright is encoded at (by
+    height, it was read off the 234x416 curve and extrapolated far beyond it)."""
+    by_s = sorted(curves, key=_short)
     out = []
-    for w, h, kbps in clip_to_source(ladder, source_height):
-        # The measured curve at that height, else the nearest height below (or the lowest).
-        cands = [c for c in by_h if c.height <= h] or by_h[:1]
-        c = min(cands, key=lambda c: abs(c.height - h))
+    for w, h, kbps in clip_to_source(ladder, source_short, portrait):
+        s = min(w, h)
+        cands = [c for c in by_s if _short(c) <= s] or by_s[:1]
+        c = min(cands, key=lambda c: abs(_short(c) - s))
         q = c.quality_at(kbps, extrapolate="linear")
         extrap = not (c.min_kbps <= kbps <= c.max_kbps)
         out.append(FixedRungEval(w, h, float(kbps), float(q), c.height, extrap))
     return out
 
 
-def compare(curves: list[Curve], rungs: list[tuple[float, float]], ladder, source_height: int,
-            name: str = "apple-hls-h264") -> dict:
-    """Savings of a per-title ladder (``rungs``: (kbps, quality)) against a fixed ladder."""
-    fixed = evaluate_fixed(curves, ladder, source_height)
+def compare(curves: list[Curve], rungs: list[tuple[float, float]], ladder, source_short: int,
+            name: str = "apple-hls-h264", portrait: bool = False) -> dict:
+    """Savings of a per-title ladder (``rungs``: (kbps, quality)) against a fixed ladder, for a
+    source whose short side is ``source_short``."""
+    fixed = evaluate_fixed(curves, ladder, source_short, portrait)
     env = Envelope(curves)
     result: dict = {
         "name": name,

@@ -97,3 +97,22 @@ def test_a_ladder_on_the_envelope_is_never_worse_than_a_fixed_one(params, rates)
     best = on_envelope(curves, min(qs), max(qs))
     assert bd_rate(fixed, best, min_overlap=1.0, floor=env.kbps_for_quality) <= 0.1
     assert bd_rate(fixed, best, min_overlap=1.0, floor=env.kbps_for_quality, linear=True) <= 0.1
+
+
+def test_a_portrait_title_reads_each_fixed_rung_off_its_upright_size():
+    # a 576x1024 phone video: the landscape ladder turned upright, each rung read off the curve
+    # of its own short side (by height, 640x360 was read off 234x416, the smallest curve)
+    sizes = [(234, 416), (360, 640), (432, 768), (540, 960), (576, 1024)]
+    rates = np.geomspace(60, 4000, 9)
+    curves = [Curve.from_points(w, h, rates, 100 - 80 * np.exp(-rates / (150 * (i + 1))))
+              for i, (w, h) in enumerate(sizes)]
+    fixed = evaluate_fixed(curves, APPLE_HLS_H264, 576, portrait=True)
+    assert [(f.width, f.height) for f in fixed][:3] == [(234, 416), (360, 640), (432, 768)]
+    assert (fixed[-1].width, fixed[-1].height) == (576, 1024)         # the source's own size on top
+    by = {(c.width, c.height): c for c in curves}
+    for f in fixed:
+        assert f.measured_height == f.height
+        assert f.quality == pytest.approx(by[(f.width, f.height)].quality_at(f.kbps, extrapolate="linear"))
+    # landscape sources are read as before: by the short side, which is their height
+    flat = [Curve.from_points(h, w, c.kbps, c.quality) for (w, h), c in zip(sizes, curves)]
+    assert [f.quality for f in evaluate_fixed(flat, APPLE_HLS_H264, 576)] == pytest.approx([f.quality for f in fixed])
