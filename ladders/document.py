@@ -143,7 +143,7 @@ def build_document(*, kind: str, source: Mapping, analysed: Mapping, rows: list[
         dw, dh = int(source["display_width"]), int(source["display_height"])
         doc["comparison"] = compare(curves, [(r["bitrate_kbps"], r["vmaf"]) for r in rungs],
                                     FIXED_LADDERS[fixed_ladder], min(dw, dh), name=fixed_ladder,
-                                    portrait=dh > dw)
+                                    portrait=dh > dw, source_size=(dw, dh))
     if extra:
         doc.update(extra)
     return doc

@@ -47,31 +47,38 @@ class FixedRungEval:
     extrapolated: bool
 
 
-def clip_to_source(ladder, source_short: int, portrait: bool = False):
+def clip_to_source(ladder, source_short: int, portrait: bool = False,
+                   source_size: tuple[int, int] | None = None):
     """The fixed rungs a service would encode for this source: every rung whose short side is
-    up to the source's, and the first rung above it at the source's own short side (a service
-    does not upscale, but it does send its top rung at native resolution). A portrait source
-    gets the landscape ladder turned upright (234x416 for 416x234)."""
+    up to the source's, and the first rung above it at the source's own size (``source_size``,
+    as displayed; without it, the ladder's aspect at the source's short side): a service does
+    not upscale, but it does send its top rung at native resolution. A portrait source gets the
+    landscape ladder turned upright (234x416 for 416x234)."""
     rungs = [tuple(r) for r in ladder if r[1] <= source_short]
+    rungs = [(h, w, k) for w, h, k in rungs] if portrait else rungs
     above = sorted((r for r in ladder if r[1] > source_short), key=lambda r: (r[1], r[2]))
     if above:
         w, h, kbps = above[0]
-        rungs.append((round(w * source_short / h / 2) * 2, source_short, kbps))
-    return [(h, w, k) for w, h, k in rungs] if portrait else rungs
+        if source_size is None:
+            w, h = round(w * source_short / h / 2) * 2, source_short
+            source_size = (h, w) if portrait else (w, h)
+        rungs.append((int(source_size[0]), int(source_size[1]), kbps))
+    return rungs
 
 
 def _short(c: Curve) -> int:
     return min(c.width, c.height)
 
 
-def evaluate_fixed(curves: list[Curve], ladder, source_short: int, portrait: bool = False) -> list[FixedRungEval]:
+def evaluate_fixed(curves: list[Curve], ladder, source_short: int, portrait: bool = False,
+                   source_size: tuple[int, int] | None = None) -> list[FixedRungEval]:
     """Each fixed rung's quality on the title's curves: read off the curve whose short side is the
     rung's, else the nearest below it (or the smallest). By the short side, not the height: a
     portrait title's 360x640 curve is the one a 640x360 rung turned upright is encoded at (by
     height, it was read off the 234x416 curve and extrapolated far beyond it)."""
     by_s = sorted(curves, key=_short)
     out = []
-    for w, h, kbps in clip_to_source(ladder, source_short, portrait):
+    for w, h, kbps in clip_to_source(ladder, source_short, portrait, source_size):
         s = min(w, h)
         cands = [c for c in by_s if _short(c) <= s] or by_s[:1]
         c = min(cands, key=lambda c: abs(_short(c) - s))
@@ -82,10 +89,11 @@ def evaluate_fixed(curves: list[Curve], ladder, source_short: int, portrait: boo
 
 
 def compare(curves: list[Curve], rungs: list[tuple[float, float]], ladder, source_short: int,
-            name: str = "apple-hls-h264", portrait: bool = False) -> dict:
+            name: str = "apple-hls-h264", portrait: bool = False,
+            source_size: tuple[int, int] | None = None) -> dict:
     """Savings of a per-title ladder (``rungs``: (kbps, quality)) against a fixed ladder, for a
-    source whose short side is ``source_short``."""
-    fixed = evaluate_fixed(curves, ladder, source_short, portrait)
+    source whose short side is ``source_short`` (displayed size ``source_size``)."""
+    fixed = evaluate_fixed(curves, ladder, source_short, portrait, source_size)
     env = Envelope(curves)
     result: dict = {
         "name": name,

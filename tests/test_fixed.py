@@ -116,3 +116,19 @@ def test_a_portrait_title_reads_each_fixed_rung_off_its_upright_size():
     # landscape sources are read as before: by the short side, which is their height
     flat = [Curve.from_points(h, w, c.kbps, c.quality) for (w, h), c in zip(sizes, curves)]
     assert [f.quality for f in evaluate_fixed(flat, APPLE_HLS_H264, 576)] == pytest.approx([f.quality for f in fixed])
+
+
+def test_the_fixed_ladders_top_rung_is_the_sources_own_size():
+    # a 4:3 640x480 source: Apple's rungs up to 432 lines (named as the ladder names them), then
+    # 960x540's rate at 640x480 itself (it was named 854x480, the ladder's aspect at 480 lines)
+    rates = np.geomspace(60, 4000, 9)
+    curves = [Curve.from_points(w, h, rates, 100 - 80 * np.exp(-rates / (150 * (i + 1))))
+              for i, (w, h) in enumerate([(312, 234), (480, 360), (576, 432), (640, 480)])]
+    fixed = evaluate_fixed(curves, APPLE_HLS_H264, 480, source_size=(640, 480))
+    assert [(f.width, f.height, f.kbps) for f in fixed] == [
+        (416, 234, 145), (640, 360, 365), (768, 432, 730), (768, 432, 1100), (640, 480, 2000)]
+    assert [f.measured_height for f in fixed] == [234, 360, 432, 432, 480]
+    assert (evaluate_fixed(curves, APPLE_HLS_H264, 480)[-1].width, fixed[-1].width) == (854, 640)
+    portrait = evaluate_fixed(curves, APPLE_HLS_H264, 204, portrait=True, source_size=(204, 360))
+    assert [(f.width, f.height, f.kbps) for f in portrait] == [(204, 360, 145)]
+
