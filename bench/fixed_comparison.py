@@ -50,11 +50,10 @@ def main() -> None:
             continue
         w, h = int(dt["ref_width"].iloc[0]), int(dt["ref_height"].iloc[0])
         env = Envelope(curves)
-        fixed = [(f.kbps, f.quality) for f in evaluate_fixed(curves, APPLE_HLS_H264, min(w, h), h > w, (w, h))]
+        fixed = [(f.kbps, f.quality) for f in evaluate_fixed(curves, APPLE_HLS_H264, (w, h))]
         ours = [(r.kbps, r.quality) for r in rungs]
         row = {"title": title, "rungs": len(rungs), "fixed_rungs": len(fixed),
-               "reported": compare(curves, ours, APPLE_HLS_H264, min(w, h), portrait=h > w,
-                                        source_size=(w, h))["bd_rate_pct"]}
+               "reported": compare(curves, ours, APPLE_HLS_H264, (w, h))["bd_rate_pct"]}
         for name, kw in METHODS.items():
             try:
                 row[name] = bd_rate(fixed, ours, min_overlap=1.0, linear=kw["linear"],

@@ -140,10 +140,10 @@ def build_document(*, kind: str, source: Mapping, analysed: Mapping, rows: list[
         "notes": list(choice.notes),
     }
     if fixed_ladder:
-        dw, dh = int(source["display_width"]), int(source["display_height"])
         doc["comparison"] = compare(curves, [(r["bitrate_kbps"], r["vmaf"]) for r in rungs],
-                                    FIXED_LADDERS[fixed_ladder], min(dw, dh), name=fixed_ladder,
-                                    portrait=dh > dw, source_size=(dw, dh))
+                                    FIXED_LADDERS[fixed_ladder],
+                                    (int(source["display_width"]), int(source["display_height"])),
+                                    name=fixed_ladder)
     if extra:
         doc.update(extra)
     return doc

@@ -47,22 +47,20 @@ class FixedRungEval:
     extrapolated: bool
 
 
-def clip_to_source(ladder, source_short: int, portrait: bool = False,
-                   source_size: tuple[int, int] | None = None):
-    """The fixed rungs a service would encode for this source: every rung whose short side is
-    up to the source's, and the first rung above it at the source's own size (``source_size``,
-    as displayed; without it, the ladder's aspect at the source's short side): a service does
-    not upscale, but it does send its top rung at native resolution. A portrait source gets the
-    landscape ladder turned upright (234x416 for 416x234)."""
-    rungs = [tuple(r) for r in ladder if r[1] <= source_short]
-    rungs = [(h, w, k) for w, h, k in rungs] if portrait else rungs
-    above = sorted((r for r in ladder if r[1] > source_short), key=lambda r: (r[1], r[2]))
+def clip_to_source(ladder, source_size: tuple[int, int]):
+    """The fixed rungs a service would encode for a source of ``source_size`` (as displayed):
+    every rung whose short side is up to the source's, and the first rung above it at the
+    source's own size (a service does not upscale, but it does send its top rung at native
+    resolution). A portrait source gets the landscape ladder turned upright (234x416 for
+    416x234)."""
+    sw, sh = int(source_size[0]), int(source_size[1])
+    short = min(sw, sh)
+    rungs = [tuple(r) for r in ladder if r[1] <= short]
+    if sh > sw:
+        rungs = [(h, w, k) for w, h, k in rungs]
+    above = sorted((r for r in ladder if r[1] > short), key=lambda r: (r[1], r[2]))
     if above:
-        w, h, kbps = above[0]
-        if source_size is None:
-            w, h = round(w * source_short / h / 2) * 2, source_short
-            source_size = (h, w) if portrait else (w, h)
-        rungs.append((int(source_size[0]), int(source_size[1]), kbps))
+        rungs.append((sw, sh, above[0][2]))
     return rungs
 
 
@@ -70,15 +68,14 @@ def _short(c: Curve) -> int:
     return min(c.width, c.height)
 
 
-def evaluate_fixed(curves: list[Curve], ladder, source_short: int, portrait: bool = False,
-                   source_size: tuple[int, int] | None = None) -> list[FixedRungEval]:
+def evaluate_fixed(curves: list[Curve], ladder, source_size: tuple[int, int]) -> list[FixedRungEval]:
     """Each fixed rung's quality on the title's curves: read off the curve whose short side is the
     rung's, else the nearest below it (or the smallest). By the short side, not the height: a
     portrait title's 360x640 curve is the one a 640x360 rung turned upright is encoded at (by
     height, it was read off the 234x416 curve and extrapolated far beyond it)."""
     by_s = sorted(curves, key=_short)
     out = []
-    for w, h, kbps in clip_to_source(ladder, source_short, portrait, source_size):
+    for w, h, kbps in clip_to_source(ladder, source_size):
         s = min(w, h)
         cands = [c for c in by_s if _short(c) <= s] or by_s[:1]
         c = min(cands, key=lambda c: abs(_short(c) - s))
@@ -88,12 +85,11 @@ def evaluate_fixed(curves: list[Curve], ladder, source_short: int, portrait: boo
     return out
 
 
-def compare(curves: list[Curve], rungs: list[tuple[float, float]], ladder, source_short: int,
-            name: str = "apple-hls-h264", portrait: bool = False,
-            source_size: tuple[int, int] | None = None) -> dict:
+def compare(curves: list[Curve], rungs: list[tuple[float, float]], ladder, source_size: tuple[int, int],
+            name: str = "apple-hls-h264") -> dict:
     """Savings of a per-title ladder (``rungs``: (kbps, quality)) against a fixed ladder, for a
-    source whose short side is ``source_short`` (displayed size ``source_size``)."""
-    fixed = evaluate_fixed(curves, ladder, source_short, portrait, source_size)
+    source of ``source_size`` (as displayed)."""
+    fixed = evaluate_fixed(curves, ladder, source_size)
     env = Envelope(curves)
     result: dict = {
         "name": name,

@@ -32,7 +32,7 @@ def on_envelope(curves, lo, hi, n=40):
 
 def test_the_fixed_rungs_interpolation_is_cut_at_the_envelope():
     curves = curves_of(TITLE_640x360)
-    fixed = evaluate_fixed(curves, APPLE_HLS_H264, 360)
+    fixed = evaluate_fixed(curves, APPLE_HLS_H264, (640, 360))
     pts = [(f.kbps, f.quality) for f in fixed]
     assert [(f.width, f.height, f.kbps) for f in fixed] == [(416, 234, 145), (640, 360, 365), (640, 360, 730)]
     env = Envelope(curves)
@@ -46,7 +46,7 @@ def test_the_fixed_rungs_interpolation_is_cut_at_the_envelope():
     # gap (this title's fast ladder): the cubic had it +5 % worse than the fixed ladder
     ours = [(env.kbps_for_quality(89.0), 89.0), (env.kbps_for_quality(95.0), 95.0)]
     assert bd_rate(pts, ours, min_overlap=1.0) > 2.0
-    comp = compare(curves, ours, APPLE_HLS_H264, 360)
+    comp = compare(curves, ours, APPLE_HLS_H264, (640, 360))
     assert comp["bd_rate_pct"] < -5.0 and "lines" in comp["bd_rate_method"]
     assert comp["bd_rate_pct"] == pytest.approx(
         bd_rate(pts, ours, min_overlap=1.0, floor=env.kbps_for_quality, linear=True), abs=1e-3)
@@ -106,7 +106,7 @@ def test_a_portrait_title_reads_each_fixed_rung_off_its_upright_size():
     rates = np.geomspace(60, 4000, 9)
     curves = [Curve.from_points(w, h, rates, 100 - 80 * np.exp(-rates / (150 * (i + 1))))
               for i, (w, h) in enumerate(sizes)]
-    fixed = evaluate_fixed(curves, APPLE_HLS_H264, 576, portrait=True)
+    fixed = evaluate_fixed(curves, APPLE_HLS_H264, (576, 1024))
     assert [(f.width, f.height) for f in fixed][:3] == [(234, 416), (360, 640), (432, 768)]
     assert (fixed[-1].width, fixed[-1].height) == (576, 1024)         # the source's own size on top
     by = {(c.width, c.height): c for c in curves}
@@ -115,20 +115,21 @@ def test_a_portrait_title_reads_each_fixed_rung_off_its_upright_size():
         assert f.quality == pytest.approx(by[(f.width, f.height)].quality_at(f.kbps, extrapolate="linear"))
     # landscape sources are read as before: by the short side, which is their height
     flat = [Curve.from_points(h, w, c.kbps, c.quality) for (w, h), c in zip(sizes, curves)]
-    assert [f.quality for f in evaluate_fixed(flat, APPLE_HLS_H264, 576)] == pytest.approx([f.quality for f in fixed])
+    assert [f.quality for f in evaluate_fixed(flat, APPLE_HLS_H264, (1024, 576))] == pytest.approx([f.quality for f in fixed])
 
 
 def test_the_fixed_ladders_top_rung_is_the_sources_own_size():
     # a 4:3 640x480 source: Apple's rungs up to 432 lines (named as the ladder names them), then
-    # 960x540's rate at 640x480 itself (it was named 854x480, the ladder's aspect at 480 lines)
+    # 960x540's rate at 640x480 itself (it was named 854x480, the ladder's aspect at 480 lines;
+    # a 16:9 source of 480 lines still gets 854x480)
     rates = np.geomspace(60, 4000, 9)
     curves = [Curve.from_points(w, h, rates, 100 - 80 * np.exp(-rates / (150 * (i + 1))))
               for i, (w, h) in enumerate([(312, 234), (480, 360), (576, 432), (640, 480)])]
-    fixed = evaluate_fixed(curves, APPLE_HLS_H264, 480, source_size=(640, 480))
+    fixed = evaluate_fixed(curves, APPLE_HLS_H264, (640, 480))
     assert [(f.width, f.height, f.kbps) for f in fixed] == [
         (416, 234, 145), (640, 360, 365), (768, 432, 730), (768, 432, 1100), (640, 480, 2000)]
     assert [f.measured_height for f in fixed] == [234, 360, 432, 432, 480]
-    assert (evaluate_fixed(curves, APPLE_HLS_H264, 480)[-1].width, fixed[-1].width) == (854, 640)
-    portrait = evaluate_fixed(curves, APPLE_HLS_H264, 204, portrait=True, source_size=(204, 360))
+    assert (evaluate_fixed(curves, APPLE_HLS_H264, (854, 480))[-1].width, fixed[-1].width) == (854, 640)
+    portrait = evaluate_fixed(curves, APPLE_HLS_H264, (204, 360))
     assert [(f.width, f.height, f.kbps) for f in portrait] == [(204, 360, 145)]
 
