@@ -175,7 +175,9 @@ def gop_aligned(segments: Sequence[tuple[float, float]], duration_s: float, fps:
     frames in the whole title's encode at the same bitrate; on the grid, 0.27 below at 7 % fewer
     bits, i.e. on its curve. It starts half a frame before its first frame (so the seek keeps
     exactly that frame whatever the timestamp rounding) and stays inside the title.
-    Idempotent: aligned excerpts come back unchanged; excerpts that did not overlap still do not."""
+    Idempotent: aligned excerpts come back unchanged; excerpts inside the title that did not
+    overlap still do not (one that runs past the end is moved back inside, over another if the
+    title is too short for both)."""
     if gop <= 0 or not segments:
         return tuple(segments)
     f = float(fps)

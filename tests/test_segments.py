@@ -87,10 +87,13 @@ def test_aligned_excerpts_are_whole_gops_inside_the_title_and_stable(duration, f
             assert start * float(fps) == pytest.approx(first - 0.5, abs=1e-3)
         if total >= n:  # on the title's keyframe grid
             assert first % gop == 0
-    # excerpts that did not overlap (in frames) still do not
+    # excerpts inside the title that did not overlap (in frames) still do not (one that runs past
+    # the end is moved back inside, possibly over another: 1 s at 0 and 4 s at the end of a 4-s title)
+    length = lambda d: max(1, int(d * float(fps) / gop + 0.5)) * gop  # noqa: E731
     spans = sorted((int(round(a * float(fps) + 0.25)), d) for a, d in chosen)
-    disjoint = all(a + max(1, int(d * float(fps) / gop + 0.5)) * gop <= b for (a, d), (b, _) in zip(spans, spans[1:]))
-    if disjoint and total >= gop * len(chosen) * 2:
+    disjoint = all(a + length(d) <= b for (a, d), (b, _) in zip(spans, spans[1:]))
+    inside = all(a + length(d) <= total for a, d in spans)
+    if disjoint and inside and total >= gop * len(chosen) * 2:
         firsts = sorted(zip([0 if s == 0 else int(round(s * float(fps) + 0.5)) for s, _ in out], frames))
         assert all(a + n <= b for (a, n), (b, _) in zip(firsts, firsts[1:]))
     assert gop_aligned(out, duration, fps, gop) == out       # idempotent: verify rebuilds the same excerpts
