@@ -135,19 +135,27 @@ def choose_ladder(curves: list[Curve], policy: LadderPolicy,
         notes.append(f"the target quality is reached below min_kbps={policy.min_kbps:g}")
 
     step, max_ratio = policy.step_quality, policy.max_step_ratio
-    for _ in range(30):
+    # a step wider than this makes every rung a max_ratio below the one above it
+    span = env.quality_at(b_top) - env.quality_at(floor)
+    for _ in range(100):
         rates, complete = _greedy(env, b_top, floor, policy, step, max_ratio)
         if complete:
             break
-        # Out of rungs before reaching the floor: widen the spacing and try again.
-        step *= 1.1
-        max_ratio = max(max_ratio * 1.05, policy.min_step_ratio)
+        # Out of rungs before reaching the floor: widen the quality step and try again; adjacent
+        # rungs may be more than max_step_ratio apart only when no step fits them all in.
+        if step < span:
+            step *= 1.1
+        else:
+            max_ratio *= 1.05
     else:
         notes.append(f"max_rungs={policy.max_rungs} reached before min_kbps: the bottom rung "
                      f"is at {rates[-1]:.0f} kbps")
     if step > policy.step_quality * 1.001:
         notes.append(f"rungs spaced by {step:.1f} quality points (not {policy.step_quality:g}) "
                      f"to fit max_rungs={policy.max_rungs}")
+    if max_ratio > policy.max_step_ratio * 1.001:
+        notes.append(f"adjacent rungs up to {max_ratio:.2f}x apart (not {policy.max_step_ratio:g}x) "
+                     f"to reach min_kbps={policy.min_kbps:g} in max_rungs={policy.max_rungs}")
 
     # Resolution per rung, from the top: best at that bitrate, never above the rung above.
     rungs: list[Rung] = []

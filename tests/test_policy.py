@@ -27,7 +27,7 @@ def synthetic_curves(difficulty: float = 1.0, ceiling_drop: float = 6.0, crfs=ra
     return curves
 
 
-def check_invariants(rungs, policy, curves):
+def check_invariants(rungs, policy, curves, notes=()):
     env = Envelope(curves)
     rates = [r.kbps for r in rungs]
     assert rates == sorted(rates) and len(set(rates)) == len(rates)
@@ -37,8 +37,14 @@ def check_invariants(rungs, policy, curves):
     for r in rungs:
         assert policy.min_kbps - 1e-6 <= r.kbps <= policy.max_kbps + 1e-6 or len(rungs) == 1
         assert r.quality <= env.quality_at(r.kbps) + 1e-9
+    widened = any("apart (not" in n for n in notes)
     for lo, hi in zip(rates, rates[1:]):
         assert hi / lo >= policy.min_step_ratio * (1 - 1e-6)
+        # more than max_step_ratio apart only when no quality step fits the rungs in (said so)
+        assert hi / lo <= policy.max_step_ratio * (1 + 1e-6) or widened
+    if widened:
+        assert len(rungs) == policy.max_rungs
+        assert rates[-1] / rates[0] > policy.max_step_ratio ** (policy.max_rungs - 1) * (1 - 1e-6)
 
 
 def test_default_ladder_on_typical_curves():
@@ -67,7 +73,7 @@ def test_invariants_hold_for_any_policy(difficulty, top, step, max_rungs, min_kb
                           min_kbps=min_kbps, max_kbps=max(min_kbps * 2, 8000),
                           min_step_ratio=ratio, max_step_ratio=max(ratio, 2.0))
     choice = choose_ladder(curves, policy)
-    check_invariants(choice.rungs, policy, curves)
+    check_invariants(choice.rungs, policy, curves, choice.notes)
 
 
 def test_easy_content_gives_a_short_ladder_and_says_so():
@@ -93,6 +99,26 @@ def test_max_rungs_widens_spacing():
     wide = choose_ladder(curves, LadderPolicy(max_rungs=3, min_kbps=100))
     assert len(wide.rungs) <= 3
     assert any("spaced by" in n or "max_rungs" in n for n in wide.notes)
+
+
+def test_max_rungs_widens_the_quality_step_before_the_rate_ratio():
+    # a predicted 1080p game title's envelope: VMAF 25 at the floor, saturating above 90; 6-point
+    # steps need 11 rungs. Widening the ratio limit with the step put its top two rungs 2.43x apart.
+    k = [150, 210, 319, 479, 719, 1087, 1631, 2543, 6183, 12000]
+    q = [25, 30.7, 39.5, 49.5, 59.2, 67.8, 78.6, 87.4, 95, 97]
+    curves = [Curve.from_points(1920, 1080, k, q, {})]
+    policy = LadderPolicy()
+    choice = choose_ladder(curves, policy)
+    check_invariants(choice.rungs, policy, curves, choice.notes)
+    rates = [r.kbps for r in choice.rungs]
+    assert len(rates) == 8 and rates[-1] == pytest.approx(6183, rel=0.01)
+    assert max(b / a for a, b in zip(rates, rates[1:])) <= 2.0 + 1e-9
+    assert any("spaced by" in n for n in choice.notes)
+    assert not any("apart (not" in n for n in choice.notes)
+    # three rungs from 5166 kbps to the floor cannot stay within 2x of each other: said so
+    wide = choose_ladder(synthetic_curves(), LadderPolicy(max_rungs=3, min_kbps=100))
+    assert any("apart (not 2x)" in n for n in wide.notes)
+    check_invariants(wide.rungs, LadderPolicy(max_rungs=3, min_kbps=100), synthetic_curves(), wide.notes)
 
 
 def test_heights_filter_and_errors():
