@@ -611,6 +611,7 @@ def title_report(doc: Mapping, rd_rows: Iterable[Mapping] | None = None, verific
                                + (f", segments {an.get('segments')}" if an.get("segments") else "")))]
     warn = list(src.get("warnings") or [])
     notes = list(doc.get("notes") or []) + ([verification["bd_rate_note"]] if (verification or {}).get("bd_rate_note") else [])
+    notes = [n for n in notes if n not in warn]    # the document's notes begin with the source's warnings
 
     frames = frames_chart(verification, _num(an.get("fps")) or _num(src.get("fps")))
     body = [f"<header><h1>{esc(name)}</h1><p class='sub'>{esc(KIND_TEXT[mode_of(doc)])} · "

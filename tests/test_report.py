@@ -72,6 +72,15 @@ def test_report_is_self_contained_and_escapes_every_text():
     assert len(html.encode()) < 5 << 20
 
 
+def test_a_source_warning_is_listed_once():
+    # the analyses put the source's warnings first among the document's notes as well
+    doc = make_doc()
+    doc["notes"] = list(SOURCE["warnings"]) + doc["notes"] + ["another note"]
+    html = title_report(doc, synthetic_rows())
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt; odd size") == 1
+    assert html.count('<li class="warning">') == 1 and "<li>another note</li>" in html
+
+
 def test_predicted_report_tells_predicted_from_measured_and_draws_intervals():
     doc = make_doc("predicted", {"prediction": {"model": "hgb", "verify_encodes": 1, "verify_points": [
         {"width": 640, "height": 360, "crf": 26, "kbps": 1500.0, "vmaf_mean": 90.0}],
