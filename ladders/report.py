@@ -664,11 +664,12 @@ def batch_index(entries: Sequence[Mapping], *, title: str = "batch") -> str:
     """One row per title (name, kind, rungs, top rung, BD-rate vs the fixed ladder, mode, status or
     error, a link to its report) and a chart of per-title savings. ``entries``: dicts with keys
     title, report (relative link or None), status, error, kind, rungs, top (str), top_kbps,
-    bd_rate_pct, mode."""
+    bd_rate_pct, top_saving_pct (bits saved at the fixed top rung's quality), mode."""
     rows = []
     for e in entries:
         link = (f'<a href="{esc(e["report"])}">{esc(e["title"])}</a>' if e.get("report") else esc(e["title"]))
         bd = _num(e.get("bd_rate_pct"))
+        sv = _num(e.get("top_saving_pct"))
         status = esc(e.get("status", ""))
         if e.get("error"):
             status += f': <span class="error">{esc(e["error"])}</span>'
@@ -676,9 +677,10 @@ def batch_index(entries: Sequence[Mapping], *, title: str = "batch") -> str:
                      f'<td data-v="{e.get("rungs") or 0}">{esc(e.get("rungs", "–"))}</td>',
                      f'<td data-v="{_num(e.get("top_kbps")) or 0}">{esc(e.get("top") or "–")}</td>',
                      f'<td data-v="{bd if bd is not None else ""}">{f"{bd:+.1f}%" if bd is not None else "–"}</td>',
+                     f'<td data-v="{sv if sv is not None else ""}">{f"{sv:.1f}%" if sv is not None else "–"}</td>',
                      f'<td class="txt">{esc(e.get("mode") or "–")}</td>',
                      f'<td class="txt {"bad" if e.get("error") else "ok"}">{status}</td>'))
-    cols = ["title", "rungs", "top rung", "BD-rate vs fixed", "mode", "status"]
+    cols = ["title", "rungs", "top rung", "BD-rate vs fixed", "bits saved at the fixed top rung", "mode", "status"]
     head = "".join(f'<th data-col="{i}" tabindex="0" class="{"txt" if h in ("title", "mode", "status") else ""}">'
                    f'{h}</th>' for i, h in enumerate(cols))
     table = (f'<table class="index sortable"><thead><tr>{head}</tr></thead><tbody>'
@@ -689,7 +691,9 @@ def batch_index(entries: Sequence[Mapping], *, title: str = "batch") -> str:
             f"{'' if ok == len(entries) else f', {len(entries) - ok} failed'}</p></header>"
             f"<section><h2>Savings against the fixed ladder (BD-rate; below 0: fewer bits for the same quality)</h2>"
             f"<div class='plot'>{chart}</div></section>"
-            f"<section><h2>Titles</h2><p class='hint'>Click a column to sort.</p>{table}</section>")
+            f"<section><h2>Titles</h2><p class='hint'>Click a column to sort. Bits saved at the fixed top rung: "
+            f"how much less the title's own hull needs for the quality of the fixed ladder's top rung "
+            f"(defined for one-rung ladders too, unlike the BD-rate).</p>{table}</section>")
     return _page(f"{title} — ladders", body)
 
 

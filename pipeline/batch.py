@@ -68,6 +68,7 @@ class TitleResult:
     exit_code: int = 0
     rungs: str = ""                  # "WxH@kbps ..." for the summary
     bd_rate_vs_fixed_pct: float | None = None
+    top_saving_vs_fixed_pct: float | None = None   # bits saved at the fixed top rung's quality
     encodes: int = 0
     cached: int = 0
     wall_s: float = 0.0
@@ -130,14 +131,22 @@ def write_outputs(a: Analysis, ladder: Output, rd: Output | None, report: Output
     write_many(items)
 
 
+def ladder_fields(doc: dict) -> dict:
+    """A title's summary fields taken from its ladder document: its rungs and how it compares with
+    the fixed ladder (the BD-rate needs two rungs on each side; the saving at the fixed top
+    rung's quality does not)."""
+    comp = doc.get("comparison") or {}
+    return {"rungs": " ".join(f"{r['width']}x{r['height']}@{r['bitrate_kbps']}" for r in doc["rungs"]),
+            "bd_rate_vs_fixed_pct": comp.get("bd_rate_pct"),
+            "top_saving_vs_fixed_pct": (comp.get("top_rung") or {}).get("saving_pct")}
+
+
 def summarize(path: str, a: Analysis, ladder_path: str, rd_path: str, wall: float,
               report: str | None = None) -> TitleResult:
     doc = a.document
-    return TitleResult(
-        path=path, status="ok", ladder=ladder_path, rd_csv=rd_path, report=report,
-        rungs=" ".join(f"{r['width']}x{r['height']}@{r['bitrate_kbps']}" for r in doc["rungs"]),
-        bd_rate_vs_fixed_pct=(doc.get("comparison") or {}).get("bd_rate_pct"),
-        encodes=doc["sweep"]["encodes"], cached=doc["sweep"]["cached"], wall_s=round(wall, 2))
+    return TitleResult(path=path, status="ok", ladder=ladder_path, rd_csv=rd_path, report=report,
+                       **ladder_fields(doc), encodes=doc["sweep"]["encodes"], cached=doc["sweep"]["cached"],
+                       wall_s=round(wall, 2))
 
 
 def process_title(path: str, folder: str, outdir: str, opts: AnalysisOptions, ff: FFmpeg,
@@ -176,10 +185,7 @@ def _analyse_title(path: str, folder: str, outdir: str, opts: AnalysisOptions, f
                 _report_of_done(ladder_path, rep_path, path)
             return TitleResult(path=path, status="skipped", ladder=ladder_path, rd_csv=rd_path,
                                report=rep_path if os.path.isfile(rep_path) else None,
-                               rungs=" ".join(f"{r['width']}x{r['height']}@{r['bitrate_kbps']}"
-                                              for r in doc["rungs"]),
-                               bd_rate_vs_fixed_pct=(doc.get("comparison") or {}).get("bd_rate_pct"),
-                               encodes=int(doc["sweep"].get("encodes") or 0),
+                               **ladder_fields(doc), encodes=int(doc["sweep"].get("encodes") or 0),
                                cached=int(doc["sweep"].get("encodes") or 0))
         ladder, rd, rep = (check_output(ladder_path, inputs=[path], what="ladder"),
                            check_output(rd_path, inputs=[path], what="RD table"),
@@ -206,7 +212,7 @@ def _report_of_done(ladder_path: str, rep_path: str, path: str) -> None:
         pass
 
 
-SUMMARY_FIELDS = ["path", "status", "rungs", "bd_rate_vs_fixed_pct", "encodes", "cached",
+SUMMARY_FIELDS = ["path", "status", "rungs", "bd_rate_vs_fixed_pct", "top_saving_vs_fixed_pct", "encodes", "cached",
                   "wall_s", "ladder", "rd_csv", "report", "package", "error_kind", "exit_code", "error"]
 
 

@@ -171,6 +171,7 @@ def index_entries(results: Sequence, folder: str, outdir: str) -> list[dict]:
             "top": f"{top['width']}x{top['height']} {top['bitrate_kbps']:,} kbps" if top else None,
             "top_kbps": top["bitrate_kbps"] if top else None,
             "bd_rate_pct": ((doc or {}).get("comparison") or {}).get("bd_rate_pct"),
+            "top_saving_pct": (((doc or {}).get("comparison") or {}).get("top_rung") or {}).get("saving_pct"),
             "mode": mode_of(doc) if doc else None,
         })
     return entries

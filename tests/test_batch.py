@@ -1,4 +1,5 @@
 """Batch: discovery by content, isolation of bad titles, summary, resume."""
+import csv
 import json
 import os
 import shutil
@@ -51,6 +52,12 @@ def test_batch_isolates_failures_and_resumes(tmp_path, make_clip):
         doc = json.loads((out / (rel + ".ladder.json")).read_text())
         assert doc["rungs"] and (out / (rel + ".rd.csv")).exists()
     assert (out / "summary.csv").read_text().count("\n") == 7
+    with open(out / "summary.csv", newline="") as fh:
+        by_path = {os.path.relpath(r["path"], d): r for r in csv.DictReader(fh)}
+    for rel in ("a.mp4", "sub/b.mkv", "sub/c.clip"):
+        comp = json.loads((out / (rel + ".ladder.json")).read_text())["comparison"]
+        assert by_path[rel]["top_saving_vs_fixed_pct"] == str(comp["top_rung"]["saving_pct"])
+        assert status[rel]["top_saving_vs_fixed_pct"] == comp["top_rung"]["saving_pct"]
     # No partial files are left behind.
     assert not [f for f in out.rglob(".tmp-*")] + [f for f in out.rglob(".pertitle-tmp-*")]
 

@@ -128,16 +128,20 @@ def test_verification_adds_measured_rungs_and_a_per_frame_timeline():
 
 def test_index_lists_every_title_with_link_or_error():
     entries = [{"title": "a.mp4", "report": "a.mp4.report.html", "status": "ok", "rungs": 5, "top": "1280x720 3,000 kbps",
-                "top_kbps": 3000, "bd_rate_pct": -20.5, "mode": "analyzed"},
+                "top_kbps": 3000, "bd_rate_pct": -20.5, "top_saving_pct": 31.25, "mode": "analyzed"},
+               {"title": "one.mp4", "report": "one.mp4.report.html", "status": "ok", "rungs": 1, "top": "400x394 145 kbps",
+                "top_kbps": 145, "bd_rate_pct": None, "top_saving_pct": 95.6, "mode": "fast"},
                {"title": "b<x>.mp4", "report": None, "status": "failed", "error": "not a video: <junk>"},
                {"title": "c.mp4", "report": "sub/c.mp4.report.html", "status": "skipped", "rungs": 3,
                 "top": "640x360 900 kbps", "top_kbps": 900, "bd_rate_pct": 12.0, "mode": "fast"}]
     html = batch_index(entries, title="batch")
-    assert html.count("<tr>") == 1 + 3
+    assert html.count("<tr>") == 1 + 4
+    # a one-rung ladder has no BD-rate but a saving at the fixed top rung's quality
+    assert '<td data-v="31.25">31.2%</td>' in html and '<td data-v="95.6">95.6%</td>' in html
     assert 'href="a.mp4.report.html"' in html and 'href="sub/c.mp4.report.html"' in html
     assert "not a video: &lt;junk&gt;" in html and "b&lt;x&gt;.mp4" in html
     assert count(html, "bar") == 2
-    assert "2 of 3 titles analysed, 1 failed" in html
+    assert "3 of 4 titles analysed, 1 failed" in html
 
 
 @given(st.floats(1, 1e5), st.floats(1, 1e5), st.floats(0, 100), st.floats(0, 100))
@@ -276,6 +280,9 @@ def test_batch_index_in_a_real_browser(browser, analysed):
     assert page.locator("table.index tbody tr").count() == 2
     summary = json.loads((analysed["batch"] / "summary.json").read_text())
     with_bd = sum(t["bd_rate_vs_fixed_pct"] is not None for t in summary["titles"])
+    good = next(t for t in summary["titles"] if t["path"].endswith("good.mp4"))
+    doc = json.loads(Path(good["ladder"]).read_text())
+    assert good["top_saving_vs_fixed_pct"] == doc["comparison"]["top_rung"]["saving_pct"] is not None
     assert page.locator("svg.savings g.pt.bar").count() == with_bd
     # sorting by title puts broken.mp4 first, then descending puts good.mp4 first
     page.locator("table.index th").first.click()
