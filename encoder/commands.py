@@ -70,6 +70,7 @@ class ReferenceSpec:
     segments: tuple[tuple[float, float], ...] = ()  # (start, duration) excerpts joined end to end;
                                                     # when given, start_s/duration_s are unused
     source_format: str | None = None  # the demuxer the probe accepted (pinned with -f)
+    tone_map: str | None = None      # an HDR source's transfer ("smpte2084", "arib-std-b67"): mapped to SDR
 
     @property
     def analysed_seconds(self) -> float | None:
@@ -95,10 +96,25 @@ def reference_filters(spec: ReferenceSpec) -> str:
         # duplicated or dropped because of timestamp jitter (e.g. 24 fps in 1 ms ticks).
         f.append(f"settb={spec.fps.denominator}/{spec.fps.numerator},setpts=N")
     f.append(f"crop={spec.width}:{spec.height}:0:0")
-    if spec.full_range:
+    if spec.tone_map:
+        f.append(tone_map_filters(spec.tone_map, spec.full_range))
+    elif spec.full_range:
         f.append("scale=in_range=pc:out_range=tv")
     f.append("format=yuv420p")
     return ",".join(f)
+
+
+TONE_MAP_PEAK_NITS = 100      # SDR reference white: linear 1.0 at 100 nit, highlights above it compressed
+
+
+def tone_map_filters(transfer: str, full_range: bool = False) -> str:
+    """HDR (BT.2020, PQ or HLG) to SDR BT.709, limited range: linear light in floating point, BT.709
+    primaries, Hable's curve for the highlights (no desaturation), then the BT.709 transfer and
+    matrix. The input's colour properties are stated, not read from tags a file may lack."""
+    rin = "full" if full_range else "limited"
+    return (f"zscale=tin={transfer}:min=bt2020nc:pin=bt2020:rin={rin}:t=linear:npl={TONE_MAP_PEAK_NITS},"
+            "format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0,"
+            "zscale=t=bt709:m=bt709:r=limited")
 
 
 def reference_command(ffmpeg: str, spec: ReferenceSpec, out_path: str) -> list[str]:
@@ -121,7 +137,7 @@ def reference_command(ffmpeg: str, spec: ReferenceSpec, out_path: str) -> list[s
             cmd += ["-t", f"{spec.duration_s:.3f}"]
         cmd += [*source_args(spec.source, spec.source_format), "-map", "0:v:0", "-an", "-sn", "-dn",
                 "-vf", reference_filters(spec), "-r", fps_str(spec.fps)]
-    if spec.full_range:
+    if spec.full_range or spec.tone_map:
         cmd += ["-color_range", "tv"]
     if spec.lossless_container:
         cmd += ["-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", "-f", "matroska"]
@@ -221,6 +237,15 @@ class Distorted:
     xpsnr_log: str | None = None
 
 
+def untagged(stream):
+    """A stream's frames with no colour primaries, transfer or matrix: scored as code values.
+    The reference (Y4M) carries none; an encode of the source itself (a rendition: ``pertitle
+    encode --verify``) carries the source's, e.g. BT.709, and FFmpeg's format negotiation then
+    converted it to the reference's (unspecified: BT.601) matrix before libvmaf — a 720p
+    rendition scored 95.8 instead of 97.1. Range is kept (both are limited)."""
+    return stream.filter("setparams", color_primaries="unknown", color_trc="unknown", colorspace="unknown")
+
+
 def measure_command(ffmpeg: str, ref_path: str, ref_size: tuple[int, int], fps: Fraction,
                     dists: Sequence[Distorted], spec: MeasureSpec) -> list[str]:
     """Score several encodes against one decoded reference in one process.
@@ -234,14 +259,14 @@ def measure_command(ffmpeg: str, ref_path: str, ref_size: tuple[int, int], fps: 
         raise ValueError("nothing to measure")
     rw, rh = ref_size
     rate = fps_str(fps)
-    ref = ffmpeg_graph.input(file_url(ref_path), r=rate, protocol_whitelist="file").video
+    ref = untagged(ffmpeg_graph.input(file_url(ref_path), r=rate, protocol_whitelist="file").video)
     consumers = sum(1 + (1 if d.xpsnr_log else 0) for d in dists)
     refs = (ref.filter_multi_output("split", consumers) if consumers > 1 else None)
     ref_out = iter(refs[i] for i in range(consumers)) if refs is not None else iter([ref])
     features = [name for on, name in ((spec.psnr, "name=psnr"), (spec.ssim, "name=float_ssim")) if on]
     outputs = []
     for d in dists:
-        dist = (ffmpeg_graph.input(file_url(d.path), r=rate, protocol_whitelist="file").video
+        dist = (untagged(ffmpeg_graph.input(file_url(d.path), r=rate, protocol_whitelist="file").video)
                 .filter("scale", rw, rh, flags=spec.scaler).filter("format", "yuv420p"))
         if d.xpsnr_log:
             split = dist.filter_multi_output("split", 2)
@@ -274,7 +299,7 @@ def decode_command(ffmpeg: str, source: str, start_s: float = 0.0, duration_s: f
 
 __all__ = ["BASE", "LOCAL_ONLY", "MeasureSpec", "ReferenceSpec", "Distorted", "VMAF_MODELS",
            "decode_command", "encode_commands", "input_args", "measure_command", "reference_command",
-           "reference_filters", "file_url", "fps_str"]
+           "reference_filters", "tone_map_filters", "file_url", "fps_str"]
 
 
 # ------------------------------------------------------------------------------------------
@@ -290,8 +315,10 @@ def rendition_commands(ffmpeg: str, ref: ReferenceSpec, spec: EncodeSpec, out_pa
     head = [ffmpeg, *BASE, *source_args(ref.source, ref.source_format), "-map", "0:v:0", "-an", "-sn", "-dn",
             "-vf", reference_filters(ref) + "," + scale_filter(spec.width, spec.height, spec.scaler),
             "-r", fps_str(ref.fps)]
-    if ref.full_range:
+    if ref.full_range or ref.tone_map:
         head += ["-color_range", "tv"]
+    if ref.tone_map:   # the renditions say what they are: SDR BT.709
+        head += ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709"]
     return _passes(head, spec, ["-f", "mp4", file_url(out_path)], passlog)
 
 

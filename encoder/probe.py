@@ -50,6 +50,7 @@ class Source:
     video_kbps: float          # the source's own video bitrate
     has_audio: bool
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    hdr_transfer: str | None = None   # "smpte2084" (PQ) or "arib-std-b67" (HLG): tone-mapped to SDR
 
     # --- derived geometry -----------------------------------------------------------------
     @property
@@ -260,8 +261,9 @@ def probe(path: str, allow_references: bool = False) -> Source:
     pix_fmt = f0.format.name
     bit_depth = max((c.bits for c in f0.format.components), default=8) if f0.format.components else 8
     full_range = pix_fmt.startswith("yuvj") or int(getattr(f0, "color_range", 0) or 0) == 2
+    hdr = hdr_transfer(f0, vs)
     warnings = timing.warnings + _normalisation_notes(width, height, rotation, sar, interlaced,
-                                                      full_range, bit_depth)
+                                                      full_range, bit_depth, hdr)
     duration = timing.duration
     video_kbps = timing.total_bytes * 8 / 1000.0 / duration if duration > 0 else 0.0
     return Source(
@@ -270,7 +272,24 @@ def probe(path: str, allow_references: bool = False) -> Source:
         fps=timing.fps, nominal_fps=timing.nominal, vfr=timing.vfr, duration_s=round(duration, 6),
         frames=timing.packets, pix_fmt=pix_fmt, bit_depth=bit_depth, full_range=full_range,
         interlaced=interlaced, video_kbps=round(video_kbps, 3), has_audio=has_audio,
-        warnings=tuple(warnings))
+        warnings=tuple(warnings), hdr_transfer=hdr)
+
+
+# ISO/IEC 23091-2 transfer characteristics (FFmpeg's AVColorTransferCharacteristic) of HDR video
+HDR_TRANSFERS = {16: "smpte2084", 18: "arib-std-b67"}
+HDR_NAMES = {"smpte2084": "PQ", "arib-std-b67": "HLG"}
+
+
+def hdr_transfer(frame, stream) -> str | None:
+    """The HDR transfer of the first frame (else the stream's header), in zscale's name; None for SDR."""
+    for obj in (frame, getattr(stream, "codec_context", None)):
+        try:
+            trc = int(getattr(obj, "color_trc", 0) or 0)
+        except (TypeError, ValueError):
+            continue
+        if trc in HDR_TRANSFERS:
+            return HDR_TRANSFERS[trc]
+    return None
 
 
 def _first_video(container, path: str):
@@ -396,7 +415,7 @@ def _timing(container, vs, path: str) -> _Timing:
 
 
 def _normalisation_notes(width: int, height: int, rotation: int, sar: Fraction, interlaced: bool,
-                         full_range: bool, bit_depth: int) -> list[str]:
+                         full_range: bool, bit_depth: int, hdr: str | None = None) -> list[str]:
     """What the reference preparation will change, said once to the user."""
     notes = []
     w_up, h_up = (height, width) if rotation in (90, 270) else (width, height)
@@ -410,7 +429,11 @@ def _normalisation_notes(width: int, height: int, rotation: int, sar: Fraction, 
                      f"use square pixels at the display aspect ratio")
     if interlaced:
         notes.append("interlaced: deinterlaced (bwdif, one frame per frame) before analysis")
-    if full_range:
+    if hdr:
+        notes.append(f"HDR source ({HDR_NAMES[hdr]}): tone-mapped to SDR BT.709 (hable) for the analysis "
+                     f"and every rendition: an SDR ladder (VMAF is an SDR metric); the content "
+                     f"features see the HDR signal")
+    if full_range and not hdr:
         notes.append("full-range (JPEG) levels: converted to limited range for encoding")
     if bit_depth > 8:
         notes.append(f"{bit_depth}-bit source: analysed as 8-bit 4:2:0 (the ladder's format)")

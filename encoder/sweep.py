@@ -218,7 +218,7 @@ def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] 
     ref = C.ReferenceSpec(
         source=source.path, fps=source.fps, width=rw, height=rh, start_s=start_s,
         duration_s=duration_s, make_cfr=source.vfr, deinterlace=source.interlaced,
-        full_range=source.full_range,
+        full_range=source.full_range, tone_map=source.hdr_transfer,
         segments=gop_aligned(chosen, source.duration_s, source.fps, gop),
         source_format=source.demuxer)
     frames = int(((ref.analysed_seconds or (source.duration_s - start_s)) * float(source.fps)) + 1)
@@ -270,6 +270,8 @@ def point_key(plan: SweepPlan, source_sha: str, enc: EncodeSpec, ffmpeg_version:
     ref.pop("source")
     ref.pop("lossless_container")  # lossless either way: the frames are identical
     ref.pop("source_format")       # the demuxer the probe chose, pinned: same frames
+    if not ref["tone_map"]:
+        ref.pop("tone_map")  # an SDR source's keys stay what they were before HDR sources were mapped
     if not ref["segments"]:
         ref.pop("segments")  # keys of contiguous excerpts stay what they were before segments existed
     else:
@@ -278,7 +280,15 @@ def point_key(plan: SweepPlan, source_sha: str, enc: EncodeSpec, ffmpeg_version:
                     measure=plan.measure.key(), ffmpeg=ffmpeg_version)
 
 
+def require_reference_filters(ff: FFmpeg, ref: C.ReferenceSpec) -> None:
+    """The filters the source's normalisation needs beyond FFmpeg's built-in ones."""
+    if ref.tone_map:
+        for name in ("zscale", "tonemap"):
+            ff.require_filter(name, "(needed to tone-map an HDR source to SDR)")
+
+
 def prepare_reference(ff: FFmpeg, plan: SweepPlan, workdir: str) -> str:
+    require_reference_filters(ff, plan.reference)
     out = os.path.join(workdir, "reference" + plan.reference.suffix)
     run(C.reference_command(ff.path, plan.reference, out), what="reference decode",
         path=plan.source.path)

@@ -89,7 +89,8 @@ def analysed_dict(plan: SweepPlan) -> dict:
     return {"start_s": ref.start_s, "duration_s": ref.duration_s, **seg, "frames": plan.frames,
             "reference_width": ref.width, "reference_height": ref.height,
             "fps": float(ref.fps), "constant_rate": ref.make_cfr, "deinterlaced": ref.deinterlace,
-            "range_converted": ref.full_range}
+            "range_converted": ref.full_range,
+            **({"tone_mapped": f"{ref.tone_map} to bt709 (hable)"} if ref.tone_map else {})}
 
 
 def sweep_info(plan: SweepPlan, sweep: SweepResult, opts: AnalysisOptions, *, encodes: int,

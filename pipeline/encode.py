@@ -33,7 +33,7 @@ from ..encoder.mp4 import codecs_string
 from ..encoder.probe import probe
 from ..encoder.measure import measure_many
 from ..encoder.runner import run
-from ..encoder.sweep import SharedReference
+from ..encoder.sweep import SharedReference, require_reference_filters
 from ..ladders.packaging import (Rendition, Segment, dash_mpd, hls_media_playlist, hls_multivariant,
                                  parse_ffmpeg_playlist)
 from .common import AnalysisOptions, make_plan
@@ -141,6 +141,7 @@ def encode_package(input_path: str, doc: dict, outdir: str, opts: EncodeOptions,
     plan = make_plan(source, AnalysisOptions(codec=doc["codec"], allow_references=opts.allow_references,
                                              vmaf_model=doc.get("vmaf_model", "auto")))
     ref = replace(plan.reference, start_s=0.0, duration_s=None, segments=())
+    require_reference_filters(ff, ref)
     plan = replace(plan, reference=ref)
     gop_s = specs[0].gop / float(ref.fps)
     per_segment = max(1, round(opts.segment_target_s / gop_s))
@@ -215,7 +216,8 @@ def encode_package(input_path: str, doc: dict, outdir: str, opts: EncodeOptions,
     jobs: list[tuple] = []
     for i, spec in enumerate(specs):
         spec_t = replace(spec, threads=threads)
-        key = {"spec": spec.key(), "segment_s": round(segment_s, 6)}
+        key = {"spec": spec.key(), "segment_s": round(segment_s, 6),
+               **({"tone_map": ref.tone_map} if ref.tone_map else {})}
         meta = {"kind": "video", "width": spec.width, "height": spec.height, "fps": C.fps_str(ref.fps),
                 "target_kbps": spec.bitrate_kbps, "label": f"{spec.width}x{spec.height} at {spec.bitrate_kbps:.0f} kbps"}
         jobs.append((f"v{i}", key, lambda out, log, s=spec_t: C.rendition_commands(ff.path, ref, s, out, log), meta))

@@ -84,10 +84,13 @@ def test_measure_one_encode_argv():
     assert cmd[19] == "-filter_complex"
     # Filter options escaped for both levels FFmpeg parses: the graph, then the filter's options
     # (the model string's own ':' and '=' reach libvmaf intact).
-    assert cmd[20] == ("[0:v]scale=1280:720:flags=bicubic[s0];[s0]format=yuv420p[s1];"
-                       "[s1][1:v]libvmaf=feature=name\\\\=psnr:log_fmt=json:log_path=a.json:"
-                       "model=version\\\\=vmaf_v0.6.1\\\\:name\\\\=vmaf:n_threads=2[s2]")
-    assert cmd[21:] == ["-map", "[s2]", "-f", "null", "-"]
+    # Both lose their colour tags first: compared as code values, never converted between matrices.
+    untag = "setparams=color_primaries=unknown:color_trc=unknown:colorspace=unknown"
+    assert cmd[20] == (f"[0:v]{untag}[s0];[s0]scale=1280:720:flags=bicubic[s1];[s1]format=yuv420p[s2];"
+                       f"[1:v]{untag}[s3];"
+                       "[s2][s3]libvmaf=feature=name\\\\=psnr:log_fmt=json:log_path=a.json:"
+                       "model=version\\\\=vmaf_v0.6.1\\\\:name\\\\=vmaf:n_threads=2[s4]")
+    assert cmd[21:] == ["-map", "[s4]", "-f", "null", "-"]
 
 
 def test_measure_many_shares_one_reference_and_adds_xpsnr():
