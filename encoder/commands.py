@@ -21,6 +21,7 @@ from fractions import Fraction
 import ffmpeg as ffmpeg_graph
 
 from ..core.codecs import EncodeSpec, codec, scale_filter
+from ..core.colour import SDR_TAGS, chain, tone_map_steps
 
 
 def file_url(path: str) -> str:
@@ -104,17 +105,9 @@ def reference_filters(spec: ReferenceSpec) -> str:
     return ",".join(f)
 
 
-TONE_MAP_PEAK_NITS = 100      # SDR reference white: linear 1.0 at 100 nit, highlights above it compressed
-
-
 def tone_map_filters(transfer: str, full_range: bool = False) -> str:
-    """HDR (BT.2020, PQ or HLG) to SDR BT.709, limited range: linear light in floating point, BT.709
-    primaries, Hable's curve for the highlights (no desaturation), then the BT.709 transfer and
-    matrix. The input's colour properties are stated, not read from tags a file may lack."""
-    rin = "full" if full_range else "limited"
-    return (f"zscale=tin={transfer}:min=bt2020nc:pin=bt2020:rin={rin}:t=linear:npl={TONE_MAP_PEAK_NITS},"
-            "format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0,"
-            "zscale=t=bt709:m=bt709:r=limited")
+    """The chain that maps an HDR source to SDR BT.709 (:func:`pertitle.core.colour.tone_map_steps`)."""
+    return chain(tone_map_steps(transfer, full_range))
 
 
 def reference_command(ffmpeg: str, spec: ReferenceSpec, out_path: str) -> list[str]:
@@ -318,7 +311,7 @@ def rendition_commands(ffmpeg: str, ref: ReferenceSpec, spec: EncodeSpec, out_pa
     if ref.full_range or ref.tone_map:
         head += ["-color_range", "tv"]
     if ref.tone_map:   # the renditions say what they are: SDR BT.709
-        head += ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709"]
+        head += list(SDR_TAGS)
     return _passes(head, spec, ["-f", "mp4", file_url(out_path)], passlog)
 
 

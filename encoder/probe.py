@@ -13,6 +13,7 @@ import stat
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
+from ..core.colour import HDR_NAMES, HDR_TRANSFERS
 from ..core.errors import (
     InputEmpty,
     InputNotFound,
@@ -273,11 +274,6 @@ def probe(path: str, allow_references: bool = False) -> Source:
         frames=timing.packets, pix_fmt=pix_fmt, bit_depth=bit_depth, full_range=full_range,
         interlaced=interlaced, video_kbps=round(video_kbps, 3), has_audio=has_audio,
         warnings=tuple(warnings), hdr_transfer=hdr)
-
-
-# ISO/IEC 23091-2 transfer characteristics (FFmpeg's AVColorTransferCharacteristic) of HDR video
-HDR_TRANSFERS = {16: "smpte2084", 18: "arib-std-b67"}
-HDR_NAMES = {"smpte2084": "PQ", "arib-std-b67": "HLG"}
 
 
 def hdr_transfer(frame, stream) -> str | None:

@@ -17,6 +17,7 @@ import shlex
 from xml.sax.saxutils import quoteattr
 
 from ..core.codecs import codec as codec_info
+from ..core.colour import SDR_TAGS, tone_map_steps
 from ..core.fsutil import csv_safe, to_json
 
 CSV_FIELDS = ["index", "width", "height", "bitrate_kbps", "maxrate_kbps", "bufsize_kbits", "vmaf",
@@ -121,7 +122,15 @@ def ffmpeg_package_args(doc: dict, source: str | None = None, hls_time: int = 6)
     # a file: URL, so a name like "-x.mp4" or "concat:a|b" is read as the local file it is
     src = "file:" + os.path.abspath(source or doc["source"]["path"])
     c = codec_info(doc["codec"])
-    split = ffmpeg_graph.input(src).video.filter_multi_output("split", len(rungs))
+    video = ffmpeg_graph.input(src).video
+    # the normalisations that change the picture, as the analysis made them
+    if (doc.get("analysed") or {}).get("deinterlaced"):
+        video = video.filter("bwdif", mode="send_frame", parity="auto", deint="all")
+    hdr = (doc.get("source") or {}).get("hdr_transfer")
+    if hdr:
+        for name, kw in tone_map_steps(str(hdr), bool((doc.get("source") or {}).get("full_range"))):
+            video = video.filter(name, **kw)
+    split = video.filter_multi_output("split", len(rungs))
     branches = [split[i].filter("scale", r["width"], r["height"], flags="lanczos").filter("setsar", 1)
                 for i, r in enumerate(rungs)]
     opts: dict[str, object] = {}
@@ -137,6 +146,8 @@ def ffmpeg_package_args(doc: dict, source: str | None = None, hls_time: int = 6)
     if gop:
         tail += c.gop_args(gop)
     ext = "ts" if c.hls_container == "mpegts" else "m4s"
+    if hdr:
+        tail += list(SDR_TAGS)
     tail += ["-pix_fmt", "yuv420p", "-an", "-f", "hls", "-hls_time", str(hls_time),
              "-hls_playlist_type", "vod", "-hls_flags", "independent_segments",
              "-hls_segment_type", c.hls_container,

@@ -93,3 +93,27 @@ def test_schema_rejects_descending_rungs(ladder_file):
     doc["rungs"] = list(reversed(doc["rungs"]))
     with pytest.raises(InvalidLadderFile, match="ascend"):
         validate(doc)
+
+
+def test_ffmpeg_packaging_line_normalises_like_the_analysis(ladder_file):
+    """An HDR title's line tone-maps as the analysis did and tags its renditions BT.709; an
+    interlaced one's deinterlaces; a plain one does neither."""
+    from pertitle.core.colour import chain, tone_map_steps
+    from pertitle.encoder.commands import tone_map_filters
+
+    doc = load(str(ladder_file))
+    plain = " ".join(X.ffmpeg_package_args(doc))
+    assert "zscale" not in plain and "bwdif" not in plain and "-color_trc" not in plain
+    hdr = json.loads(json.dumps(doc))
+    hdr["source"]["hdr_transfer"] = "smpte2084"
+    hdr["analysed"]["deinterlaced"] = True
+    args = X.ffmpeg_package_args(hdr)
+    graph = args[args.index("-filter_complex") + 1]
+    assert graph.startswith("[0:v]bwdif=") and graph.count("zscale=") == 3 and "tonemap=desat=0:tonemap=hable" in graph
+    assert "tin=smpte2084" in graph and graph.index("tonemap") < graph.index("split=")
+    assert args[args.index("-color_trc") + 1] == "bt709" and args[args.index("-colorspace") + 1] == "bt709"
+    # the analysis' chain is the same steps
+    assert tone_map_filters("arib-std-b67", True) == chain(tone_map_steps("arib-std-b67", True))
+    assert tone_map_filters("smpte2084").startswith("zscale=tin=smpte2084:min=bt2020nc:pin=bt2020:rin=limited:")
+    with pytest.raises(ValueError):
+        tone_map_steps("bt709")

@@ -103,6 +103,9 @@ def _cases(kit, tmp: Path):
         "preset": lambda doc: doc["rungs"][0]["encoder"].update(preset="warp9"),
         "missing": lambda doc: doc["rungs"][0].pop("encoder"),
         "xml": lambda doc: doc["source"].update(fps_rational='25/1"><x a="'),
+        # fields the exported packaging line turns into filters
+        "hdr": lambda doc: doc["source"].update(hdr_transfer="smpte2084:x=1"),
+        "deint": lambda doc: doc["analysed"].update(deinterlaced="yes"),
         "nested": nested,
         "notobj": lambda doc: "[1, 2, 3]",
         "binary": lambda doc: "\udcff",
