@@ -785,6 +785,7 @@ def info(ffmpeg_path):
     ff = locate(ffmpeg_path)
     out = {"ffmpeg": ff.path, "version": ff.version,
            "libvmaf": ff.has_filter("libvmaf"), "xpsnr": ff.has_filter("xpsnr"),
+           "hdr_tone_map": ff.has_filter("zscale") and ff.has_filter("tonemap"),
            "encoders": {c: ff.has_encoder(c) for c in CODECS}}
     click.echo(json.dumps(out, indent=2))
 

@@ -78,3 +78,20 @@ def test_a_pq_title_gets_an_sdr_ladder_and_sdr_renditions(make_clip, ff, tmp_pat
     joined_top = tmp_path / "top.mp4"
     joined_top.write_bytes((top / "init.mp4").read_bytes() + b"".join(p.read_bytes() for p in sorted(top.glob("seg_*.m4s"))))
     assert abs(mean_luma(str(joined_top)) - mean_luma(clip)) > 3.0
+
+
+def test_an_ffmpeg_without_zscale_refuses_an_hdr_title_in_one_line(make_clip, ff, tmp_path):
+    # the real FFmpeg, except that it does not list zscale (a system build without libzimg)
+    fake = tmp_path / "ffmpeg"
+    fake.write_text(f"#!/bin/sh\ncase \"$*\" in *-filters*) '{ff.path}' \"$@\" | grep -v ' zscale ';; "
+                    f"*) exec '{ff.path}' \"$@\";; esac\n")
+    fake.chmod(0o755)
+    clip = make_clip("hdr-PQ.mp4", size="320x180", seconds=1.0, vf=PQ, codec=TEN_BIT, pix_fmt="yuv420p10le")
+    p = run("analyze", clip, "--ffmpeg", fake, "-o", tmp_path / "x.json", *QUICK)
+    assert p.returncode == 21 and "Traceback" not in p.stderr, p.stderr
+    assert "no 'zscale' filter (needed to tone-map an HDR source to SDR)" in p.stderr
+    errors = [line for line in p.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("pertitle: error:") and not (tmp_path / "x.json").exists()
+    info = json.loads(run("info", "--ffmpeg", fake).stdout)
+    assert info["hdr_tone_map"] is False and info["libvmaf"] is True
+    assert json.loads(run("info").stdout)["hdr_tone_map"] is True
