@@ -1,4 +1,4 @@
-"""HDR sources and their tone map to SDR, as data shared by the FFmpeg commands (encoder side) and
+"""HDR and RGB sources: their conversion to SDR BT.709 YUV, as data shared by the FFmpeg commands (encoder side) and
 the exported packaging line (ladder side)."""
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ HDR_TRANSFERS = {16: "smpte2084", 18: "arib-std-b67"}
 HDR_NAMES = {"smpte2084": "PQ", "arib-std-b67": "HLG"}
 TONE_MAP_PEAK_NITS = 100   # SDR reference white: linear 1.0 at 100 nit, highlights above it compressed
 SDR_TAGS = ("-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709")
+# RGB pixels to limited-range YUV with the BT.709 matrix (swscale's default is BT.601's, and an
+# untagged HD stream is shown as BT.709: a red would be decoded darker and shifted)
+RGB_TO_YUV = [("scale", {"out_color_matrix": "bt709", "out_range": "limited"}),
+              # the frames say so (the encoder takes its tags from them, not from -color_primaries)
+              ("setparams", {"color_primaries": "bt709", "color_trc": "bt709", "colorspace": "bt709"})]
 
 
 def tone_map_steps(transfer: str, full_range: bool = False) -> list[tuple[str, dict[str, object]]]:

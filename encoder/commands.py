@@ -21,7 +21,7 @@ from fractions import Fraction
 import ffmpeg as ffmpeg_graph
 
 from ..core.codecs import EncodeSpec, codec, scale_filter
-from ..core.colour import SDR_TAGS, chain, tone_map_steps
+from ..core.colour import RGB_TO_YUV, SDR_TAGS, chain, tone_map_steps
 
 
 def file_url(path: str) -> str:
@@ -72,6 +72,7 @@ class ReferenceSpec:
                                                     # when given, start_s/duration_s are unused
     source_format: str | None = None  # the demuxer the probe accepted (pinned with -f)
     tone_map: str | None = None      # an HDR source's transfer ("smpte2084", "arib-std-b67"): mapped to SDR
+    rgb: bool = False                # RGB source: to YUV with the BT.709 matrix (swscale's default is BT.601)
 
     @property
     def analysed_seconds(self) -> float | None:
@@ -99,6 +100,8 @@ def reference_filters(spec: ReferenceSpec) -> str:
     f.append(f"crop={spec.width}:{spec.height}:0:0")
     if spec.tone_map:
         f.append(tone_map_filters(spec.tone_map, spec.full_range))
+    elif spec.rgb:
+        f.append(chain(RGB_TO_YUV))
     elif spec.full_range:
         f.append("scale=in_range=pc:out_range=tv")
     f.append("format=yuv420p")
@@ -310,7 +313,7 @@ def rendition_commands(ffmpeg: str, ref: ReferenceSpec, spec: EncodeSpec, out_pa
             "-r", fps_str(ref.fps)]
     if ref.full_range or ref.tone_map:
         head += ["-color_range", "tv"]
-    if ref.tone_map:   # the renditions say what they are: SDR BT.709
+    if ref.tone_map or ref.rgb:   # the renditions say what they are: BT.709
         head += list(SDR_TAGS)
     return _passes(head, spec, ["-f", "mp4", file_url(out_path)], passlog)
 

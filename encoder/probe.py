@@ -52,6 +52,7 @@ class Source:
     has_audio: bool
     warnings: tuple[str, ...] = field(default_factory=tuple)
     hdr_transfer: str | None = None   # "smpte2084" (PQ) or "arib-std-b67" (HLG): tone-mapped to SDR
+    rgb: bool = False                 # RGB pixels: converted to YUV with the BT.709 matrix
 
     # --- derived geometry -----------------------------------------------------------------
     @property
@@ -263,8 +264,9 @@ def probe(path: str, allow_references: bool = False) -> Source:
     bit_depth = max((c.bits for c in f0.format.components), default=8) if f0.format.components else 8
     full_range = pix_fmt.startswith("yuvj") or int(getattr(f0, "color_range", 0) or 0) == 2
     hdr = hdr_transfer(f0, vs)
+    rgb = bool(getattr(f0.format, "is_rgb", False))
     warnings = timing.warnings + _normalisation_notes(width, height, rotation, sar, interlaced,
-                                                      full_range, bit_depth, hdr)
+                                                      full_range, bit_depth, hdr, rgb)
     duration = timing.duration
     video_kbps = timing.total_bytes * 8 / 1000.0 / duration if duration > 0 else 0.0
     return Source(
@@ -273,7 +275,7 @@ def probe(path: str, allow_references: bool = False) -> Source:
         fps=timing.fps, nominal_fps=timing.nominal, vfr=timing.vfr, duration_s=round(duration, 6),
         frames=timing.packets, pix_fmt=pix_fmt, bit_depth=bit_depth, full_range=full_range,
         interlaced=interlaced, video_kbps=round(video_kbps, 3), has_audio=has_audio,
-        warnings=tuple(warnings), hdr_transfer=hdr)
+        warnings=tuple(warnings), hdr_transfer=hdr, rgb=rgb)
 
 
 def hdr_transfer(frame, stream) -> str | None:
@@ -411,7 +413,8 @@ def _timing(container, vs, path: str) -> _Timing:
 
 
 def _normalisation_notes(width: int, height: int, rotation: int, sar: Fraction, interlaced: bool,
-                         full_range: bool, bit_depth: int, hdr: str | None = None) -> list[str]:
+                         full_range: bool, bit_depth: int, hdr: str | None = None,
+                         rgb: bool = False) -> list[str]:
     """What the reference preparation will change, said once to the user."""
     notes = []
     w_up, h_up = (height, width) if rotation in (90, 270) else (width, height)
@@ -429,7 +432,10 @@ def _normalisation_notes(width: int, height: int, rotation: int, sar: Fraction, 
         notes.append(f"HDR source ({HDR_NAMES[hdr]}): tone-mapped to SDR BT.709 (hable) for the analysis "
                      f"and every rendition: an SDR ladder (VMAF is an SDR metric); the content "
                      f"features see the HDR signal")
-    if full_range and not hdr:
+    if rgb:
+        notes.append("RGB source: converted to YUV 4:2:0 with the BT.709 matrix (the renditions are "
+                     "tagged BT.709)")
+    if full_range and not hdr and not rgb:
         notes.append("full-range (JPEG) levels: converted to limited range for encoding")
     if bit_depth > 8:
         notes.append(f"{bit_depth}-bit source: analysed as 8-bit 4:2:0 (the ladder's format)")

@@ -17,7 +17,7 @@ import shlex
 from xml.sax.saxutils import quoteattr
 
 from ..core.codecs import codec as codec_info
-from ..core.colour import SDR_TAGS, tone_map_steps
+from ..core.colour import RGB_TO_YUV, SDR_TAGS, tone_map_steps
 from ..core.fsutil import csv_safe, to_json
 
 CSV_FIELDS = ["index", "width", "height", "bitrate_kbps", "maxrate_kbps", "bufsize_kbits", "vmaf",
@@ -127,9 +127,11 @@ def ffmpeg_package_args(doc: dict, source: str | None = None, hls_time: int = 6)
     if (doc.get("analysed") or {}).get("deinterlaced"):
         video = video.filter("bwdif", mode="send_frame", parity="auto", deint="all")
     hdr = (doc.get("source") or {}).get("hdr_transfer")
-    if hdr:
-        for name, kw in tone_map_steps(str(hdr), bool((doc.get("source") or {}).get("full_range"))):
-            video = video.filter(name, **kw)
+    rgb = bool((doc.get("source") or {}).get("rgb"))
+    steps = (tone_map_steps(str(hdr), bool((doc.get("source") or {}).get("full_range"))) if hdr
+             else RGB_TO_YUV if rgb else [])
+    for name, kw in steps:
+        video = video.filter(name, **kw)
     split = video.filter_multi_output("split", len(rungs))
     branches = [split[i].filter("scale", r["width"], r["height"], flags="lanczos").filter("setsar", 1)
                 for i, r in enumerate(rungs)]
@@ -146,7 +148,7 @@ def ffmpeg_package_args(doc: dict, source: str | None = None, hls_time: int = 6)
     if gop:
         tail += c.gop_args(gop)
     ext = "ts" if c.hls_container == "mpegts" else "m4s"
-    if hdr:
+    if hdr or rgb:
         tail += list(SDR_TAGS)
     tail += ["-pix_fmt", "yuv420p", "-an", "-f", "hls", "-hls_time", str(hls_time),
              "-hls_playlist_type", "vod", "-hls_flags", "independent_segments",

@@ -90,7 +90,8 @@ def analysed_dict(plan: SweepPlan) -> dict:
             "reference_width": ref.width, "reference_height": ref.height,
             "fps": float(ref.fps), "constant_rate": ref.make_cfr, "deinterlaced": ref.deinterlace,
             "range_converted": ref.full_range,
-            **({"tone_mapped": f"{ref.tone_map} to bt709 (hable)"} if ref.tone_map else {})}
+            **({"tone_mapped": f"{ref.tone_map} to bt709 (hable)"} if ref.tone_map else {}),
+            **({"rgb_to_yuv": "bt709"} if ref.rgb else {})}
 
 
 def sweep_info(plan: SweepPlan, sweep: SweepResult, opts: AnalysisOptions, *, encodes: int,

@@ -1,5 +1,6 @@
-"""HDR sources (PQ, HLG): tone-mapped to SDR BT.709 for the analysis and in every rendition, said
-so, and the renditions tagged as what they are. Real FFmpeg on 10-bit clips made with lavfi."""
+"""Colour: HDR sources (PQ, HLG) tone-mapped to SDR BT.709 and RGB sources converted with the
+BT.709 matrix, for the analysis and in every rendition, said so, and the renditions tagged as
+what they are. Real FFmpeg on clips made with lavfi."""
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ import pytest
 from pertitle.encoder import commands as C
 from pertitle.encoder.probe import probe
 from pertitle.encoder.sweep import plan_sweep
+from pertitle.ladders.export import ffmpeg_package_args
 
 from .conftest import run
 
@@ -95,3 +97,43 @@ def test_an_ffmpeg_without_zscale_refuses_an_hdr_title_in_one_line(make_clip, ff
     info = json.loads(run("info", "--ffmpeg", fake).stdout)
     assert info["hdr_tone_map"] is False and info["libvmaf"] is True
     assert json.loads(run("info").stdout)["hdr_tone_map"] is True
+
+
+def test_an_rgb_title_is_converted_with_the_bt709_matrix_and_says_so(make_clip, ff, tmp_path):
+    """swscale's default for RGB is BT.601's matrix, and an untagged HD stream is shown as BT.709:
+    pure red came out with Y 81 (BT.601) and untagged. Now Y 63 (BT.709) and tagged BT.709."""
+    from pertitle.encoder.runner import run as run_ff
+
+    clip = make_clip("red.mov", size="320x180", seconds=1.0, source="color=c=red:size=320x180:rate=24",
+                     codec=["-c:v", "qtrle"], pix_fmt="rgb24")
+    s = probe(clip)
+    assert s.rgb and any(w.startswith("RGB source: converted to YUV 4:2:0 with the BT.709 matrix") for w in s.warnings)
+    plan = plan_sweep(s, crfs=[30], heights=[180])
+    y4m = tmp_path / "ref.y4m"
+    run_ff(C.reference_command(ff.path, plan.reference, str(y4m)))
+    data = y4m.read_bytes()
+    first = data.index(b"FRAME\n") + 6
+    y, u, v = data[first], data[first + 320 * 180], data[first + 320 * 180 + 160 * 90]
+    assert abs(y - 63) <= 1 and abs(u - 102) <= 1 and abs(v - 240) <= 1, (y, u, v)   # BT.709 (BT.601: 81, 90, 240)
+    lad = tmp_path / "red.ladder.json"
+    assert run("analyze", clip, "-o", lad, "--cache", tmp_path / "cache", *QUICK).returncode == 0
+    doc = json.loads(lad.read_text())
+    assert doc["source"]["rgb"] is True and doc["analysed"]["rgb_to_yuv"] == "bt709"
+    out = tmp_path / "pkg"
+    e = run("encode", clip, lad, "-o", out, "--no-audio")
+    assert e.returncode == 0, e.stderr
+    v0 = out / "v0"
+    joined = tmp_path / "v0.mp4"
+    joined.write_bytes((v0 / "init.mp4").read_bytes() + b"".join(p.read_bytes() for p in sorted(v0.glob("seg_*.m4s"))))
+    with av.open(str(joined)) as c:
+        cc = c.streams.video[0].codec_context
+        assert (int(cc.color_primaries), int(cc.color_trc), int(cc.colorspace)) == (1, 1, 1)
+    line = " ".join(ffmpeg_package_args(doc))
+    assert "scale=out_color_matrix=bt709:out_range=limited" in line and "-colorspace bt709" in line
+
+
+def test_a_yuv_title_is_not_converted(make_clip):
+    s = probe(make_clip("yuv.mp4", size="320x180", seconds=1.0))
+    assert not s.rgb and s.hdr_transfer is None
+    graph = C.reference_filters(plan_sweep(s, crfs=[30], heights=[180]).reference)
+    assert "out_color_matrix" not in graph and "setparams" not in graph and "zscale" not in graph
