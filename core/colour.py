@@ -1,5 +1,5 @@
-"""HDR and RGB sources: their conversion to SDR BT.709 YUV, as data shared by the FFmpeg commands (encoder side) and
-the exported packaging line (ladder side)."""
+"""HDR and RGB sources: their conversion to SDR BT.709 YUV, as data shared by the FFmpeg commands
+(encoder side) and the exported packaging line (ladder side)."""
 from __future__ import annotations
 
 # ISO/IEC 23091-2 transfer characteristics (FFmpeg's AVColorTransferCharacteristic) of HDR video,

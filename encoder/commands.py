@@ -237,7 +237,7 @@ def untagged(stream):
     """A stream's frames with no colour primaries, transfer or matrix: scored as code values.
     The reference (Y4M) carries none; an encode of the source itself (a rendition: ``pertitle
     encode --verify``) carries the source's, e.g. BT.709, and FFmpeg's format negotiation then
-    converted it to the reference's (unspecified: BT.601) matrix before libvmaf — a 720p
+    converted its pixels to the reference's (unspecified) colour space before libvmaf — a 720p
     rendition scored 95.8 instead of 97.1. Range is kept (both are limited)."""
     return stream.filter("setparams", color_primaries="unknown", color_trc="unknown", colorspace="unknown")
 
