@@ -73,6 +73,9 @@ class ReferenceSpec:
     source_format: str | None = None  # the demuxer the probe accepted (pinned with -f)
     tone_map: str | None = None      # an HDR source's transfer ("smpte2084", "arib-std-b67"): mapped to SDR
     rgb: bool = False                # RGB source: to YUV with the BT.709 matrix (swscale's default is BT.601)
+    # The first frame's upright size and pixel format: a frame that differs (a stream whose size or
+    # format changes midway) is scaled to them first, or the graph, not rebuilt, would read it as one
+    input_frame: tuple[int, int, str] | None = None
 
     @property
     def analysed_seconds(self) -> float | None:
@@ -89,6 +92,10 @@ def fps_str(fps: Fraction) -> str:
 
 def reference_filters(spec: ReferenceSpec) -> str:
     f: list[str] = []
+    if spec.input_frame:
+        # a no-op while the frames keep the first one's size and format
+        w, h, pix_fmt = spec.input_frame
+        f.append(f"scale={w}:{h},format={pix_fmt}")
     if spec.deinterlace:
         f.append("bwdif=mode=send_frame:parity=auto:deint=all")
     if spec.make_cfr:

@@ -219,6 +219,7 @@ def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] 
         source=source.path, fps=source.fps, width=rw, height=rh, start_s=start_s,
         duration_s=duration_s, make_cfr=source.vfr, deinterlace=source.interlaced,
         full_range=source.full_range, tone_map=source.hdr_transfer, rgb=source.rgb,
+        input_frame=(*source.upright_size, source.pix_fmt),
         segments=gop_aligned(chosen, source.duration_s, source.fps, gop),
         source_format=source.demuxer)
     frames = int(((ref.analysed_seconds or (source.duration_s - start_s)) * float(source.fps)) + 1)
@@ -270,6 +271,7 @@ def point_key(plan: SweepPlan, source_sha: str, enc: EncodeSpec, ffmpeg_version:
     ref.pop("source")
     ref.pop("lossless_container")  # lossless either way: the frames are identical
     ref.pop("source_format")       # the demuxer the probe chose, pinned: same frames
+    ref.pop("input_frame")  # the source's own first frame: the source's hash says it
     for k in ("tone_map", "rgb"):
         if not ref[k]:
             ref.pop(k)  # a YUV SDR source's keys stay what they were before HDR and RGB were converted

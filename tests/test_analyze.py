@@ -1,8 +1,10 @@
 """The analysis pipeline end to end on generated clips (real FFmpeg)."""
 import subprocess
 
+import numpy as np
 import pytest
 
+from pertitle.encoder import commands as C
 from pertitle.pipeline.analyze import analyze
 from pertitle.pipeline.common import AnalysisOptions
 from pertitle.encoder.cache import Cache
@@ -112,3 +114,46 @@ def test_the_unbacked_note_agrees_with_its_rungs_and_ends_with_the_advice():
         "rung 1 is not backed by a measurement of its size and the next larger one near the rung's "
         "bitrate: more --verify encodes")
     assert unbacked_note([0, 1], "!").startswith("rungs 0, 1 are not backed by a measurement of their size")
+
+
+def test_a_stream_whose_size_and_format_change_midway_gives_a_whole_reference(ff, make_clip, tmp_path):
+    """Two MPEG-TS streams joined (640x360 4:2:0, then 320x240 4:4:4): the reference graph is not
+    rebuilt when frames change (a rebuilt one restarts its frame numbering), so the later frames
+    were read as if they had the first one's size and format — a garbled second half, analysed
+    silently. They are scaled to the first frame's size and format first: each half of the
+    reference is its own picture, and a near-lossless encode of it scores high on every frame."""
+    from pertitle.encoder.probe import probe
+    from pertitle.encoder.runner import run as run_ff
+    from pertitle.encoder.sweep import plan_sweep
+
+    a = make_clip("a.ts", size="640x360", rate=25, seconds=1.0, extra_out=["-f", "mpegts"])
+    b = make_clip("b.ts", size="320x240", rate=25, seconds=1.0, source="testsrc", pix_fmt="yuv444p",
+                  extra_out=["-f", "mpegts"])
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(open(a, "rb").read() + open(b, "rb").read())
+    s = probe(str(joined))
+    plan = plan_sweep(s, crfs=[30], heights=[360])
+    y4m = tmp_path / "ref.y4m"
+    run_ff(C.reference_command(ff.path, plan.reference, str(y4m)))
+    frames = read_y4m_luma(y4m, 640, 360)
+    assert len(frames) == 50
+    # the second half is b scaled to 640x360 (a garbled frame has 4:4:4 planes read as 4:2:0
+    # rows of another size: a mean luma difference of ~97 here before)
+    expect = tmp_path / "b.y4m"
+    run_ff([ff.path, "-v", "error", "-y", "-i", b, "-vf", "scale=640:360,format=yuv420p", "-f", "yuv4mpegpipe", str(expect)])
+    want = read_y4m_luma(expect, 640, 360)
+    assert np.abs(frames[30].astype(float) - want[5].astype(float)).mean() < 3.0
+    res = analyze(str(joined), AnalysisOptions(crfs=(16,), heights=(360,), gop_seconds=1, jobs=2), ff, Cache(None))
+    assert res.rd_frame().vmaf_mean.min() > 90
+
+
+def read_y4m_luma(path, w: int, h: int) -> list:
+    """The luma planes of a 4:2:0 Y4M file."""
+    data = open(path, "rb").read()
+    out, i = [], data.index(b"\n") + 1
+    while i < len(data):
+        assert data[i:i + 5] == b"FRAME"
+        start = data.index(b"\n", i) + 1
+        out.append(np.frombuffer(data[start:start + w * h], np.uint8).reshape(h, w))
+        i = start + w * h * 3 // 2
+    return out
