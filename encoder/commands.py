@@ -78,6 +78,13 @@ class ReferenceSpec:
     input_frame: tuple[int, int, str] | None = None
 
     @property
+    def colour_conversions(self) -> dict:
+        """The colour conversions the source needs (HDR tone map, RGB matrix), only those that
+        apply: what a cached point or a made rendition must have been made with, beyond the
+        source itself (a YUV SDR source's keys stay what they were before these existed)."""
+        return {k: v for k, v in (("tone_map", self.tone_map), ("rgb", self.rgb)) if v}
+
+    @property
     def analysed_seconds(self) -> float | None:
         return sum(d for _, d in self.segments) if self.segments else self.duration_s
 

@@ -272,9 +272,9 @@ def point_key(plan: SweepPlan, source_sha: str, enc: EncodeSpec, ffmpeg_version:
     ref.pop("lossless_container")  # lossless either way: the frames are identical
     ref.pop("source_format")       # the demuxer the probe chose, pinned: same frames
     ref.pop("input_frame")  # the source's own first frame: the source's hash says it
-    for k in ("tone_map", "rgb"):
-        if not ref[k]:
-            ref.pop(k)  # a YUV SDR source's keys stay what they were before HDR and RGB were converted
+    ref.pop("tone_map")
+    ref.pop("rgb")
+    ref.update(plan.reference.colour_conversions)
     if not ref["segments"]:
         ref.pop("segments")  # keys of contiguous excerpts stay what they were before segments existed
     else:

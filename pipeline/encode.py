@@ -216,8 +216,7 @@ def encode_package(input_path: str, doc: dict, outdir: str, opts: EncodeOptions,
     jobs: list[tuple] = []
     for i, spec in enumerate(specs):
         spec_t = replace(spec, threads=threads)
-        key = {"spec": spec.key(), "segment_s": round(segment_s, 6),
-               **({"tone_map": ref.tone_map} if ref.tone_map else {}), **({"rgb": "bt709"} if ref.rgb else {})}
+        key = {"spec": spec.key(), "segment_s": round(segment_s, 6), **ref.colour_conversions}
         meta = {"kind": "video", "width": spec.width, "height": spec.height, "fps": C.fps_str(ref.fps),
                 "target_kbps": spec.bitrate_kbps, "label": f"{spec.width}x{spec.height} at {spec.bitrate_kbps:.0f} kbps"}
         jobs.append((f"v{i}", key, lambda out, log, s=spec_t: C.rendition_commands(ff.path, ref, s, out, log), meta))
