@@ -475,7 +475,7 @@ def render_summary(doc: dict, ladder_path: str | None = None, rd_path: str | Non
     if comp:
         bd = comp.get("bd_rate_pct")
         top = comp.get("top_rung", {})
-        lines.append(f"vs {comp['name']} ({len(comp['rungs'])} rungs, {comp['total_kbps']['fixed']:.0f} kbps in all): "
+        lines.append(f"vs {comp['name']} ({len(comp['rungs'])} rung{'s' if len(comp['rungs']) != 1 else ''}, {comp['total_kbps']['fixed']:.0f} kbps in all): "
                      + (f"BD-rate {bd:+.1f}%" if bd is not None else f"BD-rate n/a ({comp.get('bd_rate_note', '')})"))
         if top.get("saving_pct") is not None:
             lines.append(f"  top rung: VMAF {top['compared_at_quality']:.1f} for {top['per_title_kbps_same_quality']:.0f} kbps "

@@ -30,6 +30,9 @@ def file_url(path: str) -> str:
 
 
 LOCAL_ONLY = ["-protocol_whitelist", "file"]
+SOURCE_VIDEO = "0:V:0"
+"""The source's video: its first video stream that is not an attached picture (cover art), the
+one the probe describes and the features decode (``V``, not ``v``, which counts cover art too)."""
 """Input option: this input may open local files only (no network, no nested protocols)."""
 
 
@@ -135,7 +138,7 @@ def reference_command(ffmpeg: str, spec: ReferenceSpec, out_path: str) -> list[s
         for start, dur in spec.segments:
             cmd += ["-ss", f"{start:.3f}", "-t", f"{dur:.3f}", *source_args(spec.source, spec.source_format)]
         per = reference_filters(spec)
-        parts = ";".join(f"[{i}:v:0]{per}[s{i}]" for i in range(len(spec.segments)))
+        parts = ";".join(f"[{i}:V:0]{per}[s{i}]" for i in range(len(spec.segments)))
         joined = "".join(f"[s{i}]" for i in range(len(spec.segments)))
         graph = (f"{parts};{joined}concat=n={len(spec.segments)}:v=1:a=0,"
                  f"settb={spec.fps.denominator}/{spec.fps.numerator},setpts=N[ref]")
@@ -145,7 +148,7 @@ def reference_command(ffmpeg: str, spec: ReferenceSpec, out_path: str) -> list[s
             cmd += ["-ss", f"{spec.start_s:.3f}"]
         if spec.duration_s:
             cmd += ["-t", f"{spec.duration_s:.3f}"]
-        cmd += [*source_args(spec.source, spec.source_format), "-map", "0:v:0", "-an", "-sn", "-dn",
+        cmd += [*source_args(spec.source, spec.source_format), "-map", SOURCE_VIDEO, "-an", "-sn", "-dn",
                 "-vf", reference_filters(spec), "-r", fps_str(spec.fps)]
     if spec.full_range or spec.tone_map:
         cmd += ["-color_range", "tv"]
@@ -304,10 +307,10 @@ def decode_command(ffmpeg: str, source: str, start_s: float = 0.0, duration_s: f
         cmd += ["-ss", f"{start_s:.3f}"]
     if duration_s:
         cmd += ["-t", f"{duration_s:.3f}"]
-    return cmd + [*input_args(source, fmt), "-map", "0:v:0", "-f", "null", "-"]
+    return cmd + [*input_args(source, fmt), "-map", SOURCE_VIDEO, "-f", "null", "-"]
 
 
-__all__ = ["BASE", "LOCAL_ONLY", "MeasureSpec", "ReferenceSpec", "Distorted", "VMAF_MODELS",
+__all__ = ["BASE", "LOCAL_ONLY", "SOURCE_VIDEO", "MeasureSpec", "ReferenceSpec", "Distorted", "VMAF_MODELS",
            "decode_command", "encode_commands", "input_args", "measure_command", "reference_command",
            "reference_filters", "tone_map_filters", "file_url", "fps_str"]
 
@@ -322,7 +325,7 @@ def rendition_commands(ffmpeg: str, ref: ReferenceSpec, spec: EncodeSpec, out_pa
     """A rung encoded from the source itself (the whole title), normalised exactly as the
     analysis' reference (same crop, rate, range, deinterlacing) and scaled with the same
     scaler; 2-pass where the spec says so. Output: MP4 (video only)."""
-    head = [ffmpeg, *BASE, *source_args(ref.source, ref.source_format), "-map", "0:v:0", "-an", "-sn", "-dn",
+    head = [ffmpeg, *BASE, *source_args(ref.source, ref.source_format), "-map", SOURCE_VIDEO, "-an", "-sn", "-dn",
             "-vf", reference_filters(ref) + "," + scale_filter(spec.width, spec.height, spec.scaler),
             "-r", fps_str(ref.fps)]
     if ref.full_range or ref.tone_map:
@@ -379,6 +382,6 @@ def structure_command(ffmpeg: str, source: str, source_format: str | None, out_p
     gop = max(1, round(float(fps)))
     vf = (f"scale={STRUCTURE_WIDTH}:-2:flags=fast_bilinear,select=gte(scene\\,0),"
           f"metadata=mode=print:key=lavfi.scene_score:file={SCENE_FILE}")
-    return [ffmpeg, *BASE, *source_args(source, source_format), "-map", "0:v:0", "-an", "-sn", "-dn",
+    return [ffmpeg, *BASE, *source_args(source, source_format), "-map", SOURCE_VIDEO, "-an", "-sn", "-dn",
             "-vf", vf, "-c:v", "libx264", "-preset", "ultrafast", "-crf", "30", "-g", str(gop),
             "-pix_fmt", "yuv420p", "-f", "matroska", file_url(out_path)]

@@ -243,6 +243,7 @@ def probe(path: str, allow_references: bool = False) -> Source:
     with open_media(path, allow_references=allow_references) as container:
         vs = _first_video(container, path)
         width, height = _checked_dimensions(vs, path)
+        others = _other_videos(container, vs)
         has_audio = bool(container.streams.audio)
         fmt, index = container.format.name, vs.index
         # Decode the first frames: proves the stream decodes, gives rotation, interlacing,
@@ -254,7 +255,14 @@ def probe(path: str, allow_references: bool = False) -> Source:
     # which some containers refuse.
     with open_media(path, fmt.split(",")[0], allow_references) as container:
         vs = next(s for s in container.streams if s.index == index)
-        timing = _timing(container, vs, path)
+        try:
+            timing = _timing(container, vs, path)
+        except NotAVideo as exc:
+            if not others:
+                raise
+            raise NotAVideo(f"the first of its {len(others) + 1} video streams (#{index}, the one "
+                            f"pertitle analyses): {exc.message} (extract the stream wanted first, "
+                            "e.g. ffmpeg -i IN -map 0:v:1 -c copy OUT)", path) from None
     f0 = first[0]
     rotation = int(round(getattr(f0, "rotation", 0) or 0)) % 360
     # PyAV reports the display-matrix angle counter-clockwise; only the axis swap matters.
@@ -265,6 +273,9 @@ def probe(path: str, allow_references: bool = False) -> Source:
     full_range = pix_fmt.startswith("yuvj") or int(getattr(f0, "color_range", 0) or 0) == 2
     hdr = hdr_transfer(f0, vs)
     rgb = bool(getattr(f0.format, "is_rgb", False))
+    if others:
+        timing.warnings.insert(0, f"{len(others) + 1} video streams: the first (#{index}, {width}x{height}) "
+                                  f"is analysed, the others ({', '.join(others)}) are ignored")
     warnings = timing.warnings + _normalisation_notes(width, height, rotation, sar, interlaced,
                                                       full_range, bit_depth, hdr, rgb)
     duration = timing.duration
@@ -300,6 +311,15 @@ def _first_video(container, path: str):
         what = "audio only" if "audio" in kinds else ("no streams" if not kinds else ", ".join(kinds))
         raise NoVideoStream(f"no video stream ({what})", path)
     return videos[0]
+
+
+def _other_videos(container, vs) -> list[str]:
+    """The video streams besides ``vs`` that are not cover art, as "#index WxH"."""
+    import av
+
+    return [f"#{s.index} {s.codec_context.width or '?'}x{s.codec_context.height or '?'}"
+            for s in container.streams.video
+            if s.index != vs.index and not (s.disposition & av.stream.Disposition.attached_pic)]
 
 
 def _checked_dimensions(vs, path: str) -> tuple[int, int]:

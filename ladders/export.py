@@ -122,7 +122,7 @@ def ffmpeg_package_args(doc: dict, source: str | None = None, hls_time: int = 6)
     # a file: URL, so a name like "-x.mp4" or "concat:a|b" is read as the local file it is
     src = "file:" + os.path.abspath(source or doc["source"]["path"])
     c = codec_info(doc["codec"])
-    video = ffmpeg_graph.input(src).video
+    video = ffmpeg_graph.input(src)["V:0"]   # the first video stream that is not cover art, as analysed
     # the normalisations that change the picture, as the analysis made them
     if (doc.get("analysed") or {}).get("deinterlaced"):
         video = video.filter("bwdif", mode="send_frame", parity="auto", deint="all")

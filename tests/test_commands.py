@@ -135,7 +135,7 @@ def test_decode_command_for_the_floor():
     assert C.decode_command("ffmpeg", "/a b.mp4", 1.5, 6) == [
         "ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "warning", "-y",
         "-ss", "1.500", "-t", "6.000", "-protocol_whitelist", "file", "-i", "file:/a b.mp4",
-        "-map", "0:v:0", "-f", "null", "-"]
+        "-map", "0:V:0", "-f", "null", "-"]
 
 
 def test_reference_from_segments_joins_normalised_excerpts():
@@ -147,6 +147,6 @@ def test_reference_from_segments_joins_normalised_excerpts():
     assert cmd.count("-i") == 2 and "-vf" not in cmd
     graph = cmd[cmd.index("-filter_complex") + 1]
     per = C.reference_filters(spec)
-    assert graph == (f"[0:v:0]{per}[s0];[1:v:0]{per}[s1];[s0][s1]concat=n=2:v=1:a=0,settb=1/25,setpts=N[ref]")
+    assert graph == (f"[0:V:0]{per}[s0];[1:V:0]{per}[s1];[s0][s1]concat=n=2:v=1:a=0,settb=1/25,setpts=N[ref]")
     assert cmd[cmd.index("-map") + 1] == "[ref]"
     assert spec.analysed_seconds == 4.0

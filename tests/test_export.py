@@ -109,7 +109,7 @@ def test_ffmpeg_packaging_line_normalises_like_the_analysis(ladder_file):
     hdr["analysed"]["deinterlaced"] = True
     args = X.ffmpeg_package_args(hdr)
     graph = args[args.index("-filter_complex") + 1]
-    assert graph.startswith("[0:v]bwdif=") and graph.count("zscale=") == 3 and "tonemap=desat=0:tonemap=hable" in graph
+    assert graph.startswith("[0:V:0]bwdif=") and graph.count("zscale=") == 3 and "tonemap=desat=0:tonemap=hable" in graph
     assert "tin=smpte2084" in graph and graph.index("tonemap") < graph.index("split=")
     assert args[args.index("-color_trc") + 1] == "bt709" and args[args.index("-colorspace") + 1] == "bt709"
     # the analysis' chain is the same steps

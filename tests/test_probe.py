@@ -114,3 +114,31 @@ def test_odd_file_name(make_clip, tmp_path):
     shutil.copy(src, odd)
     s = probe(str(odd))
     assert s.frames == 12
+
+
+def test_several_video_streams(ff, tmp_path):
+    """The first real video stream is analysed, and the probe says the others are ignored; a
+    still image first (one packet) is an error that names the streams; cover art is not counted."""
+    two = str(tmp_path / "two.mkv")
+    subprocess.run([ff.path, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=160x90:r=24:d=0.5",
+                    "-f", "lavfi", "-i", "testsrc2=s=320x180:r=24:d=0.5", "-map", "0", "-map", "1",
+                    "-c:v", "libx264", "-preset", "ultrafast", two], check=True)
+    s = probe(two)
+    assert (s.width, s.height) == (160, 90)
+    assert s.warnings[0] == "2 video streams: the first (#0, 160x90) is analysed, the others (#1 320x180) are ignored"
+    still = str(tmp_path / "still.mkv")
+    subprocess.run([ff.path, "-v", "error", "-f", "lavfi", "-i", "color=c=red:s=160x90:d=0.04",
+                    "-f", "lavfi", "-i", "testsrc2=s=320x180:r=24:d=0.5", "-map", "0", "-map", "1",
+                    "-c:v:0", "mjpeg", "-frames:v:0", "1", "-c:v:1", "libx264", "-preset", "ultrafast", still],
+                   check=True)
+    with pytest.raises(E.NotAVideo, match=r"first of its 2 video streams \(#0.*only 1 video packet"):
+        probe(still)
+    covered = str(tmp_path / "covered.mp4")
+    png = str(tmp_path / "cover.png")
+    subprocess.run([ff.path, "-v", "error", "-f", "lavfi", "-i", "color=c=blue:s=64x64", "-frames:v", "1", png],
+                   check=True)
+    subprocess.run([ff.path, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=24:d=0.5", "-i", png,
+                    "-map", "0", "-map", "1", "-c:v:0", "libx264", "-preset", "ultrafast", "-c:v:1", "png",
+                    "-disposition:v:1", "attached_pic", covered], check=True)
+    c = probe(covered)
+    assert (c.width, c.height) == (320, 180) and not c.warnings
