@@ -79,6 +79,15 @@ class ReferenceSpec:
     # The first frame's upright size and pixel format: a frame that differs (a stream whose size or
     # format changes midway) is scaled to them first, or the graph, not rebuilt, would read it as one
     input_frame: tuple[int, int, str] | None = None
+    # Seek this much before each start and drop the frames before it after decoding: for demuxers
+    # whose seek lands on the keyframe *after* the time asked for (MPEG-TS, MPEG-PS); 0: seek there
+    seek_margin_s: float = 0.0
+
+    @property
+    def trimmed_seek(self) -> bool:
+        """Whether an excerpt is cut after decoding (:attr:`seek_margin_s`), not by the seek."""
+        starts = [a for a, _ in self.segments] if self.segments else [self.start_s]
+        return self.seek_margin_s > 0 and any(a > 0 for a in starts)
 
     @property
     def colour_conversions(self) -> dict:
@@ -130,26 +139,42 @@ def tone_map_filters(transfer: str, full_range: bool = False) -> str:
     return chain(tone_map_steps(transfer, full_range))
 
 
+def _excerpt(start: float, duration: float | None, margin: float) -> tuple[list[str], str]:
+    """Input options that read ``duration`` seconds from ``start``, and the filter that must
+    open the chain. With a ``margin`` the seek goes that far earlier (to a keyframe before the
+    start even where the demuxer lands on the next one) and ``trim`` drops what precedes the
+    start, and what follows its end: FFmpeg's timestamps are then relative to the seek point (or
+    to the stream's start without one), wherever the demuxer landed."""
+    if margin <= 0 or start <= 0:
+        return ((["-ss", f"{start:.3f}"] if start else []) + (["-t", f"{duration:.3f}"] if duration else []), "")
+    seek = round(max(0.0, start - margin), 3)
+    skip = round(start - seek, 3)
+    # the input's -t counts from the first frame read, wherever the seek landed: a bound only
+    args = (["-ss", f"{seek:.3f}"] if seek > 0 else []) + (["-t", f"{duration + skip + margin:.3f}"] if duration else [])
+    end = f":end={skip + duration:.3f}" if duration else ""
+    return args, f"trim=start={skip:.3f}{end},"
+
+
 def reference_command(ffmpeg: str, spec: ReferenceSpec, out_path: str) -> list[str]:
     cmd = [ffmpeg, *BASE]
+    per = reference_filters(spec)
     if spec.segments:
         # Each excerpt is its own input (fast input seeking), normalised alike, then joined;
         # the joined stream is renumbered so frames pair by index with every encode.
+        trims = []
         for start, dur in spec.segments:
-            cmd += ["-ss", f"{start:.3f}", "-t", f"{dur:.3f}", *source_args(spec.source, spec.source_format)]
-        per = reference_filters(spec)
-        parts = ";".join(f"[{i}:V:0]{per}[s{i}]" for i in range(len(spec.segments)))
+            args, trim = _excerpt(start, dur, spec.seek_margin_s)
+            cmd += [*args, *source_args(spec.source, spec.source_format)]
+            trims.append(trim)
+        parts = ";".join(f"[{i}:V:0]{trim}{per}[s{i}]" for i, trim in enumerate(trims))
         joined = "".join(f"[s{i}]" for i in range(len(spec.segments)))
         graph = (f"{parts};{joined}concat=n={len(spec.segments)}:v=1:a=0,"
                  f"settb={spec.fps.denominator}/{spec.fps.numerator},setpts=N[ref]")
         cmd += ["-filter_complex", graph, "-map", "[ref]", "-an", "-sn", "-dn", "-r", fps_str(spec.fps)]
     else:
-        if spec.start_s:
-            cmd += ["-ss", f"{spec.start_s:.3f}"]
-        if spec.duration_s:
-            cmd += ["-t", f"{spec.duration_s:.3f}"]
-        cmd += [*source_args(spec.source, spec.source_format), "-map", SOURCE_VIDEO, "-an", "-sn", "-dn",
-                "-vf", reference_filters(spec), "-r", fps_str(spec.fps)]
+        args, trim = _excerpt(spec.start_s, spec.duration_s, spec.seek_margin_s)
+        cmd += [*args, *source_args(spec.source, spec.source_format), "-map", SOURCE_VIDEO, "-an", "-sn", "-dn",
+                "-vf", trim + per, "-r", fps_str(spec.fps)]
     if spec.full_range or spec.tone_map:
         cmd += ["-color_range", "tv"]
     if spec.lossless_container:

@@ -23,6 +23,7 @@ by swscale to a small analysis size. On them:
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -143,13 +144,31 @@ def run_length(frames: int) -> int:
     return int(min(MAX_RUN, max(MIN_RUN, round(frames * RUN_FRACTION))))
 
 
+def _seek_to(c, vs, start_pts: int):
+    """Frames from the one at ``start_pts`` on. A seek to a keyframe's own timestamp lands on
+    it in MP4 or Matroska, but MPEG-TS's seek (a search on the packets' timestamps) lands on
+    the *next* keyframe, or past the end after the last one: when the first frame decoded is
+    already past ``start_pts`` (or there is none), seek again further back (one second, then
+    ten, then the stream's start) and decode forward to the frame wanted."""
+    tb = float(vs.time_base or 0) or 1.0
+    second = max(1, int(round(1 / tb)))
+    rate = float(vs.average_rate or vs.guessed_rate or 25)
+    skipped = 1.5 / (rate * tb)     # the first frame this far past start_pts: frames were skipped
+    for attempt, back in enumerate((0, second, 10 * second, None)):
+        c.seek(0 if back is None else max(0, int(start_pts) - back), stream=vs, backward=True, any_frame=False)
+        frames = c.decode(vs)
+        first = next(frames, None)
+        if first is None or (back is not None and first.pts is not None and first.pts - start_pts >= skipped):
+            continue        # landed past the frame wanted
+        for frame in itertools.chain([first], frames):
+            if frame.pts is None or frame.pts >= start_pts:
+                yield frame
+        return
+
+
 def _decode_run(c, vs, start_pts: int | None, n: int, shrink: _Shrinker) -> FrameRun | None:
-    if start_pts is not None:
-        c.seek(int(start_pts), stream=vs, backward=True, any_frame=False)
     lumas, seqs = [], []
-    for frame in c.decode(vs):
-        if start_pts is not None and frame.pts is not None and frame.pts < start_pts:
-            continue
+    for frame in (c.decode(vs) if start_pts is None else _seek_to(c, vs, start_pts)):
         crops = _native_crops(frame)
         if not seqs:
             seqs = [[] for _ in crops]

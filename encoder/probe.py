@@ -53,6 +53,7 @@ class Source:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     hdr_transfer: str | None = None   # "smpte2084" (PQ) or "arib-std-b67" (HLG): tone-mapped to SDR
     rgb: bool = False                 # RGB pixels: converted to YUV with the BT.709 matrix
+    key_interval_s: float = 0.0       # the longest stretch without a keyframe (s; 0: not known)
 
     # --- derived geometry -----------------------------------------------------------------
     @property
@@ -137,6 +138,15 @@ REFERENCING_DEMUXERS = frozenset({
 })
 
 
+RAW_STREAM_DEMUXERS = frozenset({
+    "h264", "hevc", "vvc", "m4v", "mpegvideo", "cavsvideo", "avs2", "avs3", "vc1", "h261", "h263",
+    "obu", "dirac", "mjpeg", "mjpeg_2000",
+})
+"""Demuxers of bare video elementary streams: no container, so no timestamps (the rate is a
+guess) and no seeking — the features and every excerpt decoded nothing. Refused with the
+command that wraps one."""
+
+
 def media_url(path: str) -> str:
     """The form every PyAV/FFmpeg open uses: a ``file:`` URL of the absolute path, so no name
     (``concat:a|b``, ``subfile,,...:x``, ``http:/...``) is read as a protocol."""
@@ -211,6 +221,10 @@ def open_media(path: str, fmt: str | None = None, allow_references: bool = False
     except (UnicodeDecodeError, ValueError):
         raise NotAVideo("cannot open as media (undecodable metadata)", path) from None
     names = set(c.format.name.split(","))
+    if names & RAW_STREAM_DEMUXERS:
+        c.close()
+        raise UnsupportedInput(f"a raw {c.format.name} elementary stream (no container: no timestamps, "
+                               "no seeking): wrap it first, e.g. ffmpeg -framerate FPS -i IN -c copy OUT.mp4", path)
     if names & REFERENCING_DEMUXERS and not allow_references:
         c.close()
         raise UnsupportedInput(f"a {c.format.name} file refers to other files (playlist or list): "
@@ -286,7 +300,7 @@ def probe(path: str, allow_references: bool = False) -> Source:
         fps=timing.fps, nominal_fps=timing.nominal, vfr=timing.vfr, duration_s=round(duration, 6),
         frames=timing.packets, pix_fmt=pix_fmt, bit_depth=bit_depth, full_range=full_range,
         interlaced=interlaced, video_kbps=round(video_kbps, 3), has_audio=has_audio,
-        warnings=tuple(warnings), hdr_transfer=hdr, rgb=rgb)
+        warnings=tuple(warnings), hdr_transfer=hdr, rgb=rgb, key_interval_s=timing.key_interval)
 
 
 def hdr_transfer(frame, stream) -> str | None:
@@ -367,6 +381,7 @@ class _Timing:
     nominal: Fraction
     vfr: bool
     warnings: list[str]
+    key_interval: float = 0.0
 
 
 def _timing(container, vs, path: str) -> _Timing:
@@ -376,6 +391,7 @@ def _timing(container, vs, path: str) -> _Timing:
 
     tb = vs.time_base or Fraction(1, 90000)
     pts: list[int] = []
+    keys: list[int] = []
     total_bytes = n_packets = 0
     try:
         for pkt in container.demux(vs):
@@ -386,6 +402,8 @@ def _timing(container, vs, path: str) -> _Timing:
             ts = pkt.pts if pkt.pts is not None else pkt.dts
             if ts is not None:
                 pts.append(ts)
+                if pkt.is_keyframe:
+                    keys.append(ts)
     except av.error.FFmpegError:
         pass  # a damaged tail: judged below from what was read
     if n_packets < MIN_FRAMES:
@@ -429,7 +447,22 @@ def _timing(container, vs, path: str) -> _Timing:
                              f"{span:.2f} s of video is present", path)
     if not math.isfinite(span) or span * float(fps) < MIN_FRAMES:
         raise UnsupportedInput("too short to analyse", path)
-    return _Timing(vs.codec_context.name, n_packets, total_bytes, span, fps, nominal, vfr, warnings)
+    return _Timing(vs.codec_context.name, n_packets, total_bytes, span, fps, nominal, vfr, warnings,
+                   _key_interval(pts_arr, keys, float(tb), span))
+
+
+def _key_interval(pts, keys: list[int], tb: float, span: float) -> float:
+    """The longest stretch of the stream without a keyframe, in seconds: from one keyframe to the
+    next, from the start to the first and from the last to the end (the whole span if none is
+    marked). How far back a seek must start to be sure of a keyframe before a given time."""
+    if not len(pts):
+        return round(span, 3)
+    k = sorted(set(keys))
+    if not k:
+        return round(span, 3)
+    edges = [int(pts[0])] + k + [int(pts[-1])]
+    gaps = [(b - a) * tb for a, b in zip(edges, edges[1:])]
+    return round(min(span, max(gaps)) if span > 0 else max(gaps), 3)
 
 
 def _normalisation_notes(width: int, height: int, rotation: int, sar: Fraction, interlaced: bool,

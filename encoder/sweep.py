@@ -198,6 +198,23 @@ def auto_model(ref_height: int, ref_width: int) -> str:
     return "vmaf_4k_v0.6.1" if min(ref_width, ref_height) > 1080 else "vmaf_v0.6.1"
 
 
+SEEKS_PAST_KEYFRAME = frozenset({"mpegts", "mpegtsraw", "mpeg"})
+"""Demuxers whose seek (a search on timestamps, no index) lands on the keyframe *after* the time
+asked for: FFmpeg's ``-ss`` there started an excerpt up to a GOP late — or after the last
+keyframe, with no frame at all (measured: a 2-s excerpt at 2.5 s of an MPEG-TS or MPEG-PS with
+1-s GOPs began at 3 s; at 3.2 s, at 4 s; MP4, Matroska, WebM, FLV, Ogg, MXF, NUT and fragmented
+MP4 began where asked)."""
+
+
+def seek_margin(source: Source) -> float:
+    """How far before an excerpt's start the reference's seek must go to decode it from the right
+    frame: the source's longest stretch without a keyframe (and two frames) where the demuxer
+    seeks past keyframes, else 0 (seek to the start itself)."""
+    if source.demuxer not in SEEKS_PAST_KEYFRAME:
+        return 0.0
+    return round(float(source.key_interval_s or source.duration_s) + 2 / float(source.fps), 3)
+
+
 def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] | None = None,
                heights: Sequence[int] | None = None, preset: str | None = None,
                gop_seconds: float = 2.0, start_s: float = 0.0, duration_s: float | None = None,
@@ -221,7 +238,7 @@ def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] 
         full_range=source.full_range, tone_map=source.hdr_transfer, rgb=source.rgb,
         input_frame=(*source.upright_size, source.pix_fmt),
         segments=gop_aligned(chosen, source.duration_s, source.fps, gop),
-        source_format=source.demuxer)
+        source_format=source.demuxer, seek_margin_s=seek_margin(source))
     frames = int(((ref.analysed_seconds or (source.duration_s - start_s)) * float(source.fps)) + 1)
     if lossless_needed(rw, rh, frames):
         ref = replace(ref, lossless_container=True)
@@ -274,7 +291,10 @@ def point_key(plan: SweepPlan, source_sha: str, enc: EncodeSpec, ffmpeg_version:
     ref.pop("input_frame")  # the source's own first frame: the source's hash says it
     ref.pop("tone_map")
     ref.pop("rgb")
+    ref.pop("seek_margin_s")       # how far back the seek starts: the frames kept are the same
     ref.update(plan.reference.colour_conversions)
+    if plan.reference.trimmed_seek:
+        ref["seek"] = "trim"       # an excerpt of an MPEG-TS/PS before the seek was corrected began late
     if not ref["segments"]:
         ref.pop("segments")  # keys of contiguous excerpts stay what they were before segments existed
     else:
@@ -295,8 +315,12 @@ def prepare_reference(ff: FFmpeg, plan: SweepPlan, workdir: str) -> str:
     out = os.path.join(workdir, "reference" + plan.reference.suffix)
     run(C.reference_command(ff.path, plan.reference, out), what="reference decode",
         path=plan.source.path)
-    if not os.path.exists(out) or os.path.getsize(out) == 0:
-        raise MeasurementError("the reference decode produced no frames", plan.source.path)
+    size = os.path.getsize(out) if os.path.exists(out) else 0
+    # a Y4M holds its header even when no frame came out (one 4:2:0 frame: 1.5 bytes a pixel)
+    one_frame = plan.reference.width * plan.reference.height * 3 // 2 if out.endswith(".y4m") else 1
+    if size < one_frame:
+        raise MeasurementError("the reference decode produced no frames (nothing decodes in the part "
+                               "asked for)", plan.source.path)
     return out
 
 

@@ -157,3 +157,34 @@ def read_y4m_luma(path, w: int, h: int) -> list:
         out.append(np.frombuffer(data[start:start + w * h], np.uint8).reshape(h, w))
         i = start + w * h * 3 // 2
     return out
+
+
+def test_excerpts_of_an_mpeg_ts_begin_where_asked(ff, make_clip, tmp_path):
+    """MPEG-TS (and MPEG-PS) seeks land on the keyframe *after* the time asked for: an excerpt
+    from 2.5 s of a TS with 1-s GOPs began at 3 s (the reference was another part of the title
+    than the document said), and one after the last keyframe had no frame at all (every trial
+    encode then failed). The reference now seeks a keyframe interval earlier and trims: its
+    frames equal those of the same packets in MP4 (whose seek is exact), for one excerpt, for
+    spread segments, and for an excerpt after a single keyframe; the stream starts at 100 s."""
+    from pertitle.encoder.probe import probe
+    from pertitle.encoder.runner import run as run_ff
+    from pertitle.encoder.sweep import plan_sweep, prepare_reference
+
+    x264 = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"]   # with B-frames
+    for gop in (25, 250):
+        ts = make_clip(f"seek{gop}.ts", size="320x180", rate=25, seconds=6.0, codec=[*x264, "-g", str(gop)],
+                       extra_out=["-output_ts_offset", "100", "-f", "mpegts"])
+        mp4 = tmp_path / f"seek{gop}.mp4"
+        run_ff([ff.path, "-v", "error", "-y", "-i", ts, "-c", "copy", str(mp4)])
+        cases = [dict(start_s=2.5, duration_s=1.0), dict(start_s=4.3), dict(segments=3, segment_s=1.0)]
+        for case in cases:
+            refs = []
+            for path in (ts, str(mp4)):
+                src = probe(path)
+                plan = plan_sweep(src, crfs=[30], heights=[180], **case)
+                work = tmp_path / f"{gop}-{len(refs)}-{case.get('start_s', 's')}"
+                work.mkdir()
+                refs.append(read_y4m_luma(prepare_reference(ff, plan, str(work)), 320, 180))
+            assert len(refs[0]) == len(refs[1]) > 0, (gop, case)
+            assert all(np.array_equal(a, b) for a, b in zip(*refs)), (gop, case)
+        assert probe(ts).key_interval_s == pytest.approx(1.0 if gop == 25 else 6.0, abs=0.1)

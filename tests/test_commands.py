@@ -1,4 +1,5 @@
 from fractions import Fraction
+from dataclasses import replace
 
 import pytest
 
@@ -150,3 +151,23 @@ def test_reference_from_segments_joins_normalised_excerpts():
     assert graph == (f"[0:V:0]{per}[s0];[1:V:0]{per}[s1];[s0][s1]concat=n=2:v=1:a=0,settb=1/25,setpts=N[ref]")
     assert cmd[cmd.index("-map") + 1] == "[ref]"
     assert spec.analysed_seconds == 4.0
+
+
+def test_an_excerpt_seeks_early_and_trims_where_the_demuxer_seeks_past_keyframes():
+    spec = C.ReferenceSpec(source="/in/t.ts", fps=Fraction(25), width=640, height=360, start_s=10.0,
+                           duration_s=4.0, source_format="mpegts", seek_margin_s=2.08)
+    cmd = C.reference_command("ffmpeg", spec, "/w/ref.y4m")
+    assert cmd[cmd.index("-ss") + 1] == "7.920" and cmd[cmd.index("-t") + 1] == "8.160"
+    vf = cmd[cmd.index("-vf") + 1]
+    assert vf == "trim=start=2.080:end=6.080," + C.reference_filters(spec)
+    assert spec.trimmed_seek
+    # near the start the seek goes to the stream's start (no -ss) and the trim does it all
+    near = C.reference_command("ffmpeg", replace(spec, start_s=1.0), "/w/ref.y4m")
+    assert "-ss" not in near and near[near.index("-vf") + 1].startswith("trim=start=1.000:end=5.000,")
+    # from the start, or without a margin, the command is the plain seek
+    assert not replace(spec, start_s=0.0).trimmed_seek
+    plain = C.reference_command("ffmpeg", replace(spec, seek_margin_s=0.0), "/w/ref.y4m")
+    assert plain[plain.index("-ss") + 1] == "10.000" and plain[plain.index("-vf") + 1] == C.reference_filters(spec)
+    segs = C.reference_command("ffmpeg", replace(spec, segments=((0.0, 2.0), (20.0, 2.0))), "/w/ref.y4m")
+    graph = segs[segs.index("-filter_complex") + 1]
+    assert graph.startswith("[0:V:0]" + C.reference_filters(spec) + "[s0];[1:V:0]trim=start=2.080:end=4.080,")

@@ -94,3 +94,25 @@ def test_x264_cap_only_where_avx512_and_the_whole_avx2_set():
     assert x264_asm_cap((avx2 - {"bmi2"}) | {"avx512f"}) is None   # never a flag the CPU lacks
     assert x264_asm_cap((avx2 - {"abm"}) | {"avx512f"}) is None
     assert x264_asm_cap(set()) is None
+
+
+@pytest.mark.parametrize("gop", [250, 12])
+def test_mpeg_ts_features_equal_its_remux(make_clip, ff, tmp_path, gop):
+    """MPEG-TS's seek lands on the keyframe *after* the one asked for (past the end after the
+    last one): the features decoded the wrong frames, or none at all (a crash on a TS with one
+    keyframe) — with B-frames, whose decoding order puts a keyframe before its timestamp. A TS
+    and the same packets in Matroska now give the same picture features (the stream starting at
+    100 s, as broadcast captures do), for the whole clip and for an excerpt."""
+    import subprocess
+
+    ts = make_clip(f"f_ts{gop}.ts", seconds=2, codec=["-c:v", "libx264", "-preset", "veryfast", "-g", str(gop)],
+                   extra_out=["-output_ts_offset", "100"])
+    mkv = str(tmp_path / "remux.mkv")
+    subprocess.run([ff.path, "-v", "error", "-i", ts, "-c", "copy", mkv], check=True)
+    a, b = extract(ts), extract(mkv)
+    packets = {"source_bpp", "source_log_bpp", "source_inter_intra_ratio", "feature_s"}  # container overheads
+    for k in a:
+        if k not in packets:
+            assert a[k] == pytest.approx(b[k], rel=1e-9, abs=1e-9), k
+    a6, b6 = extract(ts, start_s=0.5, duration_s=1.0), extract(mkv, start_s=0.5, duration_s=1.0)
+    assert a6["ti_mean"] == pytest.approx(b6["ti_mean"], rel=1e-9) and a6["si_mean"] == pytest.approx(b6["si_mean"], rel=1e-9)

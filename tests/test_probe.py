@@ -142,3 +142,20 @@ def test_several_video_streams(ff, tmp_path):
                     "-disposition:v:1", "attached_pic", covered], check=True)
     c = probe(covered)
     assert (c.width, c.height) == (320, 180) and not c.warnings
+
+
+def test_raw_elementary_streams_are_refused_with_the_way_out(ff, make_clip, tmp_path):
+    """A bare H.264 / HEVC / MPEG-2 stream has no timestamps and cannot be seeked: the features
+    decoded nothing from it (an internal error). Refused in one line that says how to wrap it,
+    and the wrapped file is analysed."""
+    src = make_clip("es_src.mp4", seconds=1.0)
+    for ext, fmt in (("h264", "h264"), ("m2v", "mpeg2video")):
+        raw = str(tmp_path / f"raw.{ext}")
+        codec = ["-c:v", "copy", "-bsf:v", "h264_mp4toannexb"] if ext == "h264" else ["-c:v", "mpeg2video"]
+        subprocess.run([ff.path, "-v", "error", "-i", src, *codec, "-f", fmt, raw], check=True)
+        with pytest.raises(E.UnsupportedInput, match=r"raw \w+ elementary stream .*ffmpeg -framerate FPS"):
+            probe(raw)
+    wrapped = str(tmp_path / "wrapped.mp4")
+    subprocess.run([ff.path, "-v", "error", "-framerate", "24", "-i", str(tmp_path / "raw.h264"), "-c", "copy",
+                    wrapped], check=True)
+    assert probe(wrapped).frames == 24
