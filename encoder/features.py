@@ -123,7 +123,7 @@ def _scan_packets(container, vs, window: tuple[int, int] | None = None) -> dict:
     key_ts, sizes_key, sizes_inter = [], [], []
     first_ts = None
     for pkt in container.demux(vs):
-        if not pkt.size:
+        if not pkt.size or pkt.is_discard:     # discarded: before an edit list's start, never shown
             continue
         ts = pkt.pts if pkt.pts is not None else pkt.dts
         if window is not None and ts is not None and not (window[0] <= ts < window[1]):

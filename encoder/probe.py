@@ -395,8 +395,8 @@ def _timing(container, vs, path: str) -> _Timing:
     total_bytes = n_packets = 0
     try:
         for pkt in container.demux(vs):
-            if pkt.size == 0:
-                continue
+            if pkt.size == 0 or pkt.is_discard:
+                continue    # (discarded: before an MP4 edit list's start, decoded but never shown)
             n_packets += 1
             total_bytes += pkt.size
             ts = pkt.pts if pkt.pts is not None else pkt.dts

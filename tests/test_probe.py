@@ -159,3 +159,18 @@ def test_raw_elementary_streams_are_refused_with_the_way_out(ff, make_clip, tmp_
     subprocess.run([ff.path, "-v", "error", "-framerate", "24", "-i", str(tmp_path / "raw.h264"), "-c", "copy",
                     wrapped], check=True)
     assert probe(wrapped).frames == 24
+
+
+def test_an_mp4_cut_without_reencoding_counts_only_what_it_shows(ff, make_clip, tmp_path):
+    """``ffmpeg -ss 2.4 -i in.mp4 -c copy -t 4 out.mp4`` keeps the packets from the keyframe
+    before 2.4 s and an edit list that hides them: they are decoded but never shown (discard
+    flag). The probe counted them: 6.6 s and 162 frames for a clip that plays 4.2 s (~102)."""
+    src = make_clip("long_gop.mp4", size="320x180", rate=25, seconds=10,
+                    codec=["-c:v", "libx264", "-preset", "veryfast", "-g", "125"])
+    cut = str(tmp_path / "cut.mp4")
+    subprocess.run([ff.path, "-v", "error", "-ss", "2.4", "-i", src, "-c", "copy", "-t", "4", cut], check=True)
+    shown = subprocess.run([ff.path, "-v", "error", "-i", cut, "-f", "framemd5", "-"], capture_output=True,
+                           text=True, check=True).stdout
+    n = sum(1 for line in shown.splitlines() if line and not line.startswith("#"))
+    s = probe(cut)
+    assert abs(s.frames - n) <= 3 and s.duration_s == pytest.approx(n / 25, abs=0.2), (s.frames, n, s.duration_s)
