@@ -82,11 +82,14 @@ class ReferenceSpec:
     # Seek this much before each start and drop the frames before it after decoding: for demuxers
     # whose seek lands on the keyframe *after* the time asked for (MPEG-TS, MPEG-PS); 0: seek there
     seek_margin_s: float = 0.0
+    # Where the video starts in the file's timeline when it starts late (the other streams begin
+    # first): FFmpeg's -ss counts from the file's start, the excerpts' times from the video's
+    video_start_s: float = 0.0
 
     @property
     def trimmed_seek(self) -> bool:
         """Whether an excerpt is cut after decoding (:attr:`seek_margin_s`), not by the seek."""
-        starts = [a for a, _ in self.segments] if self.segments else [self.start_s]
+        starts = [a + self.video_start_s for a, _ in self.segments] if self.segments else [self.start_s + self.video_start_s]
         return self.seek_margin_s > 0 and any(a > 0 for a in starts)
 
     @property
@@ -163,7 +166,7 @@ def reference_command(ffmpeg: str, spec: ReferenceSpec, out_path: str) -> list[s
         # the joined stream is renumbered so frames pair by index with every encode.
         trims = []
         for start, dur in spec.segments:
-            args, trim = _excerpt(start, dur, spec.seek_margin_s)
+            args, trim = _excerpt(start + spec.video_start_s, dur, spec.seek_margin_s)
             cmd += [*args, *source_args(spec.source, spec.source_format)]
             trims.append(trim)
         parts = ";".join(f"[{i}:V:0]{trim}{per}[s{i}]" for i, trim in enumerate(trims))
@@ -172,7 +175,7 @@ def reference_command(ffmpeg: str, spec: ReferenceSpec, out_path: str) -> list[s
                  f"settb={spec.fps.denominator}/{spec.fps.numerator},setpts=N[ref]")
         cmd += ["-filter_complex", graph, "-map", "[ref]", "-an", "-sn", "-dn", "-r", fps_str(spec.fps)]
     else:
-        args, trim = _excerpt(spec.start_s, spec.duration_s, spec.seek_margin_s)
+        args, trim = _excerpt(spec.start_s + spec.video_start_s, spec.duration_s, spec.seek_margin_s)
         cmd += [*args, *source_args(spec.source, spec.source_format), "-map", SOURCE_VIDEO, "-an", "-sn", "-dn",
                 "-vf", trim + per, "-r", fps_str(spec.fps)]
     if spec.full_range or spec.tone_map:

@@ -27,6 +27,7 @@ MIN_DIMENSION = 32
 MAX_DIMENSION = 8192
 MAX_PIXELS = 8192 * 4320
 MIN_FRAMES = 2
+VIDEO_START_LATE = 0.5   # s: a video starting this long after the file's other streams starts late
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Source:
     hdr_transfer: str | None = None   # "smpte2084" (PQ) or "arib-std-b67" (HLG): tone-mapped to SDR
     rgb: bool = False                 # RGB pixels: converted to YUV with the BT.709 matrix
     key_interval_s: float = 0.0       # the longest stretch without a keyframe (s; 0: not known)
+    video_start_s: float = 0.0        # where the video starts in the file's timeline, when late (s)
 
     # --- derived geometry -----------------------------------------------------------------
     @property
@@ -300,7 +302,8 @@ def probe(path: str, allow_references: bool = False) -> Source:
         fps=timing.fps, nominal_fps=timing.nominal, vfr=timing.vfr, duration_s=round(duration, 6),
         frames=timing.packets, pix_fmt=pix_fmt, bit_depth=bit_depth, full_range=full_range,
         interlaced=interlaced, video_kbps=round(video_kbps, 3), has_audio=has_audio,
-        warnings=tuple(warnings), hdr_transfer=hdr, rgb=rgb, key_interval_s=timing.key_interval)
+        warnings=tuple(warnings), hdr_transfer=hdr, rgb=rgb, key_interval_s=timing.key_interval,
+        video_start_s=timing.video_start)
 
 
 def hdr_transfer(frame, stream) -> str | None:
@@ -382,6 +385,7 @@ class _Timing:
     vfr: bool
     warnings: list[str]
     key_interval: float = 0.0
+    video_start: float = 0.0
 
 
 def _timing(container, vs, path: str) -> _Timing:
@@ -393,8 +397,14 @@ def _timing(container, vs, path: str) -> _Timing:
     pts: list[int] = []
     keys: list[int] = []
     total_bytes = n_packets = 0
+    others_end = None       # where the file's other streams (audio...) end, in seconds
     try:
-        for pkt in container.demux(vs):
+        for pkt in container.demux():
+            if pkt.stream.index != vs.index:
+                if pkt.pts is not None and pkt.size and pkt.stream.time_base:
+                    end = float((pkt.pts + (pkt.duration or 0)) * pkt.stream.time_base)
+                    others_end = end if others_end is None else max(others_end, end)
+                continue
             if pkt.size == 0 or pkt.is_discard:
                 continue    # (discarded: before an MP4 edit list's start, decoded but never shown)
             n_packets += 1
@@ -442,13 +452,27 @@ def _timing(container, vs, path: str) -> _Timing:
         fps = nominal
     if not (1 <= float(fps) <= 240):
         raise UnsupportedInput(f"frame rate {float(fps):.3f} fps is outside 1..240", path)
+    file_start = container.start_time / 1e6 if container.start_time is not None else 0.0
+    video_start = float(pts_arr[0]) * float(tb) - file_start if len(pts_arr) else 0.0
+    if others_end is not None:
+        others_end -= file_start
+    if video_start >= VIDEO_START_LATE:
+        warnings.append(f"the video starts {video_start:.2f} s into the file: times (--start, excerpts) "
+                        "count from its first frame")
+    else:
+        video_start = 0.0
     if declared and declared > 1.0 and span < 0.9 * declared and declared - span > 0.5:
-        raise TruncatedInput(f"truncated: the header says {declared:.2f} s but only "
-                             f"{span:.2f} s of video is present", path)
+        if others_end is not None and others_end >= 0.9 * declared:
+            # not a file cut short: its other streams reach the end, the video is shorter
+            warnings.append(f"the video lasts {span:.2f} s of the file's {declared:.2f} s (its other streams "
+                            "go on): the video's part is analysed")
+        else:
+            raise TruncatedInput(f"truncated: the header says {declared:.2f} s but only "
+                                 f"{span:.2f} s of video is present", path)
     if not math.isfinite(span) or span * float(fps) < MIN_FRAMES:
         raise UnsupportedInput("too short to analyse", path)
     return _Timing(vs.codec_context.name, n_packets, total_bytes, span, fps, nominal, vfr, warnings,
-                   _key_interval(pts_arr, keys, float(tb), span))
+                   _key_interval(pts_arr, keys, float(tb), span), round(video_start, 6))
 
 
 def _key_interval(pts, keys: list[int], tb: float, span: float) -> float:

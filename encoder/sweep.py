@@ -238,7 +238,7 @@ def plan_sweep(source: Source, *, codec: str = "libx264", crfs: Sequence[float] 
         full_range=source.full_range, tone_map=source.hdr_transfer, rgb=source.rgb,
         input_frame=(*source.upright_size, source.pix_fmt),
         segments=gop_aligned(chosen, source.duration_s, source.fps, gop),
-        source_format=source.demuxer, seek_margin_s=seek_margin(source))
+        source_format=source.demuxer, seek_margin_s=seek_margin(source), video_start_s=source.video_start_s)
     frames = int(((ref.analysed_seconds or (source.duration_s - start_s)) * float(source.fps)) + 1)
     if lossless_needed(rw, rh, frames):
         ref = replace(ref, lossless_container=True)
@@ -292,6 +292,8 @@ def point_key(plan: SweepPlan, source_sha: str, enc: EncodeSpec, ffmpeg_version:
     ref.pop("tone_map")
     ref.pop("rgb")
     ref.pop("seek_margin_s")       # how far back the seek starts: the frames kept are the same
+    if not ref["video_start_s"]:
+        ref.pop("video_start_s")   # (a video starting with the file: keys stay what they were)
     ref.update(plan.reference.colour_conversions)
     if plan.reference.trimmed_seek:
         ref["seek"] = "trim"       # an excerpt of an MPEG-TS/PS before the seek was corrected began late

@@ -188,3 +188,32 @@ def test_excerpts_of_an_mpeg_ts_begin_where_asked(ff, make_clip, tmp_path):
             assert len(refs[0]) == len(refs[1]) > 0, (gop, case)
             assert all(np.array_equal(a, b) for a, b in zip(*refs)), (gop, case)
         assert probe(ts).key_interval_s == pytest.approx(1.0 if gop == 25 else 6.0, abs=0.1)
+
+
+def test_a_video_that_starts_after_the_audio(ff, tmp_path):
+    """A file whose audio runs 0-10 s and whose video runs 3-9 s was refused as "truncated" (the
+    header's 10 s against 6 s of video); and FFmpeg's -ss counts from the file's start while the
+    excerpts' times count from the video's. Now the probe says so, and every excerpt equals the
+    same one of the video alone."""
+    from pertitle.encoder.probe import probe
+    from pertitle.encoder.sweep import plan_sweep, prepare_reference
+
+    late = str(tmp_path / "late.mp4")
+    subprocess.run([ff.path, "-v", "error", "-f", "lavfi", "-i", "sine=d=10", "-itsoffset", "3", "-f", "lavfi",
+                    "-i", "testsrc2=s=320x180:r=25:d=6", "-map", "0", "-map", "1", "-c:v", "libx264",
+                    "-preset", "veryfast", "-g", "50", "-c:a", "aac", late], check=True)
+    alone = str(tmp_path / "alone.mp4")
+    subprocess.run([ff.path, "-v", "error", "-i", late, "-map", "0:v", "-c", "copy", alone], check=True)
+    s = probe(late)
+    assert s.video_start_s == pytest.approx(3.0, abs=0.05) and s.duration_s == pytest.approx(6.0, abs=0.1)
+    assert any("starts 3.00 s into the file" in w for w in s.warnings)
+    assert probe(alone).video_start_s == 0.0
+    for case in (dict(start_s=1.0, duration_s=2.0), dict(duration_s=2.0), dict(segments=2, segment_s=1.0)):
+        refs = []
+        for path in (late, alone):
+            work = tmp_path / f"{len(refs)}-{sorted(case.items())}"
+            work.mkdir()
+            plan = plan_sweep(probe(path), crfs=[30], heights=[180], **case)
+            refs.append(read_y4m_luma(prepare_reference(ff, plan, str(work)), 320, 180))
+        assert len(refs[0]) == len(refs[1]) > 0, case
+        assert all(np.array_equal(a, b) for a, b in zip(*refs)), case
