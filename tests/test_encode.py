@@ -392,3 +392,24 @@ def test_a_ladder_this_packager_cannot_do_is_refused_before_any_encode(package, 
     lad.write_text(json.dumps(doc))
     p = run("encode", package["clip"], lad, "-o", tmp_path / "out2")
     assert p.returncode == 31 and "GOP" in p.stderr, p.stderr
+
+
+def test_the_audio_starts_with_a_video_that_starts_late(ff, tmp_path):
+    """Audio 0-6 s, video 2-6 s: the renditions begin at the video's first frame, so the audio
+    track must too (it began 2 s early: the package played out of sync by 2 s)."""
+    import m3u8
+
+    late = tmp_path / "late.mp4"
+    subprocess.run([ff.path, "-v", "error", "-f", "lavfi", "-i", "sine=d=6", "-itsoffset", "2", "-f", "lavfi",
+                    "-i", "testsrc2=s=320x180:r=25:d=4", "-map", "0", "-map", "1", "-c:v", "libx264",
+                    "-preset", "veryfast", "-c:a", "aac", str(late)], check=True)
+    lad = tmp_path / "late.ladder.json"
+    p = run("analyze", late, "-o", lad, "--crf", "24,34", "--heights", "180", "--gop", "1", "--no-cache")
+    assert p.returncode == 0, p.stderr
+    assert "starts 2.00 s into the file" in p.stderr + p.stdout
+    out = tmp_path / "pkg"
+    e = run("encode", late, lad, "-o", out, "--segment-seconds", "2", "--no-dash")
+    assert e.returncode == 0, e.stderr
+    audio = sum(s.duration for s in m3u8.load(str(out / "a0" / "media.m3u8")).segments)
+    video = sum(s.duration for s in m3u8.load(str(out / "v0" / "media.m3u8")).segments)
+    assert video == pytest.approx(4.0, abs=0.05) and audio == pytest.approx(4.0, abs=0.1), (video, audio)
