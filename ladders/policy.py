@@ -100,6 +100,19 @@ def _greedy(env: Envelope, b_top: float, floor: float, policy: LadderPolicy,
         rates.append(b_next)
 
 
+EVIDENCE_GUARD: float | None = 3.0
+"""An ``evidence`` set holds a rung only while its best size there is within this many quality
+steps of the envelope (every size's curve) at the rung's bitrate; beyond, the rung takes the
+envelope's size as without evidence. The rungs' bitrates are spaced on the envelope, so a rung
+held far below it breaks the spacing: a fast analysis of a 3072x1728 title (its prior trained on
+another VMAF model's scale) measured 416x234 once, as a cheap point, and 1080p and up only above
+500 kbps, and its rung at 281 kbps went to 416x234 at VMAF 28.8 where the 720p curve said 53.
+At 3 steps the 480 held-out replays (``bench/search_replay.py``, assignments A/B/C, ``predict``,
+``--verify 6``, ``--fast``) are unchanged to the last digit; at 2 steps nearly (fast mean B 0.496
+-> 0.491, C 0.857 -> 0.859 %); at 1 step the fast mode's worst window is +28.9 % on A and B
+(+7.1 / +5.9 % without): the evidence rule does its work within a few steps."""
+
+
 def choose_ladder(curves: list[Curve], policy: LadderPolicy,
                   evidence: Callable[[float], set[tuple[int, int]] | Mapping[tuple[int, int], float]]
                   | None = None) -> LadderChoice:
@@ -165,6 +178,10 @@ def choose_ladder(curves: list[Curve], policy: LadderPolicy,
         c = None
         if backed:
             c, q = env.best(b, max_height=max_h, sizes=backed)
+            if c is not None and EVIDENCE_GUARD is not None:
+                free, fq = env.best(b, max_height=max_h)
+                if free is not None and fq - q > EVIDENCE_GUARD * policy.step_quality:
+                    c = None
         if c is None:
             c, q = env.best(b, max_height=max_h)
         if c is None:

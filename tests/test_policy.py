@@ -154,3 +154,27 @@ def test_curve_drops_dominated_points():
     c = Curve.from_points(640, 360, [100, 200, 300, 400], [40, 60, 59, 75], {"crf": [34, 30, 28, 26]})
     assert list(c.kbps) == [100, 200, 400]
     assert list(c.columns["crf"]) == [34, 30, 26]
+
+
+def test_an_evidence_set_far_below_the_envelope_does_not_hold_a_rung():
+    """The sizes eligible at a rung (measured near its bitrate) decide it — unless the best of them
+    lies more than EVIDENCE_GUARD steps below the envelope there: a fast analysis of a 3072x1728
+    title had measured 416x234 (a cheap point) and 1080p and up only above 500 kbps, so its rung at
+    281 kbps went to 416x234 at VMAF 28.8 where the 720p curve said 53, a 40-point drop between
+    adjacent rungs. A gap within the guard leaves the evidence in charge."""
+    from pertitle.ladders import policy as P
+
+    small = Curve.from_points(416, 234, [60, 120, 200, 400], [10, 20, 27, 30])
+    large = Curve.from_points(1280, 720, [150, 300, 600, 1200, 2400], [30, 55, 75, 88, 96])
+    pol = LadderPolicy()
+    only_small = lambda kbps: {(416, 234)} if kbps < 320 else {(1280, 720)}   # noqa: E731
+    rungs = {round(r.kbps): r for r in choose_ladder([small, large], pol, only_small).rungs}
+    low = [r for k, r in rungs.items() if 250 <= k < 320]
+    assert low and all((r.width, r.height) == (1280, 720) for r in low)   # 55 vs 28: the guard
+    gap = {r.kbps: large.quality_at(r.kbps) - small.quality_at(r.kbps) for r in rungs.values()
+           if (r.width, r.height) == (416, 234)}
+    assert all(g <= P.EVIDENCE_GUARD * pol.step_quality for g in gap.values())
+    # within the guard the evidence decides, though the envelope is higher
+    near = Curve.from_points(416, 234, [60, 120, 200, 400], [20, 35, 45, 50])
+    kept = choose_ladder([near, large], pol, only_small).rungs
+    assert any((r.width, r.height) == (416, 234) and r.kbps >= 250 for r in kept)
