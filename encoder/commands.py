@@ -30,10 +30,10 @@ def file_url(path: str) -> str:
 
 
 LOCAL_ONLY = ["-protocol_whitelist", "file"]
+"""Input option: this input may open local files only (no network, no nested protocols)."""
 SOURCE_VIDEO = "0:V:0"
 """The source's video: its first video stream that is not an attached picture (cover art), the
 one the probe describes and the features decode (``V``, not ``v``, which counts cover art too)."""
-"""Input option: this input may open local files only (no network, no nested protocols)."""
 
 
 def input_args(path: str, fmt: str | None = None) -> list[str]:
@@ -89,8 +89,8 @@ class ReferenceSpec:
     @property
     def trimmed_seek(self) -> bool:
         """Whether an excerpt is cut after decoding (:attr:`seek_margin_s`), not by the seek."""
-        starts = [a + self.video_start_s for a, _ in self.segments] if self.segments else [self.start_s + self.video_start_s]
-        return self.seek_margin_s > 0 and any(a > 0 for a in starts)
+        starts = [a for a, _ in self.segments] if self.segments else [self.start_s]
+        return self.seek_margin_s > 0 and any(a + self.video_start_s > 0 for a in starts)
 
     @property
     def colour_conversions(self) -> dict:
