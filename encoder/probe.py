@@ -343,7 +343,8 @@ def _checked_dimensions(vs, path: str) -> tuple[int, int]:
     cc = vs.codec_context
     width, height = int(cc.width or 0), int(cc.height or 0)
     if width <= 0 or height <= 0:
-        raise NotAVideo("video stream has no dimensions (corrupt header?)", path)
+        raise NotAVideo(f"video stream has no dimensions (a corrupt header, or {vs.codec_context.name} "
+                        "this FFmpeg cannot decode, e.g. animated WebP)", path)
     if (min(width, height) < MIN_DIMENSION or max(width, height) > MAX_DIMENSION
             or width * height > MAX_PIXELS):
         raise UnsupportedInput(
@@ -417,7 +418,8 @@ def _timing(container, vs, path: str) -> _Timing:
     except av.error.FFmpegError:
         pass  # a damaged tail: judged below from what was read
     if n_packets < MIN_FRAMES:
-        raise NotAVideo(f"only {n_packets} video packet(s): nothing to analyse", path)
+        raise NotAVideo("a still image (one frame): nothing to analyse" if n_packets == 1 else
+                        f"only {n_packets} video packets: nothing to analyse", path)
     warnings: list[str] = []
     pts_arr = np.unique(np.asarray(pts, dtype=np.int64))
     declared = container.duration / 1e6 if container.duration else None

@@ -133,7 +133,7 @@ def test_several_video_streams(ff, tmp_path):
                     "-f", "lavfi", "-i", "testsrc2=s=320x180:r=24:d=0.5", "-map", "0", "-map", "1",
                     "-c:v:0", "mjpeg", "-frames:v:0", "1", "-c:v:1", "libx264", "-preset", "ultrafast", still],
                    check=True)
-    with pytest.raises(E.NotAVideo, match=r"first of its 2 video streams \(#0.*only 1 video packet"):
+    with pytest.raises(E.NotAVideo, match=r"first of its 2 video streams \(#0.*a still image \(one frame\)"):
         probe(still)
     covered = str(tmp_path / "covered.mp4")
     png = str(tmp_path / "cover.png")
@@ -176,3 +176,11 @@ def test_an_mp4_cut_without_reencoding_counts_only_what_it_shows(ff, make_clip, 
     n = sum(1 for line in shown.splitlines() if line and not line.startswith("#"))
     s = probe(cut)
     assert abs(s.frames - n) <= 3 and s.duration_s == pytest.approx(n / 25, abs=0.2), (s.frames, n, s.duration_s)
+
+
+def test_a_still_image_says_what_it_is(ff, tmp_path):
+    png = str(tmp_path / "still.png")
+    subprocess.run([ff.path, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=320x180", "-frames:v", "1", png],
+                   check=True)
+    with pytest.raises(E.NotAVideo, match=r"a still image \(one frame\): nothing to analyse"):
+        probe(png)
