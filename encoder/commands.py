@@ -87,10 +87,15 @@ class ReferenceSpec:
     video_start_s: float = 0.0
 
     @property
+    def excerpts(self) -> list[tuple[float, float | None]]:
+        """(start, duration) of each part read, the start in the file's timeline (None: to the end)."""
+        parts = list(self.segments) if self.segments else [(self.start_s, self.duration_s)]
+        return [(a + self.video_start_s, d) for a, d in parts]
+
+    @property
     def trimmed_seek(self) -> bool:
         """Whether an excerpt is cut after decoding (:attr:`seek_margin_s`), not by the seek."""
-        starts = [a for a, _ in self.segments] if self.segments else [self.start_s]
-        return self.seek_margin_s > 0 and any(a + self.video_start_s > 0 for a in starts)
+        return self.seek_margin_s > 0 and any(a > 0 for a, _ in self.excerpts)
 
     @property
     def colour_conversions(self) -> dict:
@@ -165,8 +170,8 @@ def reference_command(ffmpeg: str, spec: ReferenceSpec, out_path: str) -> list[s
         # Each excerpt is its own input (fast input seeking), normalised alike, then joined;
         # the joined stream is renumbered so frames pair by index with every encode.
         trims = []
-        for start, dur in spec.segments:
-            args, trim = _excerpt(start + spec.video_start_s, dur, spec.seek_margin_s)
+        for start, dur in spec.excerpts:
+            args, trim = _excerpt(start, dur, spec.seek_margin_s)
             cmd += [*args, *source_args(spec.source, spec.source_format)]
             trims.append(trim)
         parts = ";".join(f"[{i}:V:0]{trim}{per}[s{i}]" for i, trim in enumerate(trims))
@@ -175,7 +180,7 @@ def reference_command(ffmpeg: str, spec: ReferenceSpec, out_path: str) -> list[s
                  f"settb={spec.fps.denominator}/{spec.fps.numerator},setpts=N[ref]")
         cmd += ["-filter_complex", graph, "-map", "[ref]", "-an", "-sn", "-dn", "-r", fps_str(spec.fps)]
     else:
-        args, trim = _excerpt(spec.start_s + spec.video_start_s, spec.duration_s, spec.seek_margin_s)
+        args, trim = _excerpt(*spec.excerpts[0], spec.seek_margin_s)
         cmd += [*args, *source_args(spec.source, spec.source_format), "-map", SOURCE_VIDEO, "-an", "-sn", "-dn",
                 "-vf", trim + per, "-r", fps_str(spec.fps)]
     if spec.full_range or spec.tone_map:

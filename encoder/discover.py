@@ -20,7 +20,7 @@ def looks_like_video(path: str) -> bool:
     (the batch then reports it as broken); any other file only if it opens as media with a video
     stream."""
     from ..core.errors import PertitleError
-    from .probe import open_media
+    from .probe import open_media, real_videos
 
     ext = os.path.splitext(path)[1].lower()
     if ext in NEVER_VIDEO:
@@ -28,11 +28,8 @@ def looks_like_video(path: str) -> bool:
     try:
         if os.path.getsize(path) == 0:
             return ext in VIDEO_EXTENSIONS
-        import av
-
         with open_media(path) as c:
-            return ext in VIDEO_EXTENSIONS or any(
-                not (s.disposition & av.stream.Disposition.attached_pic) for s in c.streams.video)
+            return ext in VIDEO_EXTENSIONS or bool(real_videos(c))
     except PertitleError as exc:
         if "refers to other files" in exc.message:
             return False

@@ -154,7 +154,7 @@ def _seek_to(c, vs, start_pts: int):
     second = max(1, int(round(1 / tb)))
     rate = float(vs.average_rate or vs.guessed_rate or 25)
     skipped = 1.5 / (rate * tb)     # the first frame this far past start_pts: frames were skipped
-    for attempt, back in enumerate((0, second, 10 * second, None)):
+    for back in (0, second, 10 * second, None):
         c.seek(0 if back is None else max(0, int(start_pts) - back), stream=vs, backward=True, any_frame=False)
         frames = c.decode(vs)
         first = next(frames, None)

@@ -234,14 +234,20 @@ def open_media(path: str, fmt: str | None = None, allow_references: bool = False
     return c
 
 
-def video_stream(container):
-    """The first real video stream (cover art in audio files is a 'video' stream too)."""
+def real_videos(container) -> list:
+    """The container's video streams that are not attached pictures (cover art in an audio file
+    or an MP4/Matroska is a 'video' stream too), in file order."""
     import av
 
-    for s in container.streams.video:
-        if not (s.disposition & av.stream.Disposition.attached_pic):
-            return s
-    raise NoVideoStream("no video stream", getattr(container, "name", None))
+    return [s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
+
+
+def video_stream(container):
+    """The first real video stream: the one every part of pertitle analyses."""
+    videos = real_videos(container)
+    if not videos:
+        raise NoVideoStream("no video stream", getattr(container, "name", None))
+    return videos[0]
 
 
 def _is_isobmff(path: str) -> bool:
@@ -319,10 +325,7 @@ def hdr_transfer(frame, stream) -> str | None:
 
 
 def _first_video(container, path: str):
-    import av
-
-    videos = [s for s in container.streams.video
-              if not (s.disposition & av.stream.Disposition.attached_pic)]
+    videos = real_videos(container)
     if not videos:
         kinds = sorted({s.type for s in container.streams})
         what = "audio only" if "audio" in kinds else ("no streams" if not kinds else ", ".join(kinds))
@@ -331,12 +334,9 @@ def _first_video(container, path: str):
 
 
 def _other_videos(container, vs) -> list[str]:
-    """The video streams besides ``vs`` that are not cover art, as "#index WxH"."""
-    import av
-
+    """The real video streams besides ``vs``, as "#index WxH"."""
     return [f"#{s.index} {s.codec_context.width or '?'}x{s.codec_context.height or '?'}"
-            for s in container.streams.video
-            if s.index != vs.index and not (s.disposition & av.stream.Disposition.attached_pic)]
+            for s in real_videos(container) if s.index != vs.index]
 
 
 def _checked_dimensions(vs, path: str) -> tuple[int, int]:

@@ -34,7 +34,7 @@ from .common import (
     sample_title,
     sweep_info,
 )
-from .predict import predicted_rows
+from .predict import TRAINING_SCOPE, beyond_training, predicted_rows
 
 FAST_SEGMENTS = 6     # fast mode on a long title without --start/--duration: 6 excerpts of one 2-s GOP
 
@@ -110,9 +110,9 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
              f"frames), search stopped: {found.stop}; the other points are model predictions corrected by them"]
     if gaps:
         notes.append(unbacked_note(gaps, " (budget spent): run the exhaustive analysis to be sure"))
-    if min(plan.ref_size) > 1080:
-        notes.append("the prior's model was trained on sources up to 1080p with vmaf_v0.6.1: above 1080p "
-                     "the search corrects a prior of another scale (the exhaustive analysis is safer)")
+    if beyond_training(plan):
+        notes.append(f"{TRAINING_SCOPE}: above 1080p the search corrects a prior of another scale "
+                     "(the exhaustive analysis is safer)")
     doc["notes"] += notes
     record_rate_ratios(sampling, done)
     if sampling:

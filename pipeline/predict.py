@@ -112,6 +112,15 @@ def load_model(opts: AnalysisOptions, cache: Cache | None = None, name: str = "d
     return models.load_default_model(cache.root if cache else None, name)
 
 
+TRAINING_SCOPE = "the model was trained on sources up to 1080p with vmaf_v0.6.1"
+
+
+def beyond_training(plan) -> bool:
+    """Whether ``plan``'s source is larger than any the models were trained on (above 1080p, where
+    the 4K VMAF model measures: the model's curves are of another scale)."""
+    return min(plan.ref_size) > 1080
+
+
 def predicted_rows(source: Source, plan: SweepPlan, opts: AnalysisOptions, cache: Cache | None = None, *,
                    ff: FFmpeg | None = None, workdir: str | None = None, reference=None,
                    model_name: str = "default"):
@@ -232,6 +241,6 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
             f"{prediction['top_kbps_interval'][1]} kbps ({unc['level']:.0%} interval), {loss_text(prediction)} up to "
             f"{prediction['loss_bound_pct']:.1f}% "
             f"({unc['level']:.0%} bound); run `pertitle analyze --fast` (or predict --verify N)")
-    if min(plan.ref_size) > 1080:
-        doc["notes"].append("the model was trained on sources up to 1080p with vmaf_v0.6.1")
+    if beyond_training(plan):
+        doc["notes"].append(TRAINING_SCOPE)
     return doc
