@@ -11,7 +11,7 @@ import time
 from dataclasses import replace
 
 from ..core.codecs import EncodeSpec
-from ..core.errors import InvalidLadderFile
+from ..core.errors import InputNotFound, InvalidLadderFile
 from ..encoder.cache import Cache, fingerprint
 from ..encoder.events import EventSink, no_events
 from ..encoder.ffmpeg import FFmpeg
@@ -46,7 +46,12 @@ def verify_ladder(doc: dict, ff: FFmpeg, cache: Cache, *, source_path: str | Non
                   allow_references: bool = False) -> dict:
     t0 = time.monotonic()
     path = source_path or doc["source"]["path"]
-    source = probe(path, allow_references)
+    try:
+        source = probe(path, allow_references)
+    except InputNotFound as exc:
+        if not source_path:
+            exc.message += " (the source this ladder was made from: --source names where it is now)"
+        raise
     if doc["source"].get("sha256"):
         if fingerprint(path) != doc["source"]["sha256"]:
             raise InvalidLadderFile("the source's content differs from the one the ladder was made for", path)

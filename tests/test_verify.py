@@ -1,5 +1,8 @@
 """verify: the rungs re-encoded 2-pass land near what the ladder promised."""
 import json
+import shutil
+
+from pertitle.core import errors as E
 
 from .conftest import run
 
@@ -23,3 +26,22 @@ def test_verify_reencodes_rungs_and_compares_with_hull(make_clip, tmp_path):
     # second time: every rung encode is cached
     again = json.loads(run("verify", ladder, "--cache", tmp_path / "c", "--json", "-q").stdout)
     assert again["cached"] == again["encodes"]
+
+    # the source moved: the error says which file the ladder named and how to give the new place
+    moved = tmp_path / "elsewhere.mp4"
+    shutil.copy(src, moved)
+    gone = tmp_path / "gone.mp4"
+    shutil.copy(src, gone)
+    doc["source"]["path"] = str(gone)
+    ladder.write_text(json.dumps(doc))
+    gone.unlink()
+    p = run("verify", ladder, "--cache", tmp_path / "c", "-q")
+    assert p.returncode == E.InputNotFound.exit_code, p.stderr
+    assert p.stderr.strip() == f"pertitle: error: {gone}: no such file (the source this ladder was made from: " \
+        "--source names where it is now)", p.stderr
+    p = run("verify", ladder, "--source", moved, "--cache", tmp_path / "c", "--json", "-q")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["cached"] == again["encodes"]
+    # a named source that is missing is just missing
+    p = run("verify", ladder, "--source", gone, "--cache", tmp_path / "c", "-q")
+    assert p.returncode == E.InputNotFound.exit_code and "--source" not in p.stderr, p.stderr
