@@ -10,6 +10,7 @@ import functools
 import math
 import os
 import stat
+import struct
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
@@ -286,9 +287,7 @@ def probe(path: str, allow_references: bool = False) -> Source:
                             f"pertitle analyses): {exc.message} (extract the stream wanted first, "
                             "e.g. ffmpeg -i IN -map 0:v:1 -c copy OUT)", path) from None
     f0 = first[0]
-    rotation = int(round(getattr(f0, "rotation", 0) or 0)) % 360
-    # PyAV reports the display-matrix angle counter-clockwise; only the axis swap matters.
-    rotation = min((0, 90, 180, 270), key=lambda r: min(abs(r - rotation), 360 - abs(r - rotation)))
+    rotation, orientation_note = orientation(f0)
     interlaced = any(getattr(f, "interlaced_frame", False) for f in first)
     pix_fmt = f0.format.name
     bit_depth = max((c.bits for c in f0.format.components), default=8) if f0.format.components else 8
@@ -300,6 +299,8 @@ def probe(path: str, allow_references: bool = False) -> Source:
                                   f"is analysed, the others ({', '.join(others)}) are ignored")
     warnings = timing.warnings + _normalisation_notes(width, height, rotation, sar, interlaced,
                                                       full_range, bit_depth, hdr, rgb)
+    if orientation_note:
+        warnings.append(orientation_note)
     duration = timing.duration
     video_kbps = timing.total_bytes * 8 / 1000.0 / duration if duration > 0 else 0.0
     return Source(
@@ -310,6 +311,44 @@ def probe(path: str, allow_references: bool = False) -> Source:
         interlaced=interlaced, video_kbps=round(video_kbps, 3), has_audio=has_audio,
         warnings=tuple(warnings), hdr_transfer=hdr, rgb=rgb, key_interval_s=timing.key_interval,
         video_start_s=timing.video_start)
+
+
+def _display_matrix(frame) -> tuple[float, float, float, float] | None:
+    """The 2x2 part (a, b, c, d) of the frame's display matrix, or None."""
+    try:
+        for sd in frame.side_data:     # PyAV yields the SideData objects themselves
+            if str(getattr(sd, "type", "")).upper().endswith("DISPLAYMATRIX"):
+                m = struct.unpack("<9i", bytes(sd)[:36])
+                return m[0] / 65536, m[1] / 65536, m[3] / 65536, m[4] / 65536
+    except Exception:   # noqa: BLE001 - a best-effort read: without it the angle alone is used
+        pass
+    return None
+
+
+def orientation(frame) -> tuple[int, str | None]:
+    """The display matrix as FFmpeg's command line applies it (autorotate, on in every command
+    here): the right angle the picture is turned by (90 and 270 swap width and height) and a
+    note for what is not a plain right-angle rotation. FFmpeg rounds the angle to a degree: a
+    right angle is transposed or flipped, any other angle is turned by its ``rotate`` filter
+    inside the stored frame (corners cut, black fill; nothing swaps); a mirroring matrix (a
+    negative determinant: a front camera, an editor's flip) is flipped."""
+    m = _display_matrix(frame)
+    angle = float(getattr(frame, "rotation", 0) or 0)   # PyAV's: whole degrees, truncated
+    if m is not None and math.hypot(m[0], m[2]) and math.hypot(m[1], m[3]):
+        # av_display_rotation_get, which FFmpeg rounds (PyAV truncates: 89.7 would be 89, not 90)
+        angle = -math.degrees(math.atan2(m[1] / math.hypot(m[1], m[3]), m[0] / math.hypot(m[0], m[2])))
+    if not math.isfinite(angle):
+        return 0, None
+    theta = int(round(angle)) % 360
+    mirrored = m is not None and m[0] * m[3] - m[1] * m[2] < 0
+    if theta % 90:
+        return 0, (f"display matrix turns the picture {theta} degrees, not a right angle: FFmpeg turns "
+                   "it inside the stored frame (corners cut, black fill), and so is it analysed and "
+                   "encoded; players may show it otherwise")
+    if mirrored:
+        # FFmpeg flips (180: the flip alone) or transposes with a flip (90, 270)
+        return (0 if theta == 180 else theta), "mirrored by its display matrix: analysed as displayed"
+    return theta, None
 
 
 def hdr_transfer(frame, stream) -> str | None:

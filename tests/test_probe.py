@@ -110,6 +110,41 @@ def test_ten_bit_full_range_rotation_sar_interlaced(make_clip, ff):
     assert inter.interlaced and any("interlaced" in w for w in inter.warnings)
 
 
+def _ffmpeg_decoded_size(ff, path: str) -> tuple[int, int]:
+    """The size of the first frame FFmpeg's command line decodes (autorotate on, as in every
+    command pertitle runs), read from a PGM header."""
+    out = subprocess.run([ff.path, "-v", "error", "-i", path, "-frames:v", "1", "-c:v", "pgm",
+                          "-f", "image2pipe", "-"], check=True, capture_output=True).stdout
+    w, h = out.split(b"\n")[1].split()
+    return int(w), int(h)
+
+
+@pytest.mark.parametrize("flags, turned, note", [
+    (["-display_rotation", "90"], True, None),
+    (["-display_rotation", "89.7"], True, None),       # FFmpeg rounds to a degree: transposed
+    (["-display_rotation", "80"], False, "not a right angle"),   # turned inside the frame
+    (["-display_hflip"], False, "mirrored"),
+    (["-display_rotation", "180", "-display_hflip"], False, "mirrored"),
+    (["-display_rotation", "90", "-display_vflip"], True, "mirrored"),
+])
+def test_display_matrix_as_ffmpeg_applies_it(make_clip, ff, tmp_path, flags, turned, note):
+    """The probe's upright size is the size FFmpeg's decode gives (the reference and the
+    renditions are made by it); what is not a plain right-angle rotation is said."""
+    src = make_clip("dm.mp4", size="320x180", seconds=0.5)
+    out = str(tmp_path / "dm-matrix.mp4")
+    subprocess.run([ff.path, "-loglevel", "error", "-y", *flags, "-i", src, "-c", "copy", out], check=True)
+    s = probe(out)
+    assert s.upright_size == _ffmpeg_decoded_size(ff, out) == ((180, 320) if turned else (320, 180))
+    assert (s.rotation in (90, 270)) == turned
+    notes = [w for w in s.warnings if "display matrix" in w]
+    if note:
+        assert len(notes) == 1 and note in notes[0], s.warnings
+    else:
+        assert not notes, s.warnings
+    if note == "mirrored":
+        assert not any(w.startswith("rotated 180") for w in s.warnings)
+
+
 def test_odd_file_name(make_clip, tmp_path):
     src = make_clip("x.mp4", seconds=0.5)
     odd = tmp_path / "-we:ird ñame [1] 'q'.mp4"
