@@ -31,6 +31,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from .probe import decode_frames
+
 FEATURE_VERSION = 5   # 5: computed over the analysed excerpt (start/duration), not the whole file
 ANALYSIS_SHORT_SIDE = 270     # luma analysis size (short side)
 MIN_RUN, MAX_RUN = 8, 24      # frames in the main run (consecutive: inter-frame coding needs them)
@@ -156,7 +158,7 @@ def _seek_to(c, vs, start_pts: int):
     skipped = 1.5 / (rate * tb)     # the first frame this far past start_pts: frames were skipped
     for back in (0, second, 10 * second, None):
         c.seek(0 if back is None else max(0, int(start_pts) - back), stream=vs, backward=True, any_frame=False)
-        frames = c.decode(vs)
+        frames = decode_frames(c, vs)
         first = next(frames, None)
         if first is None or (back is not None and first.pts is not None and first.pts - start_pts >= skipped):
             continue        # landed past the frame wanted
@@ -168,7 +170,7 @@ def _seek_to(c, vs, start_pts: int):
 
 def _decode_run(c, vs, start_pts: int | None, n: int, shrink: _Shrinker) -> FrameRun | None:
     lumas, seqs = [], []
-    for frame in (c.decode(vs) if start_pts is None else _seek_to(c, vs, start_pts)):
+    for frame in (decode_frames(c, vs) if start_pts is None else _seek_to(c, vs, start_pts)):
         crops = _native_crops(frame)
         if not seqs:
             seqs = [[] for _ in crops]

@@ -392,12 +392,36 @@ def _checked_dimensions(vs, path: str) -> tuple[int, int]:
     return width, height
 
 
+REJECTS_BEFORE_A_FRAME = 50   # packets the decoder may reject before the first frame: then it is no video
+
+
+def decode_frames(container, vs, *, rejects_before_a_frame: int | None = None):
+    """The frames of ``vs`` as FFmpeg's command line decodes them (the reference, the encodes):
+    a packet the decoder rejects as damaged is skipped, not the end of the stream (PyAV's
+    ``container.decode`` raises there). ``rejects_before_a_frame``: give up, raising the
+    decoder's error, after that many rejected packets with no frame yet."""
+    import av
+
+    frames = rejects = 0
+    for packet in container.demux(vs):
+        try:
+            out = packet.decode()
+        except av.error.InvalidDataError:
+            rejects += 1
+            if not frames and rejects_before_a_frame is not None and rejects >= rejects_before_a_frame:
+                raise
+            continue
+        for frame in out:
+            frames += 1
+            yield frame
+
+
 def _first_frames(container, vs, path: str, n: int = 3) -> list:
     import av
 
     first = []
     try:
-        for frame in container.decode(vs):
+        for frame in decode_frames(container, vs, rejects_before_a_frame=REJECTS_BEFORE_A_FRAME):
             first.append(frame)
             if len(first) >= n:
                 break

@@ -138,8 +138,18 @@ def analysis_document(source: Source, plan: SweepPlan, rows: list[dict], opts: A
         preset=plan.encodes[0].effective_preset, gop=plan.encodes[0].gop if plan.encodes else 0,
         vmaf_model=plan.measure.model, policy=opts.policy, ffmpeg_version=ff.version,
         fixed_ladder=opts.fixed_ladder, extra={"sweep": info}, evidence=evidence)
-    doc["notes"] = list(source.warnings) + doc["notes"] + list(notes)
+    doc["notes"] = list(source.warnings) + excerpt_notes(source, opts) + doc["notes"] + list(notes)
     return doc
+
+
+def excerpt_notes(source: Source, opts: AnalysisOptions) -> list[str]:
+    """What the excerpt asked for became (an excerpt that runs past the end is analysed to it)."""
+    if opts.duration_s is None or opts.start_s + opts.duration_s <= source.duration_s:
+        return []
+    left = source.duration_s - opts.start_s
+    where = f"from {opts.start_s:g} s " if opts.start_s else ""
+    return [f"--duration {opts.duration_s:g} s {where}runs past the end of the title "
+            f"({source.duration_s:.2f} s): {left:.2f} s analysed, to the end"]
 
 
 def attach_parts(doc: dict, plan: SweepPlan, rows: list[dict], policy: LadderPolicy,

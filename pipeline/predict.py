@@ -38,7 +38,7 @@ from ..ladders.search import VERIFY_ROUNDS, evidence_of, search, skips_twins, un
 from ..ladders.slope import reslope
 from ..ladders.uncertainty import debias, intervals, spreads
 from . import models
-from .common import AnalysisOptions, analysed_dict, make_plan, source_dict, unbacked_note
+from .common import AnalysisOptions, analysed_dict, excerpt_notes, make_plan, source_dict, unbacked_note
 
 PROBE_PRESET = "veryfast"   # x264: 2-3x cheaper than medium, its bitrate and VMAF track medium's
 PROBE_CRF = 23              # near where the top rungs sit
@@ -228,7 +228,7 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
         # a BD-rate needs two rungs: one rung's loss is its rate excess over the best size there
         prediction["loss_bound_kind"] = "bd_rate" if len(rungs) > 1 else "rate_excess"
         prediction["confident"] = unc["confident"]
-    doc["notes"] = list(source.warnings) + doc["notes"]
+    doc["notes"] = list(source.warnings) + excerpt_notes(source, opts) + doc["notes"]
     if found is not None:
         gaps = unbacked(doc["rungs"], measured, grid_sizes)
         prediction["search"]["unbacked_rungs"] = gaps

@@ -23,6 +23,24 @@ def test_analyze_writes_ladder_and_rd_csv_and_prints_summary(make_clip, tmp_path
     assert "Traceback" not in p.stderr
 
 
+def test_an_excerpt_past_the_end_is_said(make_clip, tmp_path):
+    """--duration past the end analyses to the end, and the document and the summary say so;
+    one inside the title says nothing."""
+    src = make_clip("cli.mp4", size="480x270", seconds=1, source="mandelbrot")
+    p = run("analyze", src, "-o", tmp_path / "l.json", "--start", "0.5", "--duration", "4",
+            "--cache", tmp_path / "c", *QUICK)
+    assert p.returncode == 0, p.stderr
+    note = "--duration 4 s from 0.5 s runs past the end of the title (1.00 s): 0.50 s analysed, to the end"
+    assert note in json.loads((tmp_path / "l.json").read_text())["notes"]
+    assert f"note: {note}" in p.stdout
+    p = run("predict", src, "-o", tmp_path / "p.json", "--duration", "0.5", "--cache", tmp_path / "c")
+    assert p.returncode == 0, p.stderr
+    assert not any("past the end" in n for n in json.loads((tmp_path / "p.json").read_text())["notes"])
+    p = run("predict", src, "-o", tmp_path / "p.json", "--duration", "2", "--cache", tmp_path / "c")
+    assert any(n.startswith("--duration 2 s runs past the end")
+               for n in json.loads((tmp_path / "p.json").read_text())["notes"])
+
+
 def test_analyze_json_goes_to_stdout_only(make_clip, tmp_path):
     src = make_clip("cli.mp4", size="480x270", seconds=1, source="mandelbrot")
     p = run("analyze", src, "-o", tmp_path / "l.json", "--json", "-q", "--cache", tmp_path / "c", *QUICK)

@@ -1,5 +1,6 @@
 """Cheap features move the right way on generated clips."""
 import math
+import os
 
 import pytest
 
@@ -116,3 +117,48 @@ def test_mpeg_ts_features_equal_its_remux(make_clip, ff, tmp_path, gop):
             assert a[k] == pytest.approx(b[k], rel=1e-9, abs=1e-9), k
     a6, b6 = extract(ts, start_s=0.5, duration_s=1.0), extract(mkv, start_s=0.5, duration_s=1.0)
     assert a6["ti_mean"] == pytest.approx(b6["ti_mean"], rel=1e-9) and a6["si_mean"] == pytest.approx(b6["si_mean"], rel=1e-9)
+
+
+def _damage(src: str, dst, seed: int) -> None:
+    """A copy of ``src`` with twenty 64-byte stretches of its middle third overwritten
+    (deterministic: the bytes come from SHA-256 of the seed)."""
+    import hashlib
+    import shutil
+
+    shutil.copy(src, dst)
+    n = os.path.getsize(dst)
+    with open(dst, "r+b") as fh:
+        for i in range(20):
+            h = hashlib.sha256(f"{seed}-{i}".encode()).digest()
+            fh.seek(n // 3 + int.from_bytes(h[:4], "big") % (n // 3))
+            fh.write((h * 2)[:64])
+
+
+def test_a_damaged_stream_is_decoded_past_the_damage(make_clip, tmp_path):
+    """FFmpeg's command line skips a packet its decoder rejects (the reference and the encodes
+    see the frames after it); PyAV's ``container.decode`` raises there, which made the features
+    of a damaged file (``predict`` past the damage) an internal error. The probe and the
+    features decode as the command line does."""
+    import av
+
+    from pertitle.encoder.probe import decode_frames, probe
+
+    src = make_clip("damaged.mp4", size="320x180", seconds=3, codec=["-c:v", "libx264", "-g", "24"])
+    rejected = None
+    for seed in range(40):            # a damage the decoder rejects (most only corrupt pictures)
+        dst = tmp_path / f"damaged-{seed}.mp4"
+        _damage(src, dst, seed)
+        with av.open(str(dst)) as c:
+            try:
+                for _ in c.decode(video=0):
+                    pass
+            except av.error.InvalidDataError:
+                rejected = dst
+                break
+    assert rejected is not None, "no damage the decoder rejects: the test proves nothing"
+    with av.open(str(rejected)) as c:
+        n = sum(1 for _ in decode_frames(c, c.streams.video[0]))
+    assert 40 <= n <= 72     # most of the 72 frames decode; the rejected packets' do not
+    s = probe(str(rejected))
+    f = extract(str(rejected), s, start_s=1.5, duration_s=1.0)
+    assert all(math.isfinite(f[k]) for k in FEATURE_COLUMNS)
