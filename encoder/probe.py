@@ -343,8 +343,8 @@ def orientation(frame) -> tuple[int, str | None]:
     mirrored = m is not None and m[0] * m[3] - m[1] * m[2] < 0
     if theta % 90:
         return 0, (f"display matrix turns the picture {theta} degrees, not a right angle: FFmpeg turns "
-                   "it inside the stored frame (corners cut, black fill), and so is it analysed and "
-                   "encoded; players may show it otherwise")
+                   "it inside the stored frame (corners cut, black fill), and it is analysed and "
+                   "encoded that way; players may show it otherwise")
     if mirrored:
         # FFmpeg flips (180: the flip alone) or transposes with a flip (90, 270)
         return (0 if theta == 180 else theta), "mirrored by its display matrix: analysed as displayed"
