@@ -52,6 +52,9 @@ def source_args(path: str, fmt: str | None = None) -> list[str]:
 
 
 BASE = ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "warning", "-y"]
+# The reference decode's warnings one line each ("repeat": not folded into "Last message repeated
+# N times"), so that the damage the decoder meets can be counted (sweep.DAMAGE_LINES).
+REFERENCE_BASE = ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "repeat+warning", "-y"]
 
 # ------------------------------------------------------------------------------------------
 # Reference preparation: decode the source once into a constant-rate, even-sized, limited-range
@@ -164,7 +167,7 @@ def _excerpt(start: float, duration: float | None, margin: float) -> tuple[list[
 
 
 def reference_command(ffmpeg: str, spec: ReferenceSpec, out_path: str) -> list[str]:
-    cmd = [ffmpeg, *BASE]
+    cmd = [ffmpeg, *REFERENCE_BASE]
     per = reference_filters(spec)
     if spec.segments:
         # Each excerpt is its own input (fast input seeking), normalised alike, then joined;

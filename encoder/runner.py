@@ -49,18 +49,23 @@ def _start(cmd: list[str], cwd: str | None) -> subprocess.Popen:
 
 
 def run(cmd: Sequence[str], *, what: str = "ffmpeg", path: str | None = None,
-        cwd: str | None = None) -> None:
+        cwd: str | None = None, count: Sequence[str] = ()) -> dict[str, int]:
     """Run ``cmd`` to completion; raise :class:`FFmpegError` with the command and the stderr
-    tail when it fails (or :class:`Stopped` when it was killed by :func:`stop_all`)."""
+    tail when it fails (or :class:`Stopped` when it was killed by :func:`stop_all`). Returns, for
+    each string of ``count``, how many lines of its whole stderr hold it."""
     cmd = [str(c) for c in cmd]
     if not cmd:
         raise ValueError("empty command")
     proc = _start(cmd, cwd)
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+    counts = dict.fromkeys(count, 0)
     try:
         assert proc.stderr is not None
         for line in proc.stderr:
             tail.append(line.rstrip("\n"))
+            for needle in count:
+                if needle in line:
+                    counts[needle] += 1
         rc = proc.wait()
     except BaseException:
         # KeyboardInterrupt or any error here: never leave an orphaned ffmpeg behind.
@@ -74,3 +79,4 @@ def run(cmd: Sequence[str], *, what: str = "ffmpeg", path: str | None = None,
         if _stopping:
             raise Stopped(f"{what} stopped")
         raise FFmpegError(f"{what} failed", cmd, rc, "\n".join(tail), path)
+    return counts

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
@@ -284,6 +285,12 @@ def plausible_row(row: dict, enc: EncodeSpec, frames: int | None = None) -> bool
 
 
 def point_key(plan: SweepPlan, source_sha: str, enc: EncodeSpec, ffmpeg_version: str) -> str:
+    return make_key(source=source_sha, reference=_reference_identity(plan), encode=enc.key(),
+                    measure=plan.measure.key(), ffmpeg=ffmpeg_version)
+
+
+def _reference_identity(plan: SweepPlan) -> dict:
+    """What makes the reference's frames what they are (a part of every point's key)."""
     ref = {k: getattr(plan.reference, k) for k in plan.reference.__dataclass_fields__}
     ref.pop("source")
     ref.pop("lossless_container")  # lossless either way: the frames are identical
@@ -301,8 +308,68 @@ def point_key(plan: SweepPlan, source_sha: str, enc: EncodeSpec, ffmpeg_version:
         ref.pop("segments")  # keys of contiguous excerpts stay what they were before segments existed
     else:
         ref["segments"] = [list(s) for s in ref["segments"]]
-    return make_key(source=source_sha, reference=ref, encode=enc.key(),
-                    measure=plan.measure.key(), ffmpeg=ffmpeg_version)
+    return ref
+
+
+# What FFmpeg's command line says, one line each, of a damaged source it decodes: a frame it
+# decoded with errors concealed, and a packet its decoder rejected (skipped, as the features do).
+DAMAGE_LINES = {"corrupt_frames": "corrupt decoded frame",
+                "rejected_packets": "Error submitting packet to decoder"}
+_damage_lock = threading.Lock()
+_damage_seen: dict[str, dict] = {}   # reference decodes of this process: damage_key -> counts
+
+
+def damage_key(plan: SweepPlan, ffmpeg_version: str) -> str:
+    """The cache key of what the reference decode of ``plan`` met (its frames' identity, as in
+    the points' keys): kept beside the points, so that a run whose points all come from the cache
+    (no decode) says what the run that decoded it said."""
+    return make_key(kind="reference-damage", source=fingerprint(plan.source.path),
+                    reference=_reference_identity(plan), ffmpeg=ffmpeg_version)
+
+
+def _plausible_damage(value: dict) -> bool:
+    return (set(value) == set(DAMAGE_LINES)
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value.values()))
+
+
+def reference_damage(ff: FFmpeg, plans: Sequence[SweepPlan], cache: Cache | None) -> dict | None:
+    """What the reference decodes of ``plans`` (one, or a title's chunks) met, summed: from this
+    process's decodes, else from the cache; None when no decode of theirs is known (all points
+    cached by a version that did not keep it, or decoded on another machine without a shared
+    cache). Counts, not an exact census: a decode that starts before its part (a chunk's seek
+    from a keyframe) counts what it reads there too, and FFmpeg's frame threads conceal a damaged
+    frame from whatever reference they have reached, so the corrupt frames of two decodes of one
+    file can differ by a few."""
+    total = dict.fromkeys(DAMAGE_LINES, 0)
+    known = False
+    for plan in plans:
+        key = damage_key(plan, ff.version)
+        with _damage_lock:
+            found = _damage_seen.get(key)
+        if found is None and cache is not None:
+            found = cache.get(key, check=_plausible_damage)
+        if found is not None:
+            known = True
+            for k in total:
+                total[k] += found[k]
+    return total if known else None
+
+
+def damage_note(damage: dict | None) -> list[str]:
+    """The document's note on a damaged source (none for an intact one)."""
+    if not damage or not any(damage.values()):
+        return []
+    def n(count: int, what: str) -> str:
+        return f"{count} {what}{'' if count == 1 else 's'}"
+
+    said = []
+    if damage["rejected_packets"]:
+        said.append(f"rejected {n(damage['rejected_packets'], 'packet')}")
+    if damage["corrupt_frames"]:
+        said.append(f"concealed errors in {n(damage['corrupt_frames'], 'frame')}")
+    return [f"the source is damaged: reading the analysed part, FFmpeg's decoder {' and '.join(said)}; "
+            "the analysis sees the picture as FFmpeg conceals it, as every rendition encoded from "
+            "this source will"]
 
 
 def require_reference_filters(ff: FFmpeg, ref: C.ReferenceSpec) -> None:
@@ -312,18 +379,36 @@ def require_reference_filters(ff: FFmpeg, ref: C.ReferenceSpec) -> None:
             ff.require_filter(name, "(needed to tone-map an HDR source to SDR)")
 
 
-def prepare_reference(ff: FFmpeg, plan: SweepPlan, workdir: str) -> str:
+def prepare_reference(ff: FFmpeg, plan: SweepPlan, workdir: str, keep_damage: bool = False) -> str:
+    """Decode the source once into the reference every point reads. ``keep_damage``: what the
+    decoder met is kept in this process for :func:`reference_damage` (and goes to the cache with
+    the first point measured on it, :func:`run_sweep`); off for a caller with no document to say
+    it in (it costs the source's hash)."""
     require_reference_filters(ff, plan.reference)
     out = os.path.join(workdir, "reference" + plan.reference.suffix)
-    run(C.reference_command(ff.path, plan.reference, out), what="reference decode",
-        path=plan.source.path)
+    counts = run(C.reference_command(ff.path, plan.reference, out), what="reference decode",
+                 path=plan.source.path, count=tuple(DAMAGE_LINES.values()))
     size = os.path.getsize(out) if os.path.exists(out) else 0
     # a Y4M holds its header even when no frame came out (one 4:2:0 frame: 1.5 bytes a pixel)
     one_frame = plan.reference.width * plan.reference.height * 3 // 2 if out.endswith(".y4m") else 1
     if size < one_frame:
         raise MeasurementError("the reference decode produced no frames (nothing decodes in the part "
                                "asked for)", plan.source.path)
+    if keep_damage:
+        damage = {k: counts[line] for k, line in DAMAGE_LINES.items()}
+        with _damage_lock:
+            _damage_seen[damage_key(plan, ff.version)] = damage
     return out
+
+
+def _cache_damage(ff: FFmpeg, plan: SweepPlan, cache: Cache) -> None:
+    """Keep what this process's decode of ``plan``'s reference met beside the points measured on
+    it (a run refused before its first point leaves nothing in the cache)."""
+    key = damage_key(plan, ff.version)
+    with _damage_lock:
+        damage = _damage_seen.get(key)
+    if damage is not None:
+        cache.put(key, damage)
 
 
 def frame_bytes(path: str) -> list[int]:
@@ -546,7 +631,7 @@ def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
         t0 = time.monotonic()
         if reference is None:
             on_event(Stage("reference", "decoding the source once"))
-            ref_path = prepare_reference(ff, plan, tmp)
+            ref_path = prepare_reference(ff, plan, tmp, keep_damage=True)
         else:
             ref_path = reference()
         result.reference_s = time.monotonic() - t0
@@ -568,6 +653,8 @@ def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
             else:
                 result.failures.append((enc, err))
                 on_event(PointFailed(enc, err))
+        if any(not r.get("cached") for r in result.rows):
+            _cache_damage(ff, plan, cache)
     finally:
         remove_workdir(tmp)
     result.wall_s = time.monotonic() - t_start
@@ -589,8 +676,9 @@ class SharedReference:
     (the fast mode's rounds, hybrid verification); ``close()`` deletes it."""
 
     def __init__(self, ff: FFmpeg, plan: SweepPlan, workdir: str | None = None,
-                 on_event: EventSink = no_events):
+                 on_event: EventSink = no_events, keep_damage: bool = False):
         self.ff, self.plan, self.workdir, self.on_event = ff, plan, workdir, on_event
+        self.keep_damage = keep_damage   # (see prepare_reference)
         self.dir: str | None = None
         self.path: str | None = None
         self.decode_s = 0.0   # wall time of the decode
@@ -600,7 +688,7 @@ class SharedReference:
             t0 = time.monotonic()
             self.on_event(Stage("reference", "decoding the source once"))
             self.dir = make_workdir("pertitle-ref-", self.workdir)
-            self.path = prepare_reference(self.ff, self.plan, self.dir)
+            self.path = prepare_reference(self.ff, self.plan, self.dir, self.keep_damage)
             self.decode_s = time.monotonic() - t0
         return self.path
 
@@ -617,7 +705,7 @@ def points_measurer(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
     FFmpeg process) starts on entry, in a thread, so that what the caller does before its first
     call (the fast mode's features and prior) runs beside it; else on the first call.
     ``measure.reference`` is the shared reference (its ``decode_s``: the decode's wall time)."""
-    ref = SharedReference(ff, plan, workdir, on_event)
+    ref = SharedReference(ff, plan, workdir, on_event, keep_damage=True)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pertitle-ref") if early else None
     decoding = pool.submit(ref) if pool else None
 

@@ -6,7 +6,7 @@ from ..encoder.cache import Cache
 from ..encoder.events import EventSink, no_events
 from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import Source, probe
-from ..encoder.sweep import run_sweep
+from ..encoder.sweep import chunk_plans, damage_note, reference_damage, run_sweep
 from .common import (Analysis, AnalysisOptions, analysis_document, attach_parts, make_plan, pool_sampled,
                      record_rate_ratios, sample_title, sweep_info, title_shots)
 from .fast import analyze_fast
@@ -25,12 +25,14 @@ def analyze(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
     plan = make_plan(source, sampled)
     shots = title_shots(source, opts, plan, ff, workdir, on_event) if opts.per_shot else None
     extra = None
+    decoded = [plan]    # the plans whose references were decoded (a title's chunks, each alone)
     if opts.chunk_s and not plan.reference.segments and not shots:
         from .chunked import run_chunked
 
         sweep, chunks = run_chunked(ff, plan, cache, chunk_s=opts.chunk_s, jobs=opts.jobs, workdir=workdir,
                                     on_event=on_event, client=client)
         extra = {"chunks": chunks, "chunk_s": opts.chunk_s, "cluster": client is not None}
+        decoded = chunk_plans(plan, opts.chunk_s)
     else:
         sweep = run_sweep(ff, plan, cache, jobs=opts.jobs, workdir=workdir, on_event=on_event, parts=shots)
     sweep.rows = pool_sampled(sweep.rows, sampling)
@@ -40,7 +42,8 @@ def analyze(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
         raise LadderError(f"too few successful trial encodes ({len(sweep.rows)} of "
                           f"{len(plan.encodes)}): {first}", path)
     doc = analysis_document(source, plan, sweep.rows, opts, ff,
-                            sweep_info(plan, sweep, opts, encodes=len(plan.encodes), extra=extra))
+                            sweep_info(plan, sweep, opts, encodes=len(plan.encodes), extra=extra),
+                            notes=damage_note(reference_damage(ff, decoded, cache)))
     if sampling:
         doc["analysed"]["sampling"] = sampling
     attach_parts(doc, plan, sweep.rows, opts.policy, sampling, shots)

@@ -217,3 +217,83 @@ def test_a_video_that_starts_after_the_audio(ff, tmp_path):
             refs.append(read_y4m_luma(prepare_reference(ff, plan, str(work)), 320, 180))
         assert len(refs[0]) == len(refs[1]) > 0, case
         assert all(np.array_equal(a, b) for a, b in zip(*refs)), case
+
+
+def test_run_counts_lines_of_the_whole_stderr():
+    """The reference decode's damage is counted over all of FFmpeg's stderr, not the tail kept
+    for error messages."""
+    import sys
+
+    from pertitle.encoder.runner import STDERR_TAIL_LINES, run
+
+    n = 3 * STDERR_TAIL_LINES
+    code = (f"import sys\nfor i in range({n}):\n    print('x corrupt decoded frame' if i % 3 == 0 "
+            "else 'y Error submitting packet to decoder: z', file=sys.stderr)")
+    got = run([sys.executable, "-c", code], count=("corrupt decoded frame", "Error submitting packet",
+                                                   "absent"))
+    assert got == {"corrupt decoded frame": n // 3, "Error submitting packet": n - n // 3, "absent": 0}
+    assert run([sys.executable, "-c", "pass"]) == {}
+
+
+def _damaged_copy(src: str, dst, seed: int) -> None:
+    """``src`` with twenty 64-byte stretches of its middle third overwritten (bytes from SHA-256
+    of the seed: the same damage every run)."""
+    import hashlib
+    import os
+    import shutil
+
+    shutil.copy(src, dst)
+    size = os.path.getsize(dst)
+    with open(dst, "r+b") as fh:
+        for i in range(20):
+            h = hashlib.sha256(f"{seed}-{i}".encode()).digest()
+            fh.seek(size // 3 + int.from_bytes(h[:4], "big") % (size // 3))
+            fh.write((h * 2)[:64])
+
+
+def test_a_damaged_source_is_said_in_every_mode_and_from_the_cache(ff, make_clip, tmp_path):
+    """A source whose decode meets damage: the document says how many packets the decoder
+    rejected (the count FFmpeg's own decode of the file reports) and in how many frames it
+    concealed errors, also when every point comes from the cache and nothing is decoded; an
+    intact source gets no such note. (How many frames come out corrupt can differ by one or two
+    from one decode to the next: FFmpeg's frame threads conceal a damaged frame from whatever
+    reference they have reached.)"""
+    import re
+
+    from pertitle.encoder import sweep
+    from pertitle.pipeline.predict import predict_ladder
+
+    src = make_clip("damage-src.mp4", size="320x180", seconds=3, codec=["-c:v", "libx264", "-g", "24"])
+    opts = AnalysisOptions(crfs=(30,), heights=(180,))
+
+    def ffmpeg_says(path):   # FFmpeg's own account of decoding the whole file (one thread: repeatable)
+        err = subprocess.run([ff.path, "-nostdin", "-hide_banner", "-loglevel", "repeat+warning", "-threads", "1",
+                              "-i", path, "-f", "null", "-"], capture_output=True, text=True).stderr
+        return err.count("corrupt decoded frame"), err.count("Error submitting packet to decoder")
+
+    for seed in range(20):
+        dst = tmp_path / f"damaged-{seed}.mp4"
+        _damaged_copy(src, dst, seed)
+        corrupt, rejected = ffmpeg_says(str(dst))
+        if corrupt and rejected:
+            break
+    assert corrupt and rejected, "no damage FFmpeg reports both ways: the test proves nothing"
+    dst = str(dst)
+
+    def said(doc):
+        notes = [n for n in doc["notes"] if n.startswith("the source is damaged")]
+        assert len(notes) == 1, doc["notes"]
+        m = re.search(r"rejected (\d+) packets? and concealed errors in (\d+) frames?", notes[0])
+        assert m, notes[0]
+        assert int(m[1]) == rejected and 1 <= int(m[2]) <= 72   # 72 frames in the clip
+        return notes[0]
+
+    root = str(tmp_path / "cache")
+    first = said(analyze(dst, opts, ff, Cache(root)).document)
+    sweep._damage_seen.clear()                     # a later process: only the cache knows
+    again = analyze(dst, opts, ff, Cache(root)).document
+    assert again["sweep"]["cached"] == again["sweep"]["encodes"] == 1 and said(again) == first
+    sweep._damage_seen.clear()
+    said(predict_ladder(dst, opts, ff=ff, cache=Cache(None)))   # decoded for the probe encode
+    assert ffmpeg_says(src) == (0, 0)
+    assert not [n for n in analyze(src, opts, ff, Cache(root)).document["notes"] if "damaged" in n]
