@@ -151,3 +151,16 @@ def _has_playwright() -> bool:
     return True
 
 
+def damaged_copy(src: str, dst, seed: int) -> None:
+    """A copy of ``src`` with twenty 64-byte stretches of its middle third overwritten
+    (deterministic: the bytes come from SHA-256 of the seed)."""
+    import hashlib
+    import shutil
+
+    shutil.copy(src, dst)
+    n = os.path.getsize(dst)
+    with open(dst, "r+b") as fh:
+        for i in range(20):
+            h = hashlib.sha256(f"{seed}-{i}".encode()).digest()
+            fh.seek(n // 3 + int.from_bytes(h[:4], "big") % (n // 3))
+            fh.write((h * 2)[:64])

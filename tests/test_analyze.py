@@ -10,6 +10,8 @@ from pertitle.pipeline.common import AnalysisOptions
 from pertitle.encoder.cache import Cache
 from pertitle.ladders.document import validate
 
+from .conftest import damaged_copy
+
 FAST = dict(crfs=(20, 28, 36, 44), duration_s=None, gop_seconds=1.0)
 
 
@@ -235,22 +237,6 @@ def test_run_counts_lines_of_the_whole_stderr():
     assert run([sys.executable, "-c", "pass"]) == {}
 
 
-def _damaged_copy(src: str, dst, seed: int) -> None:
-    """``src`` with twenty 64-byte stretches of its middle third overwritten (bytes from SHA-256
-    of the seed: the same damage every run)."""
-    import hashlib
-    import os
-    import shutil
-
-    shutil.copy(src, dst)
-    size = os.path.getsize(dst)
-    with open(dst, "r+b") as fh:
-        for i in range(20):
-            h = hashlib.sha256(f"{seed}-{i}".encode()).digest()
-            fh.seek(size // 3 + int.from_bytes(h[:4], "big") % (size // 3))
-            fh.write((h * 2)[:64])
-
-
 def test_a_damaged_source_is_said_in_every_mode_and_from_the_cache(ff, make_clip, tmp_path):
     """A source whose decode meets damage: the document says how many packets the decoder
     rejected (the count FFmpeg's own decode of the file reports) and in how many frames it
@@ -273,7 +259,7 @@ def test_a_damaged_source_is_said_in_every_mode_and_from_the_cache(ff, make_clip
 
     for seed in range(20):
         dst = tmp_path / f"damaged-{seed}.mp4"
-        _damaged_copy(src, dst, seed)
+        damaged_copy(src, dst, seed)
         corrupt, rejected = ffmpeg_says(str(dst))
         if corrupt and rejected:
             break

@@ -1,9 +1,9 @@
 """Cheap features move the right way on generated clips."""
 import math
-import os
 
 import pytest
 
+from .conftest import damaged_copy
 from pertitle.encoder.features import FEATURE_COLUMNS, area_down, block_energy, extract, immerkaer_sigma, sobel_std
 
 
@@ -119,21 +119,6 @@ def test_mpeg_ts_features_equal_its_remux(make_clip, ff, tmp_path, gop):
     assert a6["ti_mean"] == pytest.approx(b6["ti_mean"], rel=1e-9) and a6["si_mean"] == pytest.approx(b6["si_mean"], rel=1e-9)
 
 
-def _damage(src: str, dst, seed: int) -> None:
-    """A copy of ``src`` with twenty 64-byte stretches of its middle third overwritten
-    (deterministic: the bytes come from SHA-256 of the seed)."""
-    import hashlib
-    import shutil
-
-    shutil.copy(src, dst)
-    n = os.path.getsize(dst)
-    with open(dst, "r+b") as fh:
-        for i in range(20):
-            h = hashlib.sha256(f"{seed}-{i}".encode()).digest()
-            fh.seek(n // 3 + int.from_bytes(h[:4], "big") % (n // 3))
-            fh.write((h * 2)[:64])
-
-
 def test_a_damaged_stream_is_decoded_past_the_damage(make_clip, tmp_path):
     """FFmpeg's command line skips a packet its decoder rejects (the reference and the encodes
     see the frames after it); PyAV's ``container.decode`` raises there, which made the features
@@ -147,7 +132,7 @@ def test_a_damaged_stream_is_decoded_past_the_damage(make_clip, tmp_path):
     rejected = None
     for seed in range(40):            # a damage the decoder rejects (most only corrupt pictures)
         dst = tmp_path / f"damaged-{seed}.mp4"
-        _damage(src, dst, seed)
+        damaged_copy(src, dst, seed)
         with av.open(str(dst)) as c:
             try:
                 for _ in c.decode(video=0):
