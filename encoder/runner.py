@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..core.errors import FFmpegError, FFmpegNotFound, Stopped
 
@@ -49,23 +49,22 @@ def _start(cmd: list[str], cwd: str | None) -> subprocess.Popen:
 
 
 def run(cmd: Sequence[str], *, what: str = "ffmpeg", path: str | None = None,
-        cwd: str | None = None, count: Sequence[str] = ()) -> dict[str, int]:
+        cwd: str | None = None, on_line: Callable[[str], None] | None = None) -> None:
     """Run ``cmd`` to completion; raise :class:`FFmpegError` with the command and the stderr
-    tail when it fails (or :class:`Stopped` when it was killed by :func:`stop_all`). Returns, for
-    each string of ``count``, how many lines of its whole stderr hold it."""
+    tail when it fails (or :class:`Stopped` when it was killed by :func:`stop_all`).
+    ``on_line`` sees every line of its stderr (the tail kept for errors is only the last ones)."""
     cmd = [str(c) for c in cmd]
     if not cmd:
         raise ValueError("empty command")
     proc = _start(cmd, cwd)
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
-    counts = dict.fromkeys(count, 0)
     try:
         assert proc.stderr is not None
         for line in proc.stderr:
-            tail.append(line.rstrip("\n"))
-            for needle in count:
-                if needle in line:
-                    counts[needle] += 1
+            line = line.rstrip("\n")
+            tail.append(line)
+            if on_line is not None:
+                on_line(line)
         rc = proc.wait()
     except BaseException:
         # KeyboardInterrupt or any error here: never leave an orphaned ffmpeg behind.
@@ -79,4 +78,3 @@ def run(cmd: Sequence[str], *, what: str = "ffmpeg", path: str | None = None,
         if _stopping:
             raise Stopped(f"{what} stopped")
         raise FFmpegError(f"{what} failed", cmd, rc, "\n".join(tail), path)
-    return counts

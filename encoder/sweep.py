@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -311,65 +312,112 @@ def _reference_identity(plan: SweepPlan) -> dict:
     return ref
 
 
-# What FFmpeg's command line says, one line each, of a damaged source it decodes: a frame it
-# decoded with errors concealed, and a packet its decoder rejected (skipped, as the features do).
-DAMAGE_LINES = {"corrupt_frames": "corrupt decoded frame",
-                "rejected_packets": "Error submitting packet to decoder"}
-_damage_lock = threading.Lock()
-_damage_seen: dict[str, dict] = {}   # reference decodes of this process: damage_key -> counts
+# What FFmpeg's command line says, one line each, of the source it decodes: a frame decoded
+# with errors concealed, a packet its decoder rejected (skipped, as the features do), and a frame
+# whose size or format differs from the one the filters were set up for (the first frame's: the
+# reference scales it to that, commands.reference_filters).
+_CORRUPT = "corrupt decoded frame"
+_REJECTED = "Error submitting packet to decoder"
+_CHANGE = re.compile(r"filter context - w: (\d+) h: (\d+) .*incoming frame - w: (\d+) h: (\d+) .*pts_time: (-?[0-9.]+)")
+KEPT_CHANGES = 4     # the first few changes a record keeps (their number is kept whole)
+_decode_lock = threading.Lock()
+_decode_seen: dict[str, dict] = {}   # reference decodes of this process: decode_key -> record
 
 
-def damage_key(plan: SweepPlan, ffmpeg_version: str) -> str:
+class DecodeLog:
+    """What one reference decode met, read off FFmpeg's stderr line by line (``runner.run``'s
+    ``on_line``)."""
+
+    def __init__(self) -> None:
+        self.corrupt_frames = self.rejected_packets = self.frame_changes = 0
+        self.changes: list[list] = []    # [from w, from h, to w, to h, at s]
+
+    def __call__(self, line: str) -> None:
+        if _CORRUPT in line:
+            self.corrupt_frames += 1
+        elif _REJECTED in line:
+            self.rejected_packets += 1
+        elif "incoming frame - w:" in line:
+            self.frame_changes += 1
+            m = _CHANGE.search(line)
+            if m and len(self.changes) < KEPT_CHANGES:
+                self.changes.append([int(m[1]), int(m[2]), int(m[3]), int(m[4]), round(float(m[5]), 3)])
+
+    def record(self) -> dict:
+        return {"corrupt_frames": self.corrupt_frames, "rejected_packets": self.rejected_packets,
+                "frame_changes": self.frame_changes, "changes": self.changes}
+
+
+def decode_key(plan: SweepPlan, ffmpeg_version: str) -> str:
     """The cache key of what the reference decode of ``plan`` met (its frames' identity, as in
     the points' keys): kept beside the points, so that a run whose points all come from the cache
     (no decode) says what the run that decoded it said."""
-    return make_key(kind="reference-damage", source=fingerprint(plan.source.path),
+    return make_key(kind="reference-decode", source=fingerprint(plan.source.path),
                     reference=_reference_identity(plan), ffmpeg=ffmpeg_version)
 
 
-def _plausible_damage(value: dict) -> bool:
-    return (set(value) == set(DAMAGE_LINES)
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value.values()))
+def _plausible_record(value: dict) -> bool:
+    counts = ("corrupt_frames", "rejected_packets", "frame_changes")
+    if set(value) != {*counts, "changes"} or not isinstance(value["changes"], list):
+        return False
+    whole = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0  # noqa: E731
+    return (all(whole(value[k]) for k in counts) and len(value["changes"]) <= KEPT_CHANGES
+            and all(isinstance(c, list) and len(c) == 5 and all(whole(v) for v in c[:4])
+                    and isinstance(c[4], (int, float)) and not isinstance(c[4], bool) and math.isfinite(c[4])
+                    for c in value["changes"]))
 
 
-def reference_damage(ff: FFmpeg, plans: Sequence[SweepPlan], cache: Cache | None) -> dict | None:
+def reference_decode(ff: FFmpeg, plans: Sequence[SweepPlan], cache: Cache | None) -> dict | None:
     """What the reference decodes of ``plans`` (one, or a title's chunks) met, summed: from this
     process's decodes, else from the cache; None when no decode of theirs is known (all points
     cached by a version that did not keep it, or decoded on another machine without a shared
     cache). Counts, not an exact census: a decode that starts before its part (a chunk's seek
     from a keyframe) counts what it reads there too, and FFmpeg's frame threads conceal a damaged
     frame from whatever reference they have reached, so the corrupt frames of two decodes of one
-    file can differ by a few."""
-    total = dict.fromkeys(DAMAGE_LINES, 0)
+    file can differ by a few. A chunk that begins after a change of size does not see it."""
+    total = {"corrupt_frames": 0, "rejected_packets": 0, "frame_changes": 0, "changes": []}
     known = False
     for plan in plans:
-        key = damage_key(plan, ff.version)
-        with _damage_lock:
-            found = _damage_seen.get(key)
+        key = decode_key(plan, ff.version)
+        with _decode_lock:
+            found = _decode_seen.get(key)
         if found is None and cache is not None:
-            found = cache.get(key, check=_plausible_damage)
+            found = cache.get(key, check=_plausible_record)
         if found is not None:
             known = True
-            for k in total:
+            for k in ("corrupt_frames", "rejected_packets", "frame_changes"):
                 total[k] += found[k]
+            total["changes"] = (total["changes"] + found["changes"])[:KEPT_CHANGES]
     return total if known else None
 
 
-def damage_note(damage: dict | None) -> list[str]:
-    """The document's note on a damaged source (none for an intact one)."""
-    if not damage or not any(damage.values()):
+def decode_notes(met: dict | None, plan: SweepPlan) -> list[str]:
+    """The document's notes on what the reference decode met (none for an intact, steady source)."""
+    if not met:
         return []
+
     def n(count: int, what: str) -> str:
         return f"{count} {what}{'' if count == 1 else 's'}"
 
-    said = []
-    if damage["rejected_packets"]:
-        said.append(f"rejected {n(damage['rejected_packets'], 'packet')}")
-    if damage["corrupt_frames"]:
-        said.append(f"concealed errors in {n(damage['corrupt_frames'], 'frame')}")
-    return [f"the source is damaged: reading the analysed part, FFmpeg's decoder {' and '.join(said)}; "
-            "the analysis sees the picture as FFmpeg conceals it, as every rendition encoded from "
-            "this source will"]
+    notes = []
+    if met["rejected_packets"] or met["corrupt_frames"]:
+        said = []
+        if met["rejected_packets"]:
+            said.append(f"rejected {n(met['rejected_packets'], 'packet')}")
+        if met["corrupt_frames"]:
+            said.append(f"concealed errors in {n(met['corrupt_frames'], 'frame')}")
+        notes.append(f"the source is damaged: reading the analysed part, FFmpeg's decoder {' and '.join(said)}; "
+                     "the analysis sees the picture as FFmpeg conceals it, as every rendition encoded from "
+                     "this source will")
+    if met["frame_changes"]:
+        shown = [f"{a}x{b} to {c}x{d} at {t:.2f} s" if (a, b) != (c, d) else f"its format at {t:.2f} s"
+                 for a, b, c, d, t in met["changes"]]
+        more = "; ..." if met["frame_changes"] > len(shown) else ""
+        when = "midway" if met["frame_changes"] == 1 else f"{met['frame_changes']} times"
+        what = f" ({'; '.join(shown)}{more})" if shown else ""
+        notes.append(f"the picture changes size or format {when}{what}: every frame is scaled to "
+                     f"{plan.reference.width}x{plan.reference.height} 4:2:0 for the analysis")
+    return notes
 
 
 def require_reference_filters(ff: FFmpeg, ref: C.ReferenceSpec) -> None:
@@ -379,36 +427,36 @@ def require_reference_filters(ff: FFmpeg, ref: C.ReferenceSpec) -> None:
             ff.require_filter(name, "(needed to tone-map an HDR source to SDR)")
 
 
-def prepare_reference(ff: FFmpeg, plan: SweepPlan, workdir: str, keep_damage: bool = False) -> str:
-    """Decode the source once into the reference every point reads. ``keep_damage``: what the
-    decoder met is kept in this process for :func:`reference_damage` (and goes to the cache with
-    the first point measured on it, :func:`run_sweep`); off for a caller with no document to say
-    it in (it costs the source's hash)."""
+def prepare_reference(ff: FFmpeg, plan: SweepPlan, workdir: str, keep_log: bool = False) -> str:
+    """Decode the source once into the reference every point reads. ``keep_log``: what the
+    decode met (:class:`DecodeLog`) is kept in this process for :func:`reference_decode` (and goes
+    to the cache with the first point measured on it, :func:`run_sweep`); off for a caller with no
+    document to say it in (it costs the source's hash)."""
     require_reference_filters(ff, plan.reference)
     out = os.path.join(workdir, "reference" + plan.reference.suffix)
-    counts = run(C.reference_command(ff.path, plan.reference, out), what="reference decode",
-                 path=plan.source.path, count=tuple(DAMAGE_LINES.values()))
+    log = DecodeLog()
+    run(C.reference_command(ff.path, plan.reference, out), what="reference decode",
+        path=plan.source.path, on_line=log)
     size = os.path.getsize(out) if os.path.exists(out) else 0
     # a Y4M holds its header even when no frame came out (one 4:2:0 frame: 1.5 bytes a pixel)
     one_frame = plan.reference.width * plan.reference.height * 3 // 2 if out.endswith(".y4m") else 1
     if size < one_frame:
         raise MeasurementError("the reference decode produced no frames (nothing decodes in the part "
                                "asked for)", plan.source.path)
-    if keep_damage:
-        damage = {k: counts[line] for k, line in DAMAGE_LINES.items()}
-        with _damage_lock:
-            _damage_seen[damage_key(plan, ff.version)] = damage
+    if keep_log:
+        with _decode_lock:
+            _decode_seen[decode_key(plan, ff.version)] = log.record()
     return out
 
 
-def _cache_damage(ff: FFmpeg, plan: SweepPlan, cache: Cache) -> None:
+def _cache_decode(ff: FFmpeg, plan: SweepPlan, cache: Cache) -> None:
     """Keep what this process's decode of ``plan``'s reference met beside the points measured on
     it (a run refused before its first point leaves nothing in the cache)."""
-    key = damage_key(plan, ff.version)
-    with _damage_lock:
-        damage = _damage_seen.get(key)
-    if damage is not None:
-        cache.put(key, damage)
+    key = decode_key(plan, ff.version)
+    with _decode_lock:
+        met = _decode_seen.get(key)
+    if met is not None:
+        cache.put(key, met)
 
 
 def frame_bytes(path: str) -> list[int]:
@@ -631,7 +679,7 @@ def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
         t0 = time.monotonic()
         if reference is None:
             on_event(Stage("reference", "decoding the source once"))
-            ref_path = prepare_reference(ff, plan, tmp, keep_damage=True)
+            ref_path = prepare_reference(ff, plan, tmp, keep_log=True)
         else:
             ref_path = reference()
         result.reference_s = time.monotonic() - t0
@@ -654,7 +702,7 @@ def run_sweep(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
                 result.failures.append((enc, err))
                 on_event(PointFailed(enc, err))
         if any(not r.get("cached") for r in result.rows):
-            _cache_damage(ff, plan, cache)
+            _cache_decode(ff, plan, cache)
     finally:
         remove_workdir(tmp)
     result.wall_s = time.monotonic() - t_start
@@ -676,9 +724,9 @@ class SharedReference:
     (the fast mode's rounds, hybrid verification); ``close()`` deletes it."""
 
     def __init__(self, ff: FFmpeg, plan: SweepPlan, workdir: str | None = None,
-                 on_event: EventSink = no_events, keep_damage: bool = False):
+                 on_event: EventSink = no_events, keep_log: bool = False):
         self.ff, self.plan, self.workdir, self.on_event = ff, plan, workdir, on_event
-        self.keep_damage = keep_damage   # (see prepare_reference)
+        self.keep_log = keep_log   # (see prepare_reference)
         self.dir: str | None = None
         self.path: str | None = None
         self.decode_s = 0.0   # wall time of the decode
@@ -688,7 +736,7 @@ class SharedReference:
             t0 = time.monotonic()
             self.on_event(Stage("reference", "decoding the source once"))
             self.dir = make_workdir("pertitle-ref-", self.workdir)
-            self.path = prepare_reference(self.ff, self.plan, self.dir, self.keep_damage)
+            self.path = prepare_reference(self.ff, self.plan, self.dir, self.keep_log)
             self.decode_s = time.monotonic() - t0
         return self.path
 
@@ -705,7 +753,7 @@ def points_measurer(ff: FFmpeg, plan: SweepPlan, cache: Cache, *, jobs: int = 1,
     FFmpeg process) starts on entry, in a thread, so that what the caller does before its first
     call (the fast mode's features and prior) runs beside it; else on the first call.
     ``measure.reference`` is the shared reference (its ``decode_s``: the decode's wall time)."""
-    ref = SharedReference(ff, plan, workdir, on_event, keep_damage=True)
+    ref = SharedReference(ff, plan, workdir, on_event, keep_log=True)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pertitle-ref") if early else None
     decoding = pool.submit(ref) if pool else None
 

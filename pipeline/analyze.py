@@ -6,7 +6,7 @@ from ..encoder.cache import Cache
 from ..encoder.events import EventSink, no_events
 from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import Source, probe
-from ..encoder.sweep import chunk_plans, damage_note, reference_damage, run_sweep
+from ..encoder.sweep import chunk_plans, decode_notes, reference_decode, run_sweep
 from .common import (Analysis, AnalysisOptions, analysis_document, attach_parts, make_plan, pool_sampled,
                      record_rate_ratios, sample_title, sweep_info, title_shots)
 from .fast import analyze_fast
@@ -43,7 +43,7 @@ def analyze(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, *,
                           f"{len(plan.encodes)}): {first}", path)
     doc = analysis_document(source, plan, sweep.rows, opts, ff,
                             sweep_info(plan, sweep, opts, encodes=len(plan.encodes), extra=extra),
-                            notes=damage_note(reference_damage(ff, decoded, cache)))
+                            notes=decode_notes(reference_decode(ff, decoded, cache), plan))
     if sampling:
         doc["analysed"]["sampling"] = sampling
     attach_parts(doc, plan, sweep.rows, opts.policy, sampling, shots)

@@ -9,7 +9,7 @@ from ..encoder.cache import Cache
 from ..encoder.events import EventSink, no_events
 from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import Source
-from ..encoder.sweep import SweepResult, damage_note, points_measurer, reference_damage
+from ..encoder.sweep import SweepResult, decode_notes, points_measurer, reference_decode
 from ..ladders.search import (
     EXTRAPOLATION_DISCOUNT,
     FAST_EVIDENCE_RATIO,
@@ -106,7 +106,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     doc = analysis_document(source, plan, merged, opts, ff, info, evidence=evidence)
     gaps = unbacked(doc["rungs"], found.measured, grid_sizes)
     doc["sweep"]["search"]["unbacked_rungs"] = gaps
-    notes = damage_note(reference_damage(ff, [plan], cache))
+    notes = decode_notes(reference_decode(ff, [plan], cache), plan)
     notes += [f"fast mode: {len(done)} of {len(plan.encodes)} grid encodes measured (VMAF every {subsample} "
              f"frames), search stopped: {found.stop}; the other points are model predictions corrected by them"]
     if gaps:

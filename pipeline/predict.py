@@ -28,9 +28,9 @@ from ..encoder.sweep import (
     SharedReference,
     SweepPlan,
     candidate_sizes,
-    damage_note,
+    decode_notes,
     measure_points,
-    reference_damage,
+    reference_decode,
     run_sweep,
 )
 from ..ladders.document import build_document, curves_from_rows
@@ -163,7 +163,7 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
     if verify and ff is None:
         raise ValueError("verify needs an FFmpeg")
     cache = cache or Cache(None)
-    ref = SharedReference(ff, plan, workdir, keep_damage=True) if ff is not None else None
+    ref = SharedReference(ff, plan, workdir, keep_log=True) if ff is not None else None
     try:   # one decode of the reference for the probe encode and the verify encodes
         rows, members, meta, feats = predicted_rows(source, plan, opts, cache, ff=ff, workdir=workdir,
                                                     reference=ref)
@@ -230,8 +230,8 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
         # a BD-rate needs two rungs: one rung's loss is its rate excess over the best size there
         prediction["loss_bound_kind"] = "bd_rate" if len(rungs) > 1 else "rate_excess"
         prediction["confident"] = unc["confident"]
-    damage = damage_note(reference_damage(ff, [plan], cache)) if ff is not None else []
-    doc["notes"] = list(source.warnings) + excerpt_notes(source, opts) + damage + doc["notes"]
+    met = decode_notes(reference_decode(ff, [plan], cache), plan) if ff is not None else []
+    doc["notes"] = list(source.warnings) + excerpt_notes(source, opts) + met + doc["notes"]
     if found is not None:
         gaps = unbacked(doc["rungs"], measured, grid_sizes)
         prediction["search"]["unbacked_rungs"] = gaps

@@ -147,6 +147,11 @@ def test_a_stream_whose_size_and_format_change_midway_gives_a_whole_reference(ff
     assert np.abs(frames[30].astype(float) - want[5].astype(float)).mean() < 3.0
     res = analyze(str(joined), AnalysisOptions(crfs=(16,), heights=(360,), gop_seconds=1, jobs=2), ff, Cache(None))
     assert res.rd_frame().vmaf_mean.min() > 90
+    # ... and the document says so, with where (b's first frame: 1 s in)
+    said = [n for n in res.document["notes"] if n.startswith("the picture changes size or format midway")]
+    assert len(said) == 1 and "640x360 to 320x240 at 1.00 s" in said[0] and "scaled to 640x360" in said[0], said
+    steady = analyze(a, AnalysisOptions(crfs=(16,), heights=(360,), gop_seconds=1), ff, Cache(None))
+    assert not [n for n in steady.document["notes"] if "midway" in n]
 
 
 def read_y4m_luma(path, w: int, h: int) -> list:
@@ -221,20 +226,25 @@ def test_a_video_that_starts_after_the_audio(ff, tmp_path):
         assert all(np.array_equal(a, b) for a, b in zip(*refs)), case
 
 
-def test_run_counts_lines_of_the_whole_stderr():
-    """The reference decode's damage is counted over all of FFmpeg's stderr, not the tail kept
-    for error messages."""
+def test_run_shows_every_line_of_stderr_and_a_decode_log_counts_them():
+    """The reference decode's log is read over all of FFmpeg's stderr, not the tail kept for
+    error messages; a size change is read off FFmpeg's own line."""
     import sys
 
     from pertitle.encoder.runner import STDERR_TAIL_LINES, run
+    from pertitle.encoder.sweep import DecodeLog
 
     n = 3 * STDERR_TAIL_LINES
+    change = ("[graph -1 input from stream 0:0 @ 0x1] filter context - w: 640 h: 360 fmt: 0 csp: unknown "
+              "range: unknown alpha: unspecified, incoming frame - w: 320 h: 240 fmt: 5 csp: unknown range: "
+              "unknown alpha: unspecified pts_time: 2.04")
     code = (f"import sys\nfor i in range({n}):\n    print('x corrupt decoded frame' if i % 3 == 0 "
-            "else 'y Error submitting packet to decoder: z', file=sys.stderr)")
-    got = run([sys.executable, "-c", code], count=("corrupt decoded frame", "Error submitting packet",
-                                                   "absent"))
-    assert got == {"corrupt decoded frame": n // 3, "Error submitting packet": n - n // 3, "absent": 0}
-    assert run([sys.executable, "-c", "pass"]) == {}
+            "else 'y Error submitting packet to decoder: z', file=sys.stderr)\n"
+            f"print({change!r}, file=sys.stderr)")
+    log = DecodeLog()
+    assert run([sys.executable, "-c", code], on_line=log) is None
+    assert log.record() == {"corrupt_frames": n // 3, "rejected_packets": n - n // 3, "frame_changes": 1,
+                            "changes": [[640, 360, 320, 240, 2.04]]}
 
 
 def test_a_damaged_source_is_said_in_every_mode_and_from_the_cache(ff, make_clip, tmp_path):
@@ -276,10 +286,10 @@ def test_a_damaged_source_is_said_in_every_mode_and_from_the_cache(ff, make_clip
 
     root = str(tmp_path / "cache")
     first = said(analyze(dst, opts, ff, Cache(root)).document)
-    sweep._damage_seen.clear()                     # a later process: only the cache knows
+    sweep._decode_seen.clear()                     # a later process: only the cache knows
     again = analyze(dst, opts, ff, Cache(root)).document
     assert again["sweep"]["cached"] == again["sweep"]["encodes"] == 1 and said(again) == first
-    sweep._damage_seen.clear()
+    sweep._decode_seen.clear()
     said(predict_ladder(dst, opts, ff=ff, cache=Cache(None)))   # decoded for the probe encode
     assert ffmpeg_says(src) == (0, 0)
     assert not [n for n in analyze(src, opts, ff, Cache(root)).document["notes"] if "damaged" in n]
