@@ -28,6 +28,9 @@ MIN_DIMENSION = 32
 MAX_DIMENSION = 8192
 MAX_PIXELS = 8192 * 4320
 MIN_FRAMES = 2
+TS_DISCONT = 0x0200       # AVFMT_TS_DISCONT: the format's timestamps may jump (MPEG-TS)
+TS_JUMP_BACK_S = 0.1      # a jump back beyond this, or ahead beyond the next, is a discontinuity
+TS_JUMP_AHEAD_S = 10.0    # (FFmpeg's command line: ffmpeg_demux.c, -dts_delta_threshold 10)
 VIDEO_START_LATE = 0.5   # s: a video starting this long after the file's other streams starts late
 
 
@@ -462,6 +465,13 @@ def _timing(container, vs, path: str) -> _Timing:
     keys: list[int] = []
     total_bytes = n_packets = 0
     others_end = None       # where the file's other streams (audio...) end, in seconds
+    # A format whose timestamps may jump (MPEG-TS: joined recordings restart them) is read as
+    # FFmpeg's command line reads it: a jump back, or far ahead, continues from the last frame.
+    discont = bool(getattr(container.format, "flags", 0) & TS_DISCONT)
+    step = int(round(1 / float(tb) / float(vs.guessed_rate or vs.average_rate or 25)))
+    offset = 0                # added to this stream's timestamps after a jump
+    last_dts = None
+    resets: list[int] = []    # where the timestamps jumped: the index of the next frame's in ``pts``
     try:
         for pkt in container.demux():
             if pkt.stream.index != vs.index:
@@ -473,8 +483,17 @@ def _timing(container, vs, path: str) -> _Timing:
                 continue    # (discarded: before an MP4 edit list's start, decoded but never shown)
             n_packets += 1
             total_bytes += pkt.size
+            if discont and pkt.dts is not None:
+                dts = pkt.dts + offset
+                if last_dts is not None and (dts < last_dts - TS_JUMP_BACK_S / float(tb)
+                                             or dts > last_dts + TS_JUMP_AHEAD_S / float(tb)):
+                    offset += last_dts + step - dts
+                    resets.append(len(pts))   # the first frame read after the jump
+                    dts = last_dts + step
+                last_dts = dts
             ts = pkt.pts if pkt.pts is not None else pkt.dts
             if ts is not None:
+                ts += offset
                 pts.append(ts)
                 if pkt.is_keyframe:
                     keys.append(ts)
@@ -484,6 +503,15 @@ def _timing(container, vs, path: str) -> _Timing:
         raise NotAVideo("a still image (one frame): nothing to analyse" if n_packets == 1 else
                         f"only {n_packets} video packets: nothing to analyse", path)
     warnings: list[str] = []
+    if resets:
+        first = min(pts)
+        # (the earliest shown of the frames after the jump: reordered frames come a little later)
+        at = ", ".join(f"{float(min(pts[i:i + 16]) - first) * float(tb):.2f}" for i in resets[:4] if i < len(pts))
+        times = "once" if len(resets) == 1 else f"{len(resets)} times"
+        warnings.append(f"the timestamps restart {times} (at {at} s"
+                        f"{', ...' if len(resets) > 4 else ''}: joined recordings): read on in order, as FFmpeg "
+                        "does; a title analysed whole is right, an excerpt past a restart may not begin "
+                        "where asked (remux it first: ffmpeg -i IN -c copy OUT.mkv)")
     pts_arr = np.unique(np.asarray(pts, dtype=np.int64))
     declared = container.duration / 1e6 if container.duration else None
     guessed = vs.guessed_rate or vs.average_rate or vs.base_rate

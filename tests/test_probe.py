@@ -219,3 +219,25 @@ def test_a_still_image_says_what_it_is(ff, tmp_path):
                    check=True)
     with pytest.raises(E.NotAVideo, match=r"a still image \(one frame\): nothing to analyse"):
         probe(png)
+
+
+def test_joined_mpeg_ts_whose_timestamps_restart_is_read_on(ff, make_clip, tmp_path):
+    """Two MPEG-TS recordings joined byte for byte: the second restarts its timestamps. FFmpeg's
+    command line reads on (a jump back continues from the last frame); the probe counted the
+    frames of the overlapping times once and gave 2 s of a 4-s title (the document said 48 frames
+    analysed, its RD table 96). Now the duration and frame count are the whole title's, with a
+    warning; the same packets remuxed by FFmpeg (continuous timestamps) probe alike, no warning."""
+    a = make_clip("ra.ts", size="320x180", rate=24, seconds=2.0, extra_out=["-f", "mpegts"])
+    b = make_clip("rb.ts", size="320x180", rate=24, seconds=2.0, source="testsrc", extra_out=["-f", "mpegts"])
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(open(a, "rb").read() + open(b, "rb").read())
+    s = probe(str(joined))
+    assert s.duration_s == pytest.approx(4.0, abs=1 / 24) and s.frames == 96
+    said = [w for w in s.warnings if "timestamps restart" in w]
+    assert len(said) == 1 and "restart once (at 2.00 s" in said[0], s.warnings
+    mkv = tmp_path / "joined.mkv"
+    subprocess.run([ff.path, "-v", "error", "-y", "-i", str(joined), "-c", "copy", str(mkv)], check=True)
+    m = probe(str(mkv))
+    assert m.duration_s == pytest.approx(s.duration_s, abs=1 / 24) and m.frames == s.frames
+    assert not [w for w in m.warnings if "restart" in w]
+    assert not [w for w in probe(a).warnings if "restart" in w]
