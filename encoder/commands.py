@@ -372,11 +372,13 @@ def rendition_commands(ffmpeg: str, ref: ReferenceSpec, spec: EncodeSpec, out_pa
 
 
 def audio_command(ffmpeg: str, source: str, source_format: str | None, out_path: str, kbps: int = 128,
-                  channels: int = 2, start_s: float = 0.0) -> list[str]:
+                  channels: int = 2, start_s: float = 0.0, duration_s: float | None = None) -> list[str]:
     """The source's first audio track as AAC-LC (stereo by default), MP4; from ``start_s`` (the
-    video's first frame, where the video starts late: the renditions begin there)."""
+    video's first frame, where the video starts late: the renditions begin there) and for at most
+    ``duration_s`` (the video's length: audio that goes on after the last frame is not packaged)."""
     seek = ["-ss", f"{start_s:.3f}"] if start_s > 0 else []
-    return [ffmpeg, *BASE, *seek, *input_args(source, source_format), "-map", "0:a:0", "-vn", "-sn", "-dn",
+    bound = ["-t", f"{duration_s:.3f}"] if duration_s else []
+    return [ffmpeg, *BASE, *seek, *input_args(source, source_format), "-map", "0:a:0", *bound, "-vn", "-sn", "-dn",
             "-c:a", "aac", "-b:a", f"{kbps}k", "-ac", str(channels), "-ar", "48000", "-f", "mp4",
             file_url(out_path)]
 

@@ -221,11 +221,13 @@ def encode_package(input_path: str, doc: dict, outdir: str, opts: EncodeOptions,
                 "target_kbps": spec.bitrate_kbps, "label": f"{spec.width}x{spec.height} at {spec.bitrate_kbps:.0f} kbps"}
         jobs.append((f"v{i}", key, lambda out, log, s=spec_t: C.rendition_commands(ff.path, ref, s, out, log), meta))
     if with_audio:
-        key = {"audio": "aac", "kbps": opts.audio_kbps, "channels": 2, "segment_s": round(segment_s, 6)}
+        key = {"audio": "aac", "kbps": opts.audio_kbps, "channels": 2, "segment_s": round(segment_s, 6),
+               "end_s": round(source.duration_s, 3)}   # no audio after the video's last frame
         if ref.video_start_s:
             key["start_s"] = ref.video_start_s   # in step with a video that starts late
         jobs.append(("a0", key, lambda out, log: [C.audio_command(ff.path, ref.source, ref.source_format, out,
-                                                                   opts.audio_kbps, start_s=ref.video_start_s)],
+                                                                   opts.audio_kbps, start_s=ref.video_start_s,
+                                                                   duration_s=source.duration_s)],
                      {"kind": "audio", "channels": 2, "target_kbps": opts.audio_kbps, "label": "AAC stereo"}))
 
     from joblib import Parallel, delayed

@@ -413,3 +413,24 @@ def test_the_audio_starts_with_a_video_that_starts_late(ff, tmp_path):
     audio = sum(s.duration for s in m3u8.load(str(out / "a0" / "media.m3u8")).segments)
     video = sum(s.duration for s in m3u8.load(str(out / "v0" / "media.m3u8")).segments)
     assert video == pytest.approx(4.0, abs=0.05) and audio == pytest.approx(4.0, abs=0.1), (video, audio)
+
+
+def test_the_audio_ends_with_a_video_that_ends_early(ff, tmp_path):
+    """Video 0-3 s, audio 0-6 s: the package's audio stopped 3 s after the last picture (players
+    hold the last frame); it ends with the video now."""
+    import m3u8
+
+    early = tmp_path / "early.mp4"
+    subprocess.run([ff.path, "-v", "error", "-f", "lavfi", "-i", "sine=d=6", "-f", "lavfi",
+                    "-i", "testsrc2=s=320x180:r=25:d=3", "-map", "0", "-map", "1", "-c:v", "libx264",
+                    "-preset", "veryfast", "-c:a", "aac", str(early)], check=True)
+    lad = tmp_path / "early.ladder.json"
+    p = run("analyze", early, "-o", lad, "--crf", "24,34", "--heights", "180", "--gop", "1", "--no-cache")
+    assert p.returncode == 0, p.stderr
+    assert "the video lasts 3.00 s of the file's" in p.stderr + p.stdout
+    out = tmp_path / "pkg"
+    e = run("encode", early, lad, "-o", out, "--segment-seconds", "1", "--no-dash")
+    assert e.returncode == 0, e.stderr
+    audio = sum(s.duration for s in m3u8.load(str(out / "a0" / "media.m3u8")).segments)
+    video = sum(s.duration for s in m3u8.load(str(out / "v0" / "media.m3u8")).segments)
+    assert video == pytest.approx(3.0, abs=0.05) and audio == pytest.approx(3.0, abs=0.1), (video, audio)
