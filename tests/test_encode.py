@@ -394,43 +394,27 @@ def test_a_ladder_this_packager_cannot_do_is_refused_before_any_encode(package, 
     assert p.returncode == 31 and "GOP" in p.stderr, p.stderr
 
 
-def test_the_audio_starts_with_a_video_that_starts_late(ff, tmp_path):
-    """Audio 0-6 s, video 2-6 s: the renditions begin at the video's first frame, so the audio
-    track must too (it began 2 s early: the package played out of sync by 2 s)."""
+@pytest.mark.parametrize("case", ["starts late", "ends early"])
+def test_the_audio_spans_the_video(ff, tmp_path, case):
+    """Audio 0-6 s with video 2-6 s: the renditions begin at the video's first frame, so the
+    audio track must too (it began 2 s early: the package played out of sync by 2 s). Audio
+    0-6 s with video 0-3 s: the package's audio went on 3 s after the last picture (players hold
+    the last frame); it ends with the video."""
     import m3u8
 
-    late = tmp_path / "late.mp4"
-    subprocess.run([ff.path, "-v", "error", "-f", "lavfi", "-i", "sine=d=6", "-itsoffset", "2", "-f", "lavfi",
-                    "-i", "testsrc2=s=320x180:r=25:d=4", "-map", "0", "-map", "1", "-c:v", "libx264",
-                    "-preset", "veryfast", "-c:a", "aac", str(late)], check=True)
-    lad = tmp_path / "late.ladder.json"
-    p = run("analyze", late, "-o", lad, "--crf", "24,34", "--heights", "180", "--gop", "1", "--no-cache")
+    src = tmp_path / "src.mp4"
+    offset, seconds, said = (["-itsoffset", "2"], 4, "starts 2.00 s into the file") if case == "starts late" \
+        else ([], 3, "the video lasts 3.00 s of the file's")
+    subprocess.run([ff.path, "-v", "error", "-f", "lavfi", "-i", "sine=d=6", *offset, "-f", "lavfi",
+                    "-i", f"testsrc2=s=320x180:r=25:d={seconds}", "-map", "0", "-map", "1", "-c:v", "libx264",
+                    "-preset", "veryfast", "-c:a", "aac", str(src)], check=True)
+    lad = tmp_path / "src.ladder.json"
+    p = run("analyze", src, "-o", lad, "--crf", "24,34", "--heights", "180", "--gop", "1", "--no-cache")
     assert p.returncode == 0, p.stderr
-    assert "starts 2.00 s into the file" in p.stderr + p.stdout
+    assert said in p.stderr + p.stdout
     out = tmp_path / "pkg"
-    e = run("encode", late, lad, "-o", out, "--segment-seconds", "2", "--no-dash")
+    e = run("encode", src, lad, "-o", out, "--segment-seconds", "1", "--no-dash")
     assert e.returncode == 0, e.stderr
     audio = sum(s.duration for s in m3u8.load(str(out / "a0" / "media.m3u8")).segments)
     video = sum(s.duration for s in m3u8.load(str(out / "v0" / "media.m3u8")).segments)
-    assert video == pytest.approx(4.0, abs=0.05) and audio == pytest.approx(4.0, abs=0.1), (video, audio)
-
-
-def test_the_audio_ends_with_a_video_that_ends_early(ff, tmp_path):
-    """Video 0-3 s, audio 0-6 s: the package's audio stopped 3 s after the last picture (players
-    hold the last frame); it ends with the video now."""
-    import m3u8
-
-    early = tmp_path / "early.mp4"
-    subprocess.run([ff.path, "-v", "error", "-f", "lavfi", "-i", "sine=d=6", "-f", "lavfi",
-                    "-i", "testsrc2=s=320x180:r=25:d=3", "-map", "0", "-map", "1", "-c:v", "libx264",
-                    "-preset", "veryfast", "-c:a", "aac", str(early)], check=True)
-    lad = tmp_path / "early.ladder.json"
-    p = run("analyze", early, "-o", lad, "--crf", "24,34", "--heights", "180", "--gop", "1", "--no-cache")
-    assert p.returncode == 0, p.stderr
-    assert "the video lasts 3.00 s of the file's" in p.stderr + p.stdout
-    out = tmp_path / "pkg"
-    e = run("encode", early, lad, "-o", out, "--segment-seconds", "1", "--no-dash")
-    assert e.returncode == 0, e.stderr
-    audio = sum(s.duration for s in m3u8.load(str(out / "a0" / "media.m3u8")).segments)
-    video = sum(s.duration for s in m3u8.load(str(out / "v0" / "media.m3u8")).segments)
-    assert video == pytest.approx(3.0, abs=0.05) and audio == pytest.approx(3.0, abs=0.1), (video, audio)
+    assert video == pytest.approx(seconds, abs=0.05) and audio == pytest.approx(seconds, abs=0.1), (video, audio)
