@@ -51,10 +51,14 @@ def source_args(path: str, fmt: str | None = None) -> list[str]:
     return ["-reinit_filter", "0", *input_args(path, fmt)]
 
 
-BASE = ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "warning", "-y"]
+def _base(loglevel: str) -> list[str]:
+    return ["-nostdin", "-hide_banner", "-nostats", "-loglevel", loglevel, "-y"]
+
+
+BASE = _base("warning")
 # The reference decode's warnings one line each ("repeat": not folded into "Last message repeated
-# N times"), so that the damage the decoder meets can be counted (sweep.DAMAGE_LINES).
-REFERENCE_BASE = ["-nostdin", "-hide_banner", "-nostats", "-loglevel", "repeat+warning", "-y"]
+# N times"), so that what the decoder meets can be counted (sweep.DecodeLog).
+REFERENCE_BASE = _base("repeat+warning")
 
 # ------------------------------------------------------------------------------------------
 # Reference preparation: decode the source once into a constant-rate, even-sized, limited-range

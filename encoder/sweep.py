@@ -320,6 +320,7 @@ _CORRUPT = "corrupt decoded frame"
 _REJECTED = "Error submitting packet to decoder"
 _CHANGE = re.compile(r"filter context - w: (\d+) h: (\d+) .*incoming frame - w: (\d+) h: (\d+) .*pts_time: (-?[0-9.]+)")
 KEPT_CHANGES = 4     # the first few changes a record keeps (their number is kept whole)
+_COUNTS = ("corrupt_frames", "rejected_packets", "frame_changes")   # a record's counts (summed over chunks)
 _decode_lock = threading.Lock()
 _decode_seen: dict[str, dict] = {}   # reference decodes of this process: decode_key -> record
 
@@ -357,11 +358,10 @@ def decode_key(plan: SweepPlan, ffmpeg_version: str) -> str:
 
 
 def _plausible_record(value: dict) -> bool:
-    counts = ("corrupt_frames", "rejected_packets", "frame_changes")
-    if set(value) != {*counts, "changes"} or not isinstance(value["changes"], list):
+    if set(value) != {*_COUNTS, "changes"} or not isinstance(value["changes"], list):
         return False
     whole = lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0  # noqa: E731
-    return (all(whole(value[k]) for k in counts) and len(value["changes"]) <= KEPT_CHANGES
+    return (all(whole(value[k]) for k in _COUNTS) and len(value["changes"]) <= KEPT_CHANGES
             and all(isinstance(c, list) and len(c) == 5 and all(whole(v) for v in c[:4])
                     and isinstance(c[4], (int, float)) and not isinstance(c[4], bool) and math.isfinite(c[4])
                     for c in value["changes"]))
@@ -375,17 +375,16 @@ def reference_decode(ff: FFmpeg, plans: Sequence[SweepPlan], cache: Cache | None
     from a keyframe) counts what it reads there too, and FFmpeg's frame threads conceal a damaged
     frame from whatever reference they have reached, so the corrupt frames of two decodes of one
     file can differ by a few. A chunk that begins after a change of size does not see it."""
-    total = {"corrupt_frames": 0, "rejected_packets": 0, "frame_changes": 0, "changes": []}
+    total = {**dict.fromkeys(_COUNTS, 0), "changes": []}
     known = False
     for plan in plans:
         key = decode_key(plan, ff.version)
-        with _decode_lock:
-            found = _decode_seen.get(key)
+        found = _seen(key)
         if found is None and cache is not None:
             found = cache.get(key, check=_plausible_record)
         if found is not None:
             known = True
-            for k in ("corrupt_frames", "rejected_packets", "frame_changes"):
+            for k in _COUNTS:
                 total[k] += found[k]
             total["changes"] = (total["changes"] + found["changes"])[:KEPT_CHANGES]
     return total if known else None
@@ -453,10 +452,14 @@ def _cache_decode(ff: FFmpeg, plan: SweepPlan, cache: Cache) -> None:
     """Keep what this process's decode of ``plan``'s reference met beside the points measured on
     it (a run refused before its first point leaves nothing in the cache)."""
     key = decode_key(plan, ff.version)
-    with _decode_lock:
-        met = _decode_seen.get(key)
+    met = _seen(key)
     if met is not None:
         cache.put(key, met)
+
+
+def _seen(key: str) -> dict | None:
+    with _decode_lock:
+        return _decode_seen.get(key)
 
 
 def frame_bytes(path: str) -> list[int]:

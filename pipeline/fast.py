@@ -103,11 +103,11 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
     grid_sizes = [(e.width, e.height) for e in plan.encodes]
     evidence = evidence_of(found.measured, found.evidence_ratio, sizes=grid_sizes,
                            skip_twins=found.skip_twins, discount=found.discount)
-    doc = analysis_document(source, plan, merged, opts, ff, info, evidence=evidence)
+    doc = analysis_document(source, plan, merged, opts, ff, info, evidence=evidence,
+                            notes=decode_notes(reference_decode(ff, [plan], cache), plan))
     gaps = unbacked(doc["rungs"], found.measured, grid_sizes)
     doc["sweep"]["search"]["unbacked_rungs"] = gaps
-    notes = decode_notes(reference_decode(ff, [plan], cache), plan)
-    notes += [f"fast mode: {len(done)} of {len(plan.encodes)} grid encodes measured (VMAF every {subsample} "
+    notes = [f"fast mode: {len(done)} of {len(plan.encodes)} grid encodes measured (VMAF every {subsample} "
              f"frames), search stopped: {found.stop}; the other points are model predictions corrected by them"]
     if gaps:
         notes.append(unbacked_note(gaps, " (budget spent): run the exhaustive analysis to be sure"))
