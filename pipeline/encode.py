@@ -85,18 +85,23 @@ def prepare_folder(outdir: str, state: dict, overwrite: bool) -> str:
     state_path = os.path.join(outdir, STATE_NAME)
     if entries:
         old = None
-        if os.path.isfile(state_path) and os.path.getsize(state_path) < 1 << 20:
+        if os.path.isfile(state_path) and not os.path.islink(state_path) and os.path.getsize(state_path) < 1 << 20:
             try:
                 with open(state_path, encoding="utf-8") as fh:
                     old = json.load(fh)
             except (OSError, ValueError):
                 old = None
         foreign = [e for e in entries if not OURS.match(e)]
-        if old == state and not foreign:
+        # a resume writes into the folders it finds: a symbolic link among them would lead it out
+        link = _first_link(outdir) if old == state and not foreign else None
+        if old == state and not foreign and not link:
             return outdir  # resume
         if old is None or foreign:
             raise OutputError("the package folder is not empty and holds no pertitle package: choose an empty or "
                               "new folder", outdir)
+        if link and not overwrite:
+            raise OutputError(f"the package folder holds a symbolic link ({link}): a package is resumed in real "
+                              "folders only: remove the link, or --overwrite makes the package anew", outdir)
         if not overwrite:
             raise OutputError("the package folder holds another package (other source, ladder or options): "
                               "--overwrite replaces it", outdir)
@@ -108,6 +113,16 @@ def prepare_folder(outdir: str, state: dict, overwrite: bool) -> str:
                 os.unlink(p)
     atomic_write_text(state_path, to_json(state))
     return outdir
+
+
+def _first_link(folder: str) -> str | None:
+    """The first symbolic link under ``folder`` (its path relative to it), not followed."""
+    for here, dirs, files in os.walk(folder):          # os.walk does not descend into linked folders
+        for name in sorted(dirs + files):
+            path = os.path.join(here, name)
+            if os.path.islink(path):
+                return os.path.relpath(path, folder)
+    return None
 
 
 def precheck(outdir: str) -> None:

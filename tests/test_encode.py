@@ -143,6 +143,43 @@ def test_rerun_resumes_and_bad_requests_are_refused(package, make_clip, tmp_path
     assert not (copy / "a0").exists() and "AUDIO=" not in (copy / "master.m3u8").read_text()
 
 
+def test_a_symbolic_link_in_the_package_folder_is_never_written_through(package, tmp_path):
+    """A resumed package writes its playlists into the rendition folders it finds: a file in one,
+    or a folder, replaced by a symbolic link to a place outside is refused with one line, and
+    nothing outside changes; --overwrite makes the package anew in real folders."""
+    out, lad, clip = package["out"], package["ladder"], package["clip"]
+    copy = tmp_path / "pkg"
+    shutil.copytree(out, copy)
+
+    def refused(link):
+        p = run("encode", clip, lad, "-o", copy, "--segment-seconds", "2")
+        assert p.returncode == 34 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr, p.stderr
+        assert f"symbolic link ({link})" in p.stderr
+
+    # a playlist the resume rewrites, linked to a file outside
+    victim = tmp_path / "victim.m3u8"
+    victim.write_text("mine")
+    (copy / "v0" / "media.m3u8").unlink()
+    (copy / "v0" / "media.m3u8").symlink_to(victim)
+    refused("v0/media.m3u8")
+    assert victim.read_text() == "mine"
+    (copy / "v0" / "media.m3u8").unlink()
+    shutil.copy(out / "v0" / "media.m3u8", copy / "v0" / "media.m3u8")
+    # a finished rendition moved outside and linked back, its playlist to be written again
+    outside = tmp_path / "outside"
+    shutil.move(copy / "v1", outside)
+    (outside / "media.m3u8").unlink()
+    (copy / "v1").symlink_to(outside, target_is_directory=True)
+    before = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in outside.iterdir()}
+    refused("v1")
+    assert {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in outside.iterdir()} == before
+    p = run("encode", clip, lad, "-o", copy, "--segment-seconds", "2", "--overwrite")
+    assert p.returncode == 0, p.stderr
+    assert (copy / "v1").is_dir() and not (copy / "v1").is_symlink() and (copy / "v1" / "media.m3u8").is_file()
+    assert {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in outside.iterdir()} == before
+    assert victim.read_text() == "mine"
+
+
 def test_manifest_writers_are_consistent():
     v = [Rendition("v0", "video", "avc1.64001E", (Segment("seg_00000.m4s", 2.0, 50_000), Segment("seg_00001.m4s", 1.0, 10_000)),
                    width=640, height=360, fps="24/1"),
