@@ -130,6 +130,24 @@ def _try_writing(folder: str, what: str, path: str) -> None:
     _unlink(tmp)
 
 
+def no_link_below(folder: str, path: str, *, what: str = "output") -> None:
+    """A one-line :class:`OutputError` if ``path``, or a folder between ``folder`` and it, is a
+    symbolic link: for outputs whose names a command derives inside a folder it was given (a
+    batch's per-title files, a package's renditions), where a link planted there would carry the
+    write to a file nobody named. ``folder`` itself may be a link (it was named)."""
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(folder))
+    if rel == os.curdir or rel.startswith(os.pardir + os.sep) or rel == os.pardir:
+        return
+    here = os.path.abspath(folder)
+    for part in rel.split(os.sep):
+        here = os.path.join(here, part)
+        if os.path.islink(here):
+            where = ("is a symbolic link" if here == os.path.abspath(path) else
+                     f"would be written through a symbolic link ({os.path.relpath(here, folder)})")
+            raise OutputError(f"the {what} {where}: only real files and folders are written inside the "
+                              "output folder; remove the link", path)
+
+
 def check_folder(path: str, *, what: str = "output folder") -> str:
     """A folder we may create files in (made if missing); a one-line error otherwise."""
     if not path or "\0" in path:

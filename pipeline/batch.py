@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..core.errors import PertitleError
-from ..core.fsutil import Output, atomic_write, atomic_write_json, check_output, csv_safe, to_json
+from ..core.fsutil import Output, atomic_write, atomic_write_json, check_output, csv_safe, no_link_below, to_json
 from ..core.fsutil import write_outputs as write_many
 from ..encoder.cache import Cache, fingerprint
 from ..encoder.events import EventSink, no_events
@@ -161,6 +161,7 @@ def process_title(path: str, folder: str, outdir: str, opts: AnalysisOptions, ff
 
     pkg = res.ladder[:-len(LADDER_SUFFIX)] + PACKAGE_SUFFIX
     try:
+        no_link_below(outdir, pkg, what="package folder")
         encode_package(path, load(res.ladder), pkg, EncodeOptions(jobs=max(1, opts.jobs or 1),
                                                                   allow_references=opts.allow_references),
                        ff, on_event=on_event)
@@ -177,9 +178,11 @@ def _analyse_title(path: str, folder: str, outdir: str, opts: AnalysisOptions, f
     t0 = time.monotonic()
     ladder_path, rd_path = output_paths(folder, path, outdir)
     try:
+        rep_path = report_path(ladder_path)
+        for out, what in ((ladder_path, "ladder"), (rd_path, "RD table"), (rep_path, "report")):
+            no_link_below(outdir, out, what=what)   # before the done ladder is read through it
         sha = fingerprint(path)
         doc = done_document(ladder_path, sha, opts.config_key())
-        rep_path = report_path(ladder_path)
         if doc is not None:
             if not os.path.isfile(rep_path):
                 _report_of_done(ladder_path, rep_path, path)

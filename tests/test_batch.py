@@ -92,3 +92,34 @@ def test_batch_empty_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     p = run("batch", tmp_path / "empty", "-o", tmp_path / "out")
     assert p.returncode == E.InputNotFound.exit_code and "no video files" in p.stderr
+
+
+def test_batch_never_writes_through_a_link_planted_in_its_output_folder(tmp_path, make_clip):
+    """The per-title files are named by the batch, not by the user: a symbolic link planted in
+    the output folder under such a name (or as a subfolder) fails that title with one line, the
+    file it points at is neither read nor written, and the other titles are done."""
+    d = make_folder(tmp_path, make_clip)
+    for junk in ("zero.mp4", "fake.mov", "tone.mp4", "sub/c.clip"):
+        (d / junk).unlink()
+    out = tmp_path / "out"
+    out.mkdir()
+    precious = tmp_path / "precious.txt"
+    precious.write_text("mine")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (out / "a.mp4.ladder.json").symlink_to(precious)
+    (out / "sub").symlink_to(elsewhere, target_is_directory=True)
+    p = run("batch", d, "-o", out, "--cache", tmp_path / "cache", *QUICK)
+    assert p.returncode == E.BATCH_PARTIAL_FAILURE and "Traceback" not in p.stderr, p.stderr
+    titles = {os.path.relpath(t["path"], d): t for t in json.loads((out / "summary.json").read_text())["titles"]}
+    assert {k: t["status"] for k, t in titles.items()} == {"a.mp4": "failed", "sub/b.mkv": "failed"}
+    assert titles["a.mp4"]["exit_code"] == E.OutputError.exit_code
+    assert "the ladder is a symbolic link" in titles["a.mp4"]["error"]
+    assert "through a symbolic link (sub)" in titles["sub/b.mkv"]["error"]
+    assert precious.read_text() == "mine" and not list(elsewhere.iterdir())
+    # the links removed, the same run does both titles
+    (out / "a.mp4.ladder.json").unlink()
+    (out / "sub").unlink()
+    p = run("batch", d, "-o", out, "--cache", tmp_path / "cache", *QUICK)
+    assert p.returncode == 0, p.stderr
+    assert (out / "a.mp4.ladder.json").is_file() and (out / "sub" / "b.mkv.ladder.json").is_file()

@@ -330,11 +330,19 @@ def test_batch_encode_packages_every_good_title(package, tmp_path):
     folder.mkdir()
     shutil.copy(package["clip"], folder / "good.mp4")
     (folder / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
+    # a title whose package folder is a link planted in the output folder: refused, nothing written there
+    shutil.copy(package["clip"], folder / "linked.mp4")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "linked.mp4.package").symlink_to(elsewhere, target_is_directory=True)
     p = run("batch", folder, "-o", tmp_path / "out", "--cache", package["root"] / "cache", *ENCODE_ANALYSIS,
             "--encode")
     assert p.returncode != 0  # one title failed
     titles = {os.path.basename(t["path"]): t for t in json.loads((tmp_path / "out" / "summary.json").read_text())["titles"]}
     assert titles["good.mp4"]["status"] == "ok" and titles["bad.mp4"]["status"] == "failed"
+    assert titles["linked.mp4"]["status"] == "failed" and "package folder is a symbolic link" in titles["linked.mp4"]["error"]
+    assert not list(elsewhere.iterdir())
     pkg = Path(titles["good.mp4"]["package"])
     assert pkg == tmp_path / "out" / "good.mp4.package" and (pkg / "master.m3u8").is_file()
 

@@ -123,3 +123,24 @@ def test_the_checks_leave_the_folder_as_they_found_it(tmp_path):
     assert out.kind == "file" and sorted(os.listdir(tmp_path)) == ["keep.txt"]
     assert fsutil.check_folder(str(tmp_path / "out")) == str(tmp_path / "out")
     assert sorted(os.listdir(tmp_path)) == ["keep.txt", "out"] and os.listdir(tmp_path / "out") == []
+
+
+def test_no_link_below_the_named_folder(tmp_path):
+    from pertitle.core.errors import OutputError
+
+    out = tmp_path / "out"
+    (out / "real").mkdir(parents=True)
+    (tmp_path / "else").mkdir()
+    (out / "via").symlink_to(tmp_path / "else", target_is_directory=True)
+    (out / "f.json").symlink_to(tmp_path / "x.json")
+    named = tmp_path / "named"
+    named.symlink_to(out, target_is_directory=True)      # the folder itself was named: it may be a link
+    for folder, path in ((out, out / "real" / "a.json"), (out, out / "new" / "b.json"), (out, out),
+                         (named, named / "real" / "a.json")):
+        fsutil.no_link_below(str(folder), str(path))
+    for folder, path, says in ((out, out / "f.json", "the ladder is a symbolic link"),
+                               (out, out / "via" / "a.json", "through a symbolic link (via)"),
+                               (named, named / "via" / "deeper" / "a.json", "through a symbolic link (via)")):
+        with pytest.raises(OutputError) as e:
+            fsutil.no_link_below(str(folder), str(path), what="ladder")
+        assert says in str(e.value) and e.value.exit_code == 34
