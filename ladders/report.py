@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+from urllib.parse import quote
 from collections.abc import Iterable, Mapping, Sequence
 
 # Okabe & Ito (2008), without yellow on white (too pale for thin lines); black is the hull.
@@ -667,7 +668,9 @@ def batch_index(entries: Sequence[Mapping], *, title: str = "batch") -> str:
     bd_rate_pct, top_saving_pct (bits saved at the fixed top rung's quality), mode."""
     rows = []
     for e in entries:
-        link = (f'<a href="{esc(e["report"])}">{esc(e["title"])}</a>' if e.get("report") else esc(e["title"]))
+        # a file name is a path, not a URL: '#', '?', '%' or a 'javascript:' prefix must not act as one
+        link = (f'<a href="{esc(quote(e["report"], safe="/"))}">{esc(e["title"])}</a>' if e.get("report")
+                else esc(e["title"]))
         bd = _num(e.get("bd_rate_pct"))
         sv = _num(e.get("top_saving_pct"))
         status = esc(e.get("status", ""))

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from hypothesis import given
@@ -142,6 +143,14 @@ def test_index_lists_every_title_with_link_or_error():
     assert "not a video: &lt;junk&gt;" in html and "b&lt;x&gt;.mp4" in html
     assert count(html, "bar") == 2
     assert "3 of 4 titles analysed, 1 failed" in html
+    # a title's name is a file name, not a URL: no scheme, fragment or query comes out of it
+    odd = [{"title": t, "report": f"sub/{t}.report.html", "status": "ok"}
+           for t in ("javascript:alert(1).mp4", "a#1 50%?.mp4", "x&amp;\"y.mp4")]
+    page = batch_index(odd, title="batch")
+    hrefs = re.findall(r'href="([^"]*)"', page)
+    assert hrefs == ["sub/javascript%3Aalert%281%29.mp4.report.html", "sub/a%231%2050%25%3F.mp4.report.html",
+                     "sub/x%26amp%3B%22y.mp4.report.html"]
+    assert [unquote(h) for h in hrefs] == [e["report"] for e in odd]
 
 
 @given(st.floats(1, 1e5), st.floats(1, 1e5), st.floats(0, 100), st.floats(0, 100))
