@@ -22,8 +22,18 @@ from .core.version import __version__
 # ------------------------------------------------------------------------------------------
 
 
+def _lines(msg: str) -> str:
+    """Text for the terminal: each line's control characters, bidirectional controls and
+    undecodable name bytes escaped (:func:`pertitle.core.errors.shown`)."""
+    return "\n".join(E.shown(line) for line in str(msg).split("\n"))
+
+
 def _err(msg: str) -> None:
-    click.echo(msg, err=True)
+    click.echo(_lines(msg), err=True)
+
+
+def _out(msg: str) -> None:
+    click.echo(_lines(msg))
 
 
 class Progress:
@@ -31,7 +41,7 @@ class Progress:
 
     def __init__(self, quiet: bool = False, label: str = ""):
         self.quiet = quiet
-        self.label = label
+        self.label = E.shown(label)
         self.bar = None
         self.tty = sys.stderr.isatty()
 
@@ -386,7 +396,7 @@ def analyze(input_path, output, rd_csv, report_path, encode_dir, as_json, quiet,
             client.close()
         if cluster_obj is not None:
             cluster_obj.close()
-    write_outputs(a, out, rd, rep, title=os.path.basename(input_path))
+    write_outputs(a, out, rd, rep, title=E.shown(os.path.basename(input_path)))
     _finish(a.document, out, rd, as_json, quiet, rep)
     if encode_dir:
         _encode_after(input_path, a.document, encode_dir, ff, quiet, opts.allow_references)
@@ -447,7 +457,7 @@ def _finish(doc: dict, out, rd, as_json: bool, quiet: bool, report=None) -> None
         if not quiet:
             _err(summary)
     else:
-        click.echo(summary)
+        _out(summary)
 
 
 def _mode_of(doc: dict) -> str:
@@ -458,7 +468,7 @@ def _mode_of(doc: dict) -> str:
 
 def render_summary(doc: dict, ladder_path: str | None = None, rd_path: str | None = None) -> str:
     src = doc["source"]
-    lines = [f"{os.path.basename(src['path'])}: {src.get('display_width', src['width'])}x"
+    lines = [f"{E.shown(os.path.basename(src['path']))}: {src.get('display_width', src['width'])}x"
              f"{src.get('display_height', src['height'])} {src['fps']:.3f} fps, {src['duration_s']:.2f} s"
              f"  [{_mode_of(doc)}, {doc['codec']}, {doc['vmaf_model']} {doc['pooling']}]"]
     iv = any("vmaf_interval" in r for r in doc["rungs"])
@@ -554,7 +564,7 @@ def batch(folder, outdir, quiet, scheduler, cluster, workers, encode, ffmpeg_pat
         sys.exit(E.InputNotFound.exit_code)
     if outside and not quiet:
         _err(f"note: skipped {len(outside)} symlink(s) that lead outside {folder} (nothing outside the "
-             f"named folder is read), e.g. {os.path.relpath(outside[0], folder)}")
+             f"named folder is read), e.g. {E.shown(os.path.relpath(outside[0], folder))}")
     cache = make_cache(no_cache, cache_dir)
     result = BatchResult()
     if distributed:
@@ -565,19 +575,19 @@ def batch(folder, outdir, quiet, scheduler, cluster, workers, encode, ffmpeg_pat
                                 log=None if quiet else _err, encode=encode)
     else:
         for i, p in enumerate(paths, 1):
-            prog = Progress(quiet, f"[{i}/{len(paths)}] {os.path.relpath(p, folder)}")
+            prog = Progress(quiet, f"[{i}/{len(paths)}] {os.path.relpath(p, folder)}")   # shown by Progress
             try:
                 t = process_title(p, folder, outdir, opts, ff, cache, on_event=prog, workdir=workdir, encode=encode)
             finally:
                 prog.close()
             result.titles.append(t)
             if not quiet:
-                _err(f"[{i}/{len(paths)}] {os.path.relpath(p, folder)}: {t.status}"
+                _err(f"[{i}/{len(paths)}] {E.shown(os.path.relpath(p, folder))}: {t.status}"
                      + (f": {t.error}" if t.error else f"  {t.rungs}"))
     csv_path, json_path = write_summary(result, outdir)
     index_path = write_index(result, folder, outdir)
-    click.echo(render_batch(result, folder))
-    click.echo(f"wrote {csv_path}, {json_path} and {index_path} (open it in a browser)")
+    _out(render_batch(result, folder))
+    _out(f"wrote {csv_path}, {json_path} and {index_path} (open it in a browser)")
     if result.failed:
         sys.exit(E.BATCH_PARTIAL_FAILURE)
 
@@ -586,7 +596,7 @@ def render_batch(result, folder: str) -> str:
     lines = [f"{'status':8} {'BD vs fixed':>11}  title / rungs or error"]
     for t in result.titles:
         bd = f"{t.bd_rate_vs_fixed_pct:+.1f}%" if t.bd_rate_vs_fixed_pct is not None else ""
-        lines.append(f"{t.status:8} {bd:>11}  {os.path.relpath(t.path, folder)}: {t.rungs or t.error}")
+        lines.append(f"{t.status:8} {bd:>11}  {E.shown(os.path.relpath(t.path, folder))}: {t.rungs or t.error}")
     ok = sum(t.status in ("ok", "skipped") for t in result.titles)
     lines.append(f"{ok} of {len(result.titles)} titles have a ladder; {len(result.failed)} failed")
     return "\n".join(lines)
@@ -631,7 +641,7 @@ def encode(input_path, ladder, outdir, hls, dash, hls_ts, no_audio, audio_kbps, 
         out = encode_package(input_path, doc, outdir, opts, ff, on_event=prog)
     finally:
         prog.close()
-    click.echo(render_package(out))
+    _out(render_package(out))
 
 
 def render_package(out: dict) -> str:
@@ -671,7 +681,7 @@ def report(ladder, output, rd_csv, verification_path):
     text = report_from_files(ladder, rd_path=rd_csv, verification_path=verification_path)
     write_report(out, text)
     if out.kind == "file":
-        click.echo(f"wrote {out.path} ({len(text.encode()) / 1024:.0f} KiB)")
+        _out(f"wrote {out.path} ({len(text.encode('utf-8', 'backslashreplace')) / 1024:.0f} KiB)")
 
 
 @cli.command()
@@ -757,7 +767,7 @@ def verify(ladder, source_path, as_json, report_path, quiet, jobs, allow_referen
     failed = sum(r["status"] != "ok" for r in out["rungs"])
     if failed:
         lines.append(f"{failed} of {len(out['rungs'])} rungs failed")
-    click.echo("\n".join(lines))
+    _out("\n".join(lines))
     if failed:
         sys.exit(E.VERIFY_FAILURE)
 
@@ -888,7 +898,7 @@ def dataset_sweep(sources, out_dir, window_s, spread, long_from, quiet, ffmpeg_p
             prog.close()
         atomic_write_json(target, rec)
         done += 1
-    click.echo(f"{len(todo)} windows, {done} swept now, the others already in {out_dir}")
+    _out(f"{len(todo)} windows, {done} swept now, the others already in {out_dir}")
 
 
 @dataset.command("assemble")
@@ -980,7 +990,7 @@ def train(dataset_csv, output, family, members, no_calibration, with_synthetic, 
     model = models.train(df, family, members, calibrate=not no_calibration, with_synthetic=with_synthetic,
                          probe=not no_probe)
     meta = models.save(model, out.target, df)
-    click.echo(f"wrote {output}: {family} on {meta['n_titles']} titles / {meta['n_rows']} rows "
+    _out(f"wrote {output}: {family} on {meta['n_titles']} titles / {meta['n_rows']} rows "
                f"(data sha256 {meta['training_data_sha256'][:12]})")
 
 
@@ -1044,7 +1054,7 @@ def predict(input_path, output, model_path, verify, as_json, quiet, gop_seconds,
     if rep is not None:
         from .pipeline.report import render
 
-        text = render(doc, title=os.path.basename(input_path))
+        text = render(doc, title=E.shown(os.path.basename(input_path)))
         items.insert(0, (rep, lambda fh: fh.write(text)))
     write_outputs(items)
     _finish(doc, out, None, as_json, quiet, rep)
@@ -1122,7 +1132,7 @@ def evaluate(dataset_csv, family, members, no_calibration, verify_levels, fast, 
     if as_json:
         click.echo(agg.to_json(orient="records", indent=2))
         return
-    click.echo(render_evaluation(per_title, agg))
+    _out(render_evaluation(per_title, agg))
 
 
 def render_evaluation(per_title, agg) -> str:
@@ -1194,7 +1204,7 @@ def sample(output, kind, size, rate, seconds, ffmpeg_path):
 def exit_codes():
     """List the exit codes."""
     for code, what in sorted(E.EXIT_CODES.items()):
-        click.echo(f"{code:>3}  {what}")
+        _out(f"{code:>3}  {what}")
 
 
 def _on_signal(signum, frame):
@@ -1219,6 +1229,9 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, _on_signal)
     warnings.showwarning = _show_warning
+    for stream in (sys.stdout, sys.stderr):     # a name that is not UTF-8 never stops a run
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     cli(prog_name="pertitle")
 
 

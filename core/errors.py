@@ -5,7 +5,30 @@ meant to surface as a traceback.
 """
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
+
+# Invisible characters that reorder what a terminal or a page shows (bidirectional controls)
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def shown(text: str) -> str:
+    """``text`` (a file name, a message holding one) safe to print on one line: control characters
+    (a newline, an escape sequence a terminal would run), line separators and bidirectional
+    controls become backslash escapes, and the bytes of a name that is not UTF-8 (which Python
+    carries as surrogates) become ``\\xNN``. Printable text is returned as it is."""
+    if text.isprintable() and not _BIDI.intersection(text):
+        return text
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if 0xDC80 <= o <= 0xDCFF:
+            out.append(f"\\x{o - 0xDC00:02x}")
+        elif ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 class PertitleError(Exception):
@@ -20,7 +43,7 @@ class PertitleError(Exception):
         super().__init__(message)
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
+        return shown(f"{self.path}: {self.message}" if self.path else self.message)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "exit_code": self.exit_code, "message": str(self)}

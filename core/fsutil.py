@@ -31,6 +31,9 @@ from .errors import OutputError
 from .workdirs import abandoned, first_sweep
 
 NAME_MAX = 255
+# Text outputs are UTF-8; a file name that is not (its bytes carried as surrogates, as Python reads
+# such names) is written with the bytes it could not encode as backslash escapes, never a crash.
+TEXT = {"encoding": "utf-8", "newline": "", "errors": "backslashreplace"}
 PATH_MAX = 4096
 
 
@@ -214,7 +217,7 @@ def _temp_beside(path: str, mode: str, writer: Callable[[Any], None]) -> str:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)      # until written: not stale to a sweeping process
             os.fchmod(fd, _mode_for(path))
-            fh = os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""}))
+            fh = os.fdopen(fd, mode, **({} if "b" in mode else TEXT))
         except BaseException:
             os.close(fd)
             raise
@@ -297,7 +300,7 @@ def write_outputs(items: Sequence[tuple[Output, Callable[[Any], None]]], mode: s
             (sys.stdout.buffer if "b" in mode else sys.stdout).flush()
         elif out.kind == "stream":
             try:
-                with open(out.target, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as fh:
+                with open(out.target, mode, **({} if "b" in mode else TEXT)) as fh:
                     writer(fh)
             except OSError as exc:
                 raise OutputError(f"cannot write: {exc.strerror}", out.path) from None

@@ -122,7 +122,9 @@ def ffmpeg_package_args(doc: dict, source: str | None = None, hls_time: int = 6)
     # a file: URL, so a name like "-x.mp4" or "concat:a|b" is read as the local file it is
     src = "file:" + os.path.abspath(source or doc["source"]["path"])
     c = codec_info(doc["codec"])
-    video = ffmpeg_graph.input(src)["V:0"]   # the first video stream that is not cover art, as analysed
+    # the graph is built on a stand-in name: ffmpeg-python hashes its nodes' text as UTF-8, which a
+    # file name that is not UTF-8 (Python carries its bytes as surrogates) cannot be
+    video = ffmpeg_graph.input(_SOURCE)["V:0"]   # the first video stream that is not cover art, as analysed
     # the normalisations that change the picture, as the analysis made them
     if (doc.get("analysed") or {}).get("deinterlaced"):
         video = video.filter("bwdif", mode="send_frame", parity="auto", deint="all")
@@ -158,10 +160,31 @@ def ffmpeg_package_args(doc: dict, source: str | None = None, hls_time: int = 6)
              "-var_stream_map", " ".join(f"v:{i},name:{r['height']}p_{r['bitrate_kbps']}k"
                                          for i, r in enumerate(rungs))]
     out = ffmpeg_graph.output(*branches, "stream_%v/playlist.m3u8", **opts)
-    args = ffmpeg_graph.get_args(out)
+    args = [src if a == _SOURCE else a for a in ffmpeg_graph.get_args(out)]
     # options that take a list (x264 GOP flags) go just before the output name
     return args[:-1] + tail + args[-1:]
 
 
+_SOURCE = "file:pertitle-source"
+
+
+def shell_word(arg: str) -> str:
+    """``arg`` quoted for a POSIX shell; one holding control characters or bytes that are not
+    UTF-8 (a file name's, carried as surrogates) in bash's ``$'...'`` quoting, byte by byte, so
+    that the command names the very file."""
+    try:
+        arg.encode("utf-8")
+        plain = arg.isprintable()
+    except UnicodeEncodeError:
+        plain = False
+    if plain:
+        return shlex.quote(arg)
+    out = []
+    for b in os.fsencode(arg):
+        c = chr(b)
+        out.append("\\" + c if c in "\\'" else c if 0x20 <= b < 0x7F else f"\\x{b:02x}")
+    return "$'" + "".join(out) + "'"
+
+
 def to_ffmpeg(doc: dict) -> str:
-    return shlex.join(["ffmpeg", *ffmpeg_package_args(doc)]) + "\n"
+    return " ".join(shell_word(a) for a in ["ffmpeg", *ffmpeg_package_args(doc)]) + "\n"

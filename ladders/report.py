@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import html
 import math
-from urllib.parse import quote
+import os
 from collections.abc import Iterable, Mapping, Sequence
+from urllib.parse import quote
+
+from ..core.errors import shown
 
 # Okabe & Ito (2008), without yellow on white (too pale for thin lines); black is the hull.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#999933", "#882255",
@@ -28,7 +31,9 @@ KIND_TEXT = {"analyzed": "exhaustive analysis (every point measured)",
 
 
 def esc(v) -> str:
-    return html.escape("" if v is None else str(v), quote=True)
+    """Text for the page: HTML-escaped, control characters and a name's undecodable bytes as
+    backslash escapes (:func:`pertitle.core.errors.shown`)."""
+    return html.escape("" if v is None else shown(str(v)), quote=True)
 
 
 def fmt(v, digits: int = 1) -> str:
@@ -669,7 +674,7 @@ def batch_index(entries: Sequence[Mapping], *, title: str = "batch") -> str:
     rows = []
     for e in entries:
         # a file name is a path, not a URL: '#', '?', '%' or a 'javascript:' prefix must not act as one
-        link = (f'<a href="{esc(quote(e["report"], safe="/"))}">{esc(e["title"])}</a>' if e.get("report")
+        link = (f'<a href="{esc(quote(os.fsencode(e["report"]), safe="/"))}">{esc(e["title"])}</a>' if e.get("report")
                 else esc(e["title"]))
         bd = _num(e.get("bd_rate_pct"))
         sv = _num(e.get("top_saving_pct"))

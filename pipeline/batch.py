@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from ..core.errors import PertitleError
+from ..core.errors import PertitleError, shown
 from ..core.fsutil import Output, atomic_write, atomic_write_json, check_output, csv_safe, no_link_below, to_json
 from ..core.fsutil import write_outputs as write_many
 from ..encoder.cache import Cache, fingerprint
@@ -194,7 +194,7 @@ def _analyse_title(path: str, folder: str, outdir: str, opts: AnalysisOptions, f
                            check_output(rd_path, inputs=[path], what="RD table"),
                            check_output(rep_path, inputs=[path], what="report"))
         a = analyze(path, opts, ff, cache, on_event=on_event, workdir=workdir)
-        write_outputs(a, ladder, rd, rep, title=os.path.relpath(path, folder))
+        write_outputs(a, ladder, rd, rep, title=shown(os.path.relpath(path, folder)))
         return summarize(path, a, ladder_path, rd_path, time.monotonic() - t0, rep_path)
     except PertitleError as exc:
         return TitleResult(path=path, status="failed", error=str(exc), error_kind=exc.kind,

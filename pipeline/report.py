@@ -13,7 +13,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 
-from ..core.errors import InvalidLadderFile
+from ..core.errors import InvalidLadderFile, shown
 from ..core.fsutil import Output, write_outputs
 from ..ladders.document import load
 from ..ladders.report import batch_index, mode_of, title_report
@@ -163,7 +163,7 @@ def index_entries(results: Sequence, folder: str, outdir: str) -> list[dict]:
         top = rungs[-1] if rungs else None
         report = getattr(r, "report", None)
         entries.append({
-            "title": os.path.relpath(r.path, folder),
+            "title": shown(os.path.relpath(r.path, folder)),
             "report": os.path.relpath(report, outdir).replace(os.sep, "/") if report else None,
             "status": r.status, "error": r.error if r.status == "failed" else None,
             "kind": (doc or {}).get("kind"),

@@ -2,10 +2,13 @@
 import csv
 import io
 import json
+import os
 import shlex
 import subprocess
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pertitle.pipeline.analyze import analyze
 from pertitle.pipeline.common import AnalysisOptions
@@ -117,3 +120,17 @@ def test_ffmpeg_packaging_line_normalises_like_the_analysis(ladder_file):
     assert tone_map_filters("smpte2084").startswith("zscale=tin=smpte2084:min=bt2020nc:pin=bt2020:rin=limited:")
     with pytest.raises(ValueError):
         tone_map_steps("bt709")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(min_size=1, max_size=24).filter(lambda b: b"\0" not in b))
+def test_a_shell_word_is_the_very_name_in_bash(raw):
+    """Any file name (bytes, as a file system holds them; Python carries the ones that are not
+    UTF-8 as surrogates) quoted by the FFmpeg export reads back in bash as the same bytes."""
+    import subprocess
+
+    name = os.fsdecode(raw)
+    word = X.shell_word(name)
+    word.encode("utf-8")          # text that a terminal and a UTF-8 file can hold (strict)
+    got = subprocess.run(["bash", "-c", "printf %s " + word], capture_output=True).stdout
+    assert got == raw

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pertitle.core import errors as E
 
@@ -352,6 +354,44 @@ def test_exported_packaging_line_reads_the_source_as_a_file(kit, tmp_path):
     assert argv[argv.index("-i") + 1].startswith("file:/")
 
 
+def test_names_that_are_not_plain_text(kit, tmp_path):
+    """A file name that is not UTF-8 (Latin-1 bytes), and one holding a newline and a terminal
+    escape sequence: the batch does the first and fails the second in one line each, nothing it
+    prints holds a control character, its outputs are written, the index links the report, and
+    the exported FFmpeg line names the very file in the shell."""
+    import re
+
+    folder = tmp_path / "titles"
+    folder.mkdir()
+    latin = folder / os.fsdecode(b"caf\xe9\xff.mp4")
+    shutil.copy(kit["clip"], latin)
+    odd = folder / "bad\nline\x1b]0;x\x07.mp4"
+    odd.write_text("not a movie at all " * 50)
+    out = tmp_path / "out"
+    p = run("batch", folder, "-o", out, "--cache", kit["dir"] / "cache", *TINY)
+    assert p.returncode == E.BATCH_PARTIAL_FAILURE, p.stderr
+    assert "Traceback" not in p.stderr and "internal error" not in p.stderr, p.stderr
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", p.stdout + p.stderr)
+    table = p.stdout.splitlines()
+    assert any(ln.startswith("ok") and "caf\\xe9\\xff.mp4: " in ln for ln in table), p.stdout
+    assert any(ln.startswith("failed") and "bad\\nline\\x1b]0;x\\x07.mp4: " in ln and "not a recognised video" in ln
+               for ln in table), p.stdout
+    status = {t["path"]: t for t in json.loads((out / "summary.json").read_text())["titles"]}
+    assert status[str(latin)]["status"] == "ok" and status[str(odd)]["exit_code"] == E.NotAVideo.exit_code
+    ladder = out / (latin.name + ".ladder.json")
+    assert ladder.is_file() and (out / (latin.name + ".report.html")).is_file()
+    assert 'href="caf%E9%FF.mp4.report.html"' in (out / "index.html").read_text()
+    assert_clean_error(run("analyze", odd, "-o", tmp_path / "x.json", *TINY), E.NotAVideo.exit_code, "bad\\nline")
+    # the exported packaging line, read by bash, names the file's own bytes
+    e = run("export", ladder, "-f", "ffmpeg")
+    assert e.returncode == 0, e.stderr
+    word = e.stdout.split(" -i ", 1)[1].split(" ", 1)[0]
+    got = subprocess.run(["bash", "-c", "printf %s " + word], capture_output=True).stdout
+    assert got == b"file:" + os.fsencode(str(latin))
+    r = run("report", ladder, "-o", tmp_path / "r.html")
+    assert r.returncode == 0 and "caf\\xe9\\xff.mp4" in (tmp_path / "r.html").read_text(), r.stderr
+
+
 # ------------------------------------------------------------------------------------------
 # Verify: a failed rung is a failure
 # ------------------------------------------------------------------------------------------
@@ -533,3 +573,17 @@ def test_skops_model_with_foreign_types_is_refused(tmp_path):
     sio.dump({"meta_json": "{}", "model": Foreign()}, str(path))
     with pytest.raises(E.ModelError, match="outside the allowed list"):
         M.load(str(path))
+
+
+@given(st.text(max_size=30) | st.binary(max_size=30).map(os.fsdecode))
+def test_shown_text_is_one_printable_line(text):
+    """Whatever a file name or message holds, what is printed of it is one line of printable
+    text (strict UTF-8), and printable text without bidirectional controls is left as it is."""
+    out = E.shown(text)
+    import unicodedata
+
+    out.encode("utf-8")
+    assert not [c for c in out if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp")]   # controls, line breaks
+    assert not set(out) & set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+    if text.isprintable() and not set(text) & set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"):
+        assert out == text
