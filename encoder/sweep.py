@@ -20,7 +20,7 @@ from fractions import Fraction
 
 from ..core.codecs import EncodeSpec
 from ..core.codecs import codec as codec_info
-from ..core.errors import MeasurementError, PertitleError
+from ..core.errors import FFmpegError, MeasurementError, OutputError, PertitleError
 from ..core.workdirs import make_workdir, remove_workdir
 from . import commands as C
 from .cache import Cache, fingerprint, make_key
@@ -434,8 +434,18 @@ def prepare_reference(ff: FFmpeg, plan: SweepPlan, workdir: str, keep_log: bool 
     require_reference_filters(ff, plan.reference)
     out = os.path.join(workdir, "reference" + plan.reference.suffix)
     log = DecodeLog()
-    run(C.reference_command(ff.path, plan.reference, out), what="reference decode",
-        path=plan.source.path, on_line=log)
+    try:
+        run(C.reference_command(ff.path, plan.reference, out), what="reference decode",
+            path=plan.source.path, on_line=log)
+    except FFmpegError as exc:
+        if "No space left on device" not in exc.stderr_tail:
+            raise
+        ref = plan.reference
+        raise OutputError(f"the work folder is full: the reference decode of the analysed part "
+                          f"({ref.width}x{ref.height}, {'lossless H.264' if ref.lossless_container else '4:2:0 Y4M'})"
+                          " did not fit; --workdir on a disk with more room",
+                          os.path.dirname(workdir) if os.path.basename(workdir).startswith("pertitle-") else workdir
+                          ) from None
     size = os.path.getsize(out) if os.path.exists(out) else 0
     # a Y4M holds its header even when no frame came out (one 4:2:0 frame: 1.5 bytes a pixel)
     one_frame = plan.reference.width * plan.reference.height * 3 // 2 if out.endswith(".y4m") else 1

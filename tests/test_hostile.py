@@ -392,6 +392,25 @@ def test_names_that_are_not_plain_text(kit, tmp_path):
     assert r.returncode == 0 and "caf\\xe9\\xff.mp4" in (tmp_path / "r.html").read_text(), r.stderr
 
 
+def test_a_full_work_folder_is_said_and_left_empty(make_clip, tmp_path):
+    """The reference of the analysed part does not fit in the work folder (a 1 MB tmpfs; needs
+    root to mount, skipped elsewhere): one line naming the folder and --workdir, the output-side
+    exit code, nothing left there."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        clip = make_clip("full.mp4", size="320x180", seconds=2)      # a 4.1 MB Y4M reference
+        for mode in (["analyze", *TINY[:4]], ["analyze", "--fast"], ["predict"]):
+            p = run(*mode, clip, "-o", tmp_path / "l.json", "--workdir", mnt, "--no-cache")
+            assert_clean_error(p, E.OutputError.exit_code, f"{mnt}: the work folder is full")
+            assert "--workdir" in p.stderr and not list(mnt.iterdir()), list(mnt.iterdir())
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
 # ------------------------------------------------------------------------------------------
 # Verify: a failed rung is a failure
 # ------------------------------------------------------------------------------------------
