@@ -105,8 +105,8 @@ def handle_errors(fn: Callable) -> Callable:
         except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
             if os.environ.get("PERTITLE_DEBUG"):
                 raise
-            _err(f"pertitle: internal error: {type(exc).__name__}: {exc} "
-                 "(set PERTITLE_DEBUG=1 for a traceback)")
+            _err(E.shown(f"pertitle: internal error: {type(exc).__name__}: {exc} "
+                         "(set PERTITLE_DEBUG=1 for a traceback)"))
             sys.exit(1)
 
     return wrapper

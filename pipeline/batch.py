@@ -169,7 +169,9 @@ def process_title(path: str, folder: str, outdir: str, opts: AnalysisOptions, ff
     except PertitleError as exc:
         res.status, res.error, res.error_kind, res.exit_code = "failed", f"encode: {exc}", exc.kind, exc.exit_code
     except OSError as exc:
-        res.status, res.error, res.error_kind, res.exit_code = "failed", f"encode: {exc}", "os_error", 1
+        res.status, res.error, res.error_kind, res.exit_code = "failed", shown(f"encode: {exc}"), "os_error", 1
+    except Exception as exc:  # noqa: BLE001 - as in _analyse_title
+        res.status, res.error, res.error_kind, res.exit_code = "failed", f"encode: {internal(path, exc)}", "internal", 1
     return res
 
 
@@ -200,8 +202,21 @@ def _analyse_title(path: str, folder: str, outdir: str, opts: AnalysisOptions, f
         return TitleResult(path=path, status="failed", error=str(exc), error_kind=exc.kind,
                            exit_code=exc.exit_code, wall_s=round(time.monotonic() - t0, 2))
     except OSError as exc:
-        return TitleResult(path=path, status="failed", error=f"{path}: {exc}", error_kind="os_error",
+        return TitleResult(path=path, status="failed", error=shown(f"{path}: {exc}"), error_kind="os_error",
                            exit_code=1, wall_s=round(time.monotonic() - t0, 2))
+    except Exception as exc:  # noqa: BLE001 - a bug met on one title must not lose the others' results
+        return TitleResult(path=path, status="failed", error=internal(path, exc), error_kind="internal",
+                           exit_code=1, wall_s=round(time.monotonic() - t0, 2))
+
+
+def internal(path: str, exc: BaseException) -> str:
+    """One line for an unexpected error on one title (the batch goes on; PERTITLE_DEBUG=1 shows
+    where it came from, as for a single title)."""
+    if os.environ.get("PERTITLE_DEBUG"):
+        import traceback
+
+        traceback.print_exception(exc)
+    return shown(f"{path}: internal error: {type(exc).__name__}: {exc}")
 
 
 def _report_of_done(ladder_path: str, rep_path: str, path: str) -> None:

@@ -123,3 +123,35 @@ def test_batch_never_writes_through_a_link_planted_in_its_output_folder(tmp_path
     p = run("batch", d, "-o", out, "--cache", tmp_path / "cache", *QUICK)
     assert p.returncode == 0, p.stderr
     assert (out / "a.mp4.ladder.json").is_file() and (out / "sub" / "b.mkv.ladder.json").is_file()
+
+
+def test_an_unexpected_error_on_one_title_keeps_the_others(tmp_path, make_clip, monkeypatch):
+    """A bug met on one title (here an error no code path expects, raised for that title only)
+    fails that title in one line and the batch goes on: the other title's ladder, the summary and
+    the index are written, and the exit code says a title failed."""
+    from click.testing import CliRunner
+
+    import pertitle.pipeline.batch as B
+    from pertitle.cli import cli
+
+    d = tmp_path / "titles"
+    d.mkdir()
+    shutil.copy(make_clip("a.mp4", size="320x180", seconds=1), d / "a.mp4")
+    shutil.copy(make_clip("b.mp4", size="320x180", seconds=1, source="mandelbrot"), d / "b.mp4")
+    real = B.analyze
+
+    def flaky(path, *a, **kw):
+        if path.endswith("a.mp4"):
+            raise RuntimeError("boom\non two lines")
+        return real(path, *a, **kw)
+
+    monkeypatch.setattr(B, "analyze", flaky)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["batch", str(d), "-o", str(out), "--cache", str(tmp_path / "c"), *QUICK])
+    assert res.exit_code == E.BATCH_PARTIAL_FAILURE, res.output
+    titles = {os.path.basename(t["path"]): t for t in json.loads((out / "summary.json").read_text())["titles"]}
+    assert titles["b.mp4"]["status"] == "ok" and (out / "b.mp4.ladder.json").is_file()
+    bad = titles["a.mp4"]
+    assert bad["status"] == "failed" and bad["error_kind"] == "internal" and bad["exit_code"] == 1
+    assert "internal error: RuntimeError: boom\\non two lines" in bad["error"] and "\n" not in bad["error"]
+    assert (out / "index.html").is_file()
