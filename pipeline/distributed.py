@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from ..core.errors import PertitleError
+from ..core.errors import PertitleError, shown
 from ..encoder.cache import Cache
 from ..encoder.ffmpeg import FFmpeg, locate
 from .batch import BatchResult, TitleResult, process_title
@@ -96,11 +96,11 @@ def run_batch_dask(paths: list[str], folder: str, outdir: str, opts: AnalysisOpt
             try:
                 res = fut.result()
             except Exception as exc:  # a task that kept failing (e.g. killed worker, every retry)
-                res = TitleResult(path=path, status="failed", error=f"{path}: task failed on the cluster: "
-                                  f"{type(exc).__name__}: {exc}", error_kind="cluster", exit_code=1)
+                res = TitleResult(path=path, status="failed", error=shown(f"{path}: task failed on the cluster: "
+                                  f"{type(exc).__name__}: {exc}"), error_kind="cluster", exit_code=1)
             results[path] = res
             if log:
-                log(f"[{len(results)}/{len(paths)}] {os.path.relpath(path, folder)}: {res.status}"
+                log(f"[{len(results)}/{len(paths)}] {shown(os.path.relpath(path, folder))}: {res.status}"
                     + (f": {res.error}" if res.error else f"  {res.rungs}"))
         return BatchResult([results[os.path.abspath(p)] for p in paths])
     finally:
