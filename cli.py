@@ -686,20 +686,24 @@ def report(ladder, output, rd_csv, verification_path):
 
 @cli.command()
 @click.argument("ladder", type=click.Path(path_type=str))
-@click.option("-f", "--format", "fmt", type=click.Choice(["json", "csv", "ffmpeg", "hls", "dash"]), default="json",
-              show_default=True)
+@click.option("-f", "--format", "fmt", type=click.Choice(["json", "csv", "ffmpeg", "hls", "dash", "mediaconvert"]),
+              default="json", show_default=True)
 @click.option("-o", "--output", default=None, metavar="PATH", help="Write here (default: stdout).")
 @handle_errors
 def export(ladder, fmt, output):
     """Re-export a ladder: JSON (validated), CSV (one row per rung), ffmpeg (a packaging
-    command), HLS multivariant playlist or DASH MPD skeleton."""
+    command), HLS multivariant playlist, DASH MPD skeleton, or mediaconvert (the OutputGroups
+    of an AWS Elemental MediaConvert job: one CMAF group, an output per rung)."""
     from .core.fsutil import check_output, write_output
     from .ladders import export as X
     from .ladders.document import load
 
     out = check_output(output or "-", inputs=[ladder], what="export")
     doc = load(ladder)
-    text = X.render(doc, fmt)
+    try:
+        text = X.render(doc, fmt)
+    except X.ExportError as exc:
+        raise E.InvalidOptions(str(exc), ladder) from None
     write_output(out, lambda fh: fh.write(text))
     if out.kind != "stdout":
         _err(f"wrote {output}")

@@ -7,6 +7,7 @@
   ``BANDWIDTH`` / ``@bandwidth`` are the rung's VBV maxrate and ``AVERAGE-BANDWIDTH`` its
   average, in bit/s. Real packaging should rewrite them from measured segments (RFC 8216
   section 4.1 peak segment bit rate); the packager that FFmpeg drives does that for ``ffmpeg``.
+- ``mediaconvert``: the ``OutputGroups`` of an AWS Elemental MediaConvert job (:func:`to_mediaconvert`).
 """
 from __future__ import annotations
 
@@ -25,12 +26,85 @@ CSV_FIELDS = ["index", "width", "height", "bitrate_kbps", "maxrate_kbps", "bufsi
               "crf_equivalent", "gop_frames"]
 
 
+FORMATS = ("json", "csv", "ffmpeg", "hls", "dash", "mediaconvert")
+
+
 def render(doc: dict, fmt: str) -> str:
     try:
-        return {"json": to_json, "csv": to_csv, "ffmpeg": to_ffmpeg, "hls": to_hls,
-                "dash": to_dash}[fmt](doc)
+        fn = {"json": to_json, "csv": to_csv, "ffmpeg": to_ffmpeg, "hls": to_hls,
+              "dash": to_dash, "mediaconvert": to_mediaconvert}[fmt]
     except KeyError:
         raise ValueError(f"unknown export format {fmt!r}") from None
+    return fn(doc)
+
+
+class ExportError(ValueError):
+    """This ladder cannot be written in the format asked (the format's own limits)."""
+
+
+# AWS Elemental MediaConvert (job settings, API 2017-08-29): the codecs it encodes with the rate
+# control the rungs were chosen and verified with (2-pass VBR under a VBV cap), and its size limits
+MC_CODECS = {"h264": ("H_264", "H264Settings", {"CodecProfile": "HIGH", "CodecLevel": "AUTO"}),
+             "hevc": ("H_265", "H265Settings", {"CodecProfile": "MAIN_MAIN", "CodecLevel": "AUTO",
+                                                "WriteMp4PackagingType": "HVC1"})}
+MC_SIZE = (32, 8192)
+
+
+def to_mediaconvert(doc: dict) -> str:
+    """The ladder as a MediaConvert job's ``OutputGroups``: one CMAF group (fMP4 segments, HLS and
+    DASH manifests, as ``pertitle encode`` packages) with one output per rung, encoded as the rungs
+    were chosen and verified: VBR at the rung's bitrate under its VBV cap (``MaxBitrate``,
+    ``HrdBufferSize``), two passes (``MULTI_PASS_HQ``), fixed GOPs of the ladder's length in
+    frames (the source's frame rate is kept) with no scene-change keyframes, the rung's size with
+    square pixels, and the source normalisations the analysis made (deinterlacing, HDR tone-mapped
+    to BT.709 SDR, RGB to BT.709). Merge it into your job settings: the inputs, the destination
+    (``CmafGroupSettings.Destination``, an S3 URL) and the audio are yours. Segments of about 6 s,
+    a whole number of GOPs."""
+    fam = codec_info(doc["codec"]).family
+    if fam not in MC_CODECS:
+        raise ExportError(f"MediaConvert export takes H.264 and H.265 ladders (VBR, two passes); this one is "
+                          f"{doc['codec']}: use json or csv")
+    name, settings_key, profile = MC_CODECS[fam]
+    fps = float(doc["source"]["fps"])
+    rungs = sorted(doc["rungs"], key=lambda r: r["bitrate_kbps"], reverse=True)
+    gop_frames = rungs[0]["encoder"].get("gop_frames") or 0
+    if not gop_frames or len({r["encoder"].get("gop_frames") for r in rungs}) != 1:
+        raise ExportError("the rungs do not share one fixed GOP: MediaConvert could not align their segments")
+    gop_s = gop_frames / fps
+    lo, hi = MC_SIZE
+    pre: dict = {}
+    if (doc.get("analysed") or {}).get("deinterlaced"):
+        pre["Deinterlacer"] = {"Algorithm": "INTERPOLATE", "Control": "NORMAL", "Mode": "DEINTERLACE"}
+    src = doc.get("source") or {}
+    if src.get("hdr_transfer"):
+        pre["ColorCorrector"] = {"ColorSpaceConversion": "FORCE_709", "HdrToSdrToneMapper": "PRESERVE_DETAILS"}
+    elif src.get("rgb"):
+        pre["ColorCorrector"] = {"ColorSpaceConversion": "FORCE_709"}
+    outputs = []
+    for r in rungs:
+        if not (lo <= r["width"] <= hi and lo <= r["height"] <= hi):
+            raise ExportError(f"MediaConvert takes sizes of {lo} to {hi} pixels a side; rung {r['width']}x"
+                              f"{r['height']} is not")
+        enc = r["encoder"]
+        codec = {"RateControlMode": "VBR", "QualityTuningLevel": "MULTI_PASS_HQ",
+                 "Bitrate": int(enc["bitrate_kbps"]) * 1000,
+                 **({"MaxBitrate": int(enc["maxrate_kbps"]) * 1000} if enc.get("maxrate_kbps") else {}),
+                 **({"HrdBufferSize": int(enc["bufsize_kbits"]) * 1000} if enc.get("bufsize_kbits") else {}),
+                 **profile, "GopSize": float(gop_frames), "GopSizeUnits": "FRAMES", "SceneChangeDetect": "DISABLED",
+                 "ParControl": "SPECIFIED", "ParNumerator": 1, "ParDenominator": 1}
+        video = {"Width": r["width"], "Height": r["height"], "ScalingBehavior": "STRETCH_TO_OUTPUT",
+                 "CodecSettings": {"Codec": name, settings_key: codec},
+                 **({"VideoPreprocessors": pre} if pre else {})}
+        outputs.append({"NameModifier": f"_{r['width']}x{r['height']}_{r['bitrate_kbps']}k",
+                        "ContainerSettings": {"Container": "CMFC"}, "VideoDescription": video})
+    per_segment = max(1, round(6.0 / gop_s))
+    group = {"Name": "CMAF", "OutputGroupSettings": {
+        "Type": "CMAF_GROUP_SETTINGS",
+        "CmafGroupSettings": {"SegmentLength": max(1, round(per_segment * gop_s)),
+                              "FragmentLength": max(1, round(gop_s)),
+                              "WriteHlsManifest": "ENABLED", "WriteDashManifest": "ENABLED"}},
+        "Outputs": outputs}
+    return to_json({"OutputGroups": [group]})
 
 
 def to_csv(doc: dict) -> str:

@@ -3,6 +3,7 @@ import csv
 import io
 import json
 import os
+import re
 import shlex
 import subprocess
 
@@ -134,3 +135,92 @@ def test_a_shell_word_is_the_very_name_in_bash(raw):
     word.encode("utf-8")          # text that a terminal and a UTF-8 file can hold (strict)
     got = subprocess.run(["bash", "-c", "printf %s " + word], capture_output=True).stdout
     assert got == raw
+
+
+# ------------------------------------------------------------------------------------------
+# MediaConvert: checked against AWS's own service model (botocore's mediaconvert 2017-08-29)
+# ------------------------------------------------------------------------------------------
+
+
+def check_shape(model: dict, shape: str, value, where: str = "") -> list[str]:
+    """Every way ``value`` breaks ``shape`` of a botocore service model: unknown or missing
+    members, wrong types, values outside an enum, a pattern or a range."""
+    s = model["shapes"][shape]
+    kind, errs = s["type"], []
+    if kind == "structure":
+        if not isinstance(value, dict):
+            return [f"{where}: not an object"]
+        errs += [f"{where}.{k}: unknown member" for k in value if k not in s["members"]]
+        errs += [f"{where}.{k}: missing" for k in s.get("required", []) if k not in value]
+        for k, v in value.items():
+            if k in s["members"]:
+                errs += check_shape(model, s["members"][k]["shape"], v, f"{where}.{k}")
+    elif kind == "list":
+        if not isinstance(value, list):
+            return [f"{where}: not a list"]
+        for i, v in enumerate(value):
+            errs += check_shape(model, s["member"]["shape"], v, f"{where}[{i}]")
+    elif kind == "string":
+        if not isinstance(value, str):
+            return [f"{where}: not a string"]
+        if "enum" in s and value not in s["enum"]:
+            errs.append(f"{where}: {value!r} not in {s['enum']}")
+        if "pattern" in s and not re.search(s["pattern"], value):
+            errs.append(f"{where}: {value!r} does not match {s['pattern']}")
+    elif kind in ("integer", "long", "double"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind != "double" and not isinstance(value, int)):
+            return [f"{where}: not a {kind}"]
+        if "min" in s and value < s["min"] or "max" in s and value > s["max"]:
+            errs.append(f"{where}: {value} outside {s.get('min')}..{s.get('max')}")
+    elif kind == "boolean" and not isinstance(value, bool):
+        errs.append(f"{where}: not a boolean")
+    return errs
+
+
+@pytest.fixture(scope="module")
+def mediaconvert_model():
+    loaders = pytest.importorskip("botocore.loaders")
+    return loaders.Loader().load_service_model("mediaconvert", "service-2")
+
+
+def test_mediaconvert_export_is_a_valid_job_settings_fragment(ladder_file, mediaconvert_model):
+    doc = json.loads(ladder_file.read_text())
+    job = json.loads(X.render(doc, "mediaconvert"))
+    assert check_shape(mediaconvert_model, "JobSettings", job, "JobSettings") == []
+    outs = job["OutputGroups"][0]["Outputs"]
+    assert len(outs) == len(doc["rungs"]) and len({o["NameModifier"] for o in outs}) == len(outs)
+    for o, r in zip(outs, sorted(doc["rungs"], key=lambda r: -r["bitrate_kbps"])):
+        v = o["VideoDescription"]
+        h = v["CodecSettings"]["H264Settings"]
+        assert (v["Width"], v["Height"]) == (r["width"], r["height"])
+        assert h["Bitrate"] == r["encoder"]["bitrate_kbps"] * 1000 and h["MaxBitrate"] == r["encoder"]["maxrate_kbps"] * 1000
+        assert h["HrdBufferSize"] == r["encoder"]["bufsize_kbits"] * 1000
+        assert h["GopSize"] == r["encoder"]["gop_frames"] and h["GopSizeUnits"] == "FRAMES"
+        assert h["QualityTuningLevel"] == "MULTI_PASS_HQ" and h["RateControlMode"] == "VBR"
+    # the source normalisations the analysis made go with it; the checker itself can fail
+    hdr = json.loads(json.dumps(doc))
+    hdr["source"]["hdr_transfer"] = "smpte2084"
+    hdr.setdefault("analysed", {})["deinterlaced"] = True
+    job = json.loads(X.render(hdr, "mediaconvert"))
+    pre = job["OutputGroups"][0]["Outputs"][0]["VideoDescription"]["VideoPreprocessors"]
+    assert pre["ColorCorrector"]["ColorSpaceConversion"] == "FORCE_709" and pre["Deinterlacer"]["Mode"] == "DEINTERLACE"
+    assert check_shape(mediaconvert_model, "JobSettings", job, "JobSettings") == []
+    job["OutputGroups"][0]["Outputs"][0]["VideoDescription"]["Width"] = 9000
+    job["OutputGroups"][0]["Outputs"][0]["VideoDescription"]["CodecSettings"]["H264Settings"]["RateControlMode"] = "CRF"
+    assert len(check_shape(mediaconvert_model, "JobSettings", job, "JobSettings")) == 2
+
+
+def test_mediaconvert_export_refuses_what_it_cannot_say(ladder_file, tmp_path):
+    doc = json.loads(ladder_file.read_text())
+    vp9 = json.loads(json.dumps(doc))
+    vp9["codec"] = "libvpx-vp9"
+    for r in vp9["rungs"]:
+        r["encoder"]["codec"] = "libvpx-vp9"
+    with pytest.raises(X.ExportError, match="H.264 and H.265"):
+        X.render(vp9, "mediaconvert")
+    tiny = json.loads(json.dumps(doc))
+    tiny["rungs"][0]["width"], tiny["rungs"][0]["height"] = 16, 16
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(tiny))
+    p = run("export", path, "-f", "mediaconvert")
+    assert p.returncode == 2 and "32 to 8192 pixels" in p.stderr and p.stderr.count("\n") == 1, p.stderr
