@@ -197,6 +197,11 @@ def test_mediaconvert_export_is_a_valid_job_settings_fragment(ladder_file, media
         assert h["HrdBufferSize"] == r["encoder"]["bufsize_kbits"] * 1000
         assert h["GopSize"] == r["encoder"]["gop_frames"] and h["GopSizeUnits"] == "FRAMES"
         assert h["QualityTuningLevel"] == "MULTI_PASS_HQ" and h["RateControlMode"] == "VBR"
+    hevc = json.loads(json.dumps(doc))
+    hevc["codec"] = "libx265"
+    job265 = json.loads(X.render(hevc, "mediaconvert"))
+    assert check_shape(mediaconvert_model, "JobSettings", job265, "JobSettings") == []
+    assert job265["OutputGroups"][0]["Outputs"][0]["VideoDescription"]["CodecSettings"]["Codec"] == "H_265"
     # the source normalisations the analysis made go with it; the checker itself can fail
     hdr = json.loads(json.dumps(doc))
     hdr["source"]["hdr_transfer"] = "smpte2084"
