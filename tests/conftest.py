@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import shutil
@@ -164,3 +165,18 @@ def damaged_copy(src: str, dst, seed: int) -> None:
             h = hashlib.sha256(f"{seed}-{i}".encode()).digest()
             fh.seek(n // 3 + int.from_bytes(h[:4], "big") % (n // 3))
             fh.write((h * 2)[:64])
+
+
+@contextmanager
+def small_tmpfs(tmp_path: Path, size: str):
+    """A tmpfs of ``size`` mounted at ``tmp_path/small`` for the test (a disk that fills up); the
+    test is skipped where mounting is not allowed (needs root)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)

@@ -18,7 +18,7 @@ import pytest
 
 from pertitle.ladders.packaging import Rendition, Segment, average_bps, dash_mpd, hls_multivariant, peak_bps
 
-from .conftest import REPO, pertitle_cmd, run
+from .conftest import REPO, pertitle_cmd, run, small_tmpfs
 
 ENCODE_ANALYSIS = ["--crf", "22,30,38", "--gop", "1", "-j", "2", "--heights", "180,270,360"]
 
@@ -351,12 +351,7 @@ def test_a_full_disk_keeps_finished_renditions_and_a_rerun_resumes(package, tmp_
     """A small tmpfs as the package folder (needs root to mount; skipped where mounting is not
     allowed): the encode fails with a one-line disk-full error, keeps what it finished, and
     completes after the disk is grown, re-encoding only what was missing."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mnt)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    try:
+    with small_tmpfs(tmp_path, "400k") as mnt:
         p = run("encode", package["clip"], package["ladder"], "-o", mnt / "pkg", "-j", "1", "-q")
         assert p.returncode == 34, p.stderr
         assert "disk is full" in p.stderr and "rerun to resume" in p.stderr and "Traceback" not in p.stderr
@@ -368,8 +363,6 @@ def test_a_full_disk_keeps_finished_renditions_and_a_rerun_resumes(package, tmp_
         assert p.returncode == 0, p.stderr
         assert p.stderr.count("done earlier, kept") == len(kept)
         assert (mnt / "pkg" / "master.m3u8").is_file()
-    finally:
-        subprocess.run(["umount", str(mnt)], capture_output=True)
 
 
 def test_a_killed_encodes_half_made_rendition_is_removed_when_it_resumes(package, tmp_path):

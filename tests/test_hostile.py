@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from pertitle.core import errors as E
 
-from .conftest import pertitle_cmd, run
+from .conftest import pertitle_cmd, run, small_tmpfs
 
 TINY = ["--crf", "30", "--gop", "1", "-j", "2", "--metrics", "none"]
 
@@ -396,19 +396,12 @@ def test_a_full_work_folder_is_said_and_left_empty(make_clip, tmp_path):
     """The reference of the analysed part does not fit in the work folder (a 1 MB tmpfs; needs
     root to mount, skipped elsewhere): one line naming the folder and --workdir, the output-side
     exit code, nothing left there."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    try:
+    with small_tmpfs(tmp_path, "1m") as mnt:
         clip = make_clip("full.mp4", size="320x180", seconds=2)      # a 4.1 MB Y4M reference
         for mode in (["analyze", *TINY[:4]], ["analyze", "--fast"], ["predict"]):
             p = run(*mode, clip, "-o", tmp_path / "l.json", "--workdir", mnt, "--no-cache")
             assert_clean_error(p, E.OutputError.exit_code, f"{mnt}: the work folder is full")
             assert "--workdir" in p.stderr and not list(mnt.iterdir()), list(mnt.iterdir())
-    finally:
-        subprocess.run(["umount", str(mnt)], capture_output=True)
 
 
 # ------------------------------------------------------------------------------------------
