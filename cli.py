@@ -438,6 +438,10 @@ def ladder_outputs(input_path: str, output: str, rd_csv: str | None = None, with
     out = check_output(output, inputs=[input_path], what="ladder")
     rd = None
     if with_rd and (rd_csv or not out.is_stream):
+        if not rd_csv and os.path.islink(rd_path_for(output)):
+            # a name derived here, not given: a link there would carry the table to a file nobody named
+            raise E.OutputError("the RD table beside the ladder is a symbolic link: --rd-csv names where to "
+                                "write it (or remove the link)", rd_path_for(output))
         rd = check_output(rd_csv or rd_path_for(output), inputs=[input_path], what="RD table")
         if rd.target == out.target and not out.is_stream:
             raise E.OutputError("the ladder and the RD table would be the same file", output)
@@ -742,11 +746,10 @@ def verify(ladder, source_path, as_json, report_path, quiet, jobs, allow_referen
     finally:
         prog.close()
     if rep is not None:
-        from .pipeline.report import read_rd_table, rd_path_for, render, title_of, write_report
+        from .pipeline.report import beside_rd, read_rd_table, render, title_of, write_report
 
-        rd = rd_path_for(ladder)
-        write_report(rep, render(doc, read_rd_table(rd) if os.path.isfile(rd) else None, out,
-                                 title=title_of(ladder)))
+        rd = beside_rd(ladder)
+        write_report(rep, render(doc, read_rd_table(rd) if rd else None, out, title=title_of(ladder)))
     if as_json:
         from .core.fsutil import to_json
 

@@ -131,10 +131,23 @@ def render(doc: Mapping, rd_rows: Sequence[Mapping] | None = None, verification:
 def report_from_files(ladder_path: str, *, rd_path: str | None = None, verification_path: str | None = None) -> str:
     """The report of a ladder file; the RD table beside it is used when it exists (or ``rd_path``)."""
     doc = load(ladder_path)
-    rd = rd_path or rd_path_for(ladder_path)
-    rows = read_rd_table(rd) if (rd_path or os.path.isfile(rd)) else None
+    rd = rd_path or beside_rd(ladder_path)
+    rows = read_rd_table(rd) if rd else None
     ver = read_verification(verification_path) if verification_path else None
     return render(doc, rows, ver, title=title_of(ladder_path))
+
+
+def beside_rd(ladder_path: str) -> str | None:
+    """The RD table beside a ladder file, when there is one to read: a symbolic link there is not
+    followed (a name pertitle derives, not one the user gave: ``--rd-csv`` names one to read)."""
+    rd = rd_path_for(ladder_path)
+    if os.path.islink(rd):
+        import warnings
+
+        warnings.warn(f"{shown(rd)} is a symbolic link: not read (--rd-csv names the RD table to read)",
+                      stacklevel=2)
+        return None
+    return rd if os.path.isfile(rd) else None
 
 
 def title_of(ladder_path: str) -> str:

@@ -253,6 +253,26 @@ def test_symlink_is_followed_and_mode_is_kept(kit, tmp_path):
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
 
 
+def test_the_rd_table_beside_a_ladder_is_not_a_link_followed(kit, tmp_path):
+    """A named output is followed when it is a link (above); the RD table's name is derived from
+    the ladder's, so a link planted there is neither written through (one line, exit 34, nothing
+    written) nor read by the report (a warning; the report is made without it)."""
+    victim = tmp_path / "victim.csv"
+    victim.write_text("not an RD table at all\n")
+    (tmp_path / "l.rd.csv").symlink_to(victim)
+    p = run("analyze", kit["clip"], "-o", tmp_path / "l.json", "-q", "--cache", kit["dir"] / "cache", *TINY)
+    assert_clean_error(p, E.OutputError.exit_code, "--rd-csv")
+    assert victim.read_text() == "not an RD table at all\n" and not (tmp_path / "l.json").exists()
+    p = run("analyze", kit["clip"], "-o", tmp_path / "l.json", "--rd-csv", tmp_path / "own.csv", "-q",
+            "--cache", kit["dir"] / "cache", *TINY)
+    assert p.returncode == 0 and (tmp_path / "own.csv").is_file(), p.stderr
+    r = run("report", tmp_path / "l.json", "-o", tmp_path / "r.html")
+    assert r.returncode == 0, r.stderr
+    assert "is a symbolic link: not read" in r.stderr and "Traceback" not in r.stderr
+    r = run("report", tmp_path / "l.json", "--rd-csv", tmp_path / "own.csv", "-o", tmp_path / "r2.html")
+    assert r.returncode == 0 and "symbolic link" not in r.stderr, r.stderr
+
+
 def test_stdout_output_and_rd_table_only_on_request(kit, tmp_path):
     p = run("analyze", kit["clip"], "-o", "-", "-q", "--cache", kit["dir"] / "cache", *TINY, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
