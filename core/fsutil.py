@@ -136,8 +136,8 @@ def _try_writing(folder: str, what: str, path: str) -> None:
 def no_link_below(folder: str, path: str, *, what: str = "output") -> None:
     """A one-line :class:`OutputError` if ``path``, or a folder between ``folder`` and it, is a
     symbolic link: for outputs whose names a command derives inside a folder it was given (a
-    batch's per-title files, a package's renditions), where a link planted there would carry the
-    write to a file nobody named. ``folder`` itself may be a link (it was named)."""
+    batch's per-title files and packages), where a link planted there would carry the write to a
+    file nobody named. ``folder`` itself may be a link (it was named)."""
     rel = os.path.relpath(os.path.abspath(path), os.path.abspath(folder))
     if rel == os.curdir or rel.startswith(os.pardir + os.sep) or rel == os.pardir:
         return

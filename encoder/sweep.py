@@ -441,11 +441,10 @@ def prepare_reference(ff: FFmpeg, plan: SweepPlan, workdir: str, keep_log: bool 
         if "No space left on device" not in exc.stderr_tail:
             raise
         ref = plan.reference
-        raise OutputError(f"the work folder is full: the reference decode of the analysed part "
-                          f"({ref.width}x{ref.height}, {'lossless H.264' if ref.lossless_container else '4:2:0 Y4M'})"
-                          " did not fit; --workdir on a disk with more room",
-                          os.path.dirname(workdir) if os.path.basename(workdir).startswith("pertitle-") else workdir
-                          ) from None
+        kind = "lossless H.264" if ref.lossless_container else "4:2:0 Y4M"
+        named = os.path.dirname(workdir) if os.path.basename(workdir).startswith("pertitle-") else workdir
+        raise OutputError(f"the work folder is full: the reference decode of the analysed part ({ref.width}x"
+                          f"{ref.height}, {kind}) did not fit; --workdir on a disk with more room", named) from None
     size = os.path.getsize(out) if os.path.exists(out) else 0
     # a Y4M holds its header even when no frame came out (one 4:2:0 frame: 1.5 bytes a pixel)
     one_frame = plan.reference.width * plan.reference.height * 3 // 2 if out.endswith(".y4m") else 1
