@@ -438,11 +438,12 @@ def ladder_outputs(input_path: str, output: str, rd_csv: str | None = None, with
     out = check_output(output, inputs=[input_path], what="ladder")
     rd = None
     if with_rd and (rd_csv or not out.is_stream):
-        if not rd_csv and os.path.islink(rd_path_for(output)):
+        rd_path = rd_csv or rd_path_for(output)
+        if not rd_csv and os.path.islink(rd_path):
             # a name derived here, not given: a link there would carry the table to a file nobody named
             raise E.OutputError("the RD table beside the ladder is a symbolic link: --rd-csv names where to "
-                                "write it (or remove the link)", rd_path_for(output))
-        rd = check_output(rd_csv or rd_path_for(output), inputs=[input_path], what="RD table")
+                                "write it (or remove the link)", rd_path)
+        rd = check_output(rd_path, inputs=[input_path], what="RD table")
         if rd.target == out.target and not out.is_stream:
             raise E.OutputError("the ladder and the RD table would be the same file", output)
     return out, rd
