@@ -31,6 +31,9 @@ class Codec:
     constant_quality_extra: tuple[str, ...] = ()
     param_flag: str | None = None           # where pass/stats options go for x265-style encoders
     hls_container: str = "mpegts"           # HLS segment container (HEVC/AV1 must be fMP4)
+    mp4_tag: str | None = None              # sample entry players require in MP4 (HEVC: hvc1, not hev1)
+    revision: int = 0                       # bumped when its arguments change what it encodes (cache keys)
+    rate_vbv: bool = True                   # takes -maxrate/-bufsize with a target bitrate
 
 
 _X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
@@ -53,8 +56,11 @@ CODECS: dict[str, Codec] = {
         preset_args=lambda p: ["-preset", p],
         # -threads alone does not bound x265's thread pools.
         threads_args=lambda n: ["-x265-params", f"pools={n}:frame-threads={min(n, 4)}:log-level=error"],
-        gop_args=lambda g: ["-g", str(g), "-keyint_min", str(g)],
-        two_pass=True, param_flag="-x265-params", hls_container="fmp4"),
+        # Fixed, closed GOPs: x265's default open GOP starts them on CRA pictures whose leading
+        # pictures reference the GOP before, so a segment cut there does not decode alone (a player
+        # switching renditions drops frames); no scene-cut I-frames either, as x264's sc_threshold 0.
+        gop_args=lambda g: ["-g", str(g), "-keyint_min", str(g), "-x265-params", "scenecut=0:open-gop=0"],
+        two_pass=True, param_flag="-x265-params", hls_container="fmp4", mp4_tag="hvc1", revision=1),
     "libsvtav1": Codec(
         name="libsvtav1", family="av1", quality_flag="-crf", quality_range=(1, 63),
         default_grid=(20, 25, 30, 35, 40, 45, 50, 55, 60),
@@ -62,7 +68,10 @@ CODECS: dict[str, Codec] = {
         preset_args=lambda p: ["-preset", p],
         threads_args=lambda n: ["-svtav1-params", f"lp={n}"],
         gop_args=lambda g: ["-g", str(g)],
-        two_pass=False, hls_container="fmp4"),
+        # SVT-AV1 takes a maximum bitrate in CRF mode only ("Max Bitrate only supported with CRF
+        # mode": the encoder does not open): its rungs are 1-pass VBR at their target, the peak
+        # measured from the segments by `encode`, not capped.
+        two_pass=False, hls_container="fmp4", rate_vbv=False),
     "libvpx-vp9": Codec(
         name="libvpx-vp9", family="vp9", quality_flag="-crf", quality_range=(0, 63),
         default_grid=(20, 25, 30, 35, 40, 45, 50, 55, 60),
@@ -120,6 +129,9 @@ class EncodeSpec:
         """Everything that changes the bitstream (for cache keys)."""
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
         d["preset"] = self.effective_preset
+        revision = codec(self.codec).revision
+        if revision:
+            d["revision"] = revision   # keys of unchanged codecs stay as they were
         return d
 
     def rate_args(self) -> list[str]:
@@ -129,6 +141,8 @@ class EncodeSpec:
             args = [c.quality_flag, q, *c.constant_quality_extra]
         else:
             args = ["-b:v", f"{self.bitrate_kbps:.0f}k"]
+        if self.crf is None and not c.rate_vbv:
+            return args
         if self.maxrate_kbps:
             args += ["-maxrate", f"{self.maxrate_kbps:.0f}k"]
         if self.bufsize_kbits:

@@ -216,7 +216,7 @@ def ffmpeg_package_args(doc: dict, source: str | None = None, hls_time: int = 6)
         enc = r["encoder"]
         opts[f"c:v:{i}"] = enc["codec"]
         opts[f"b:v:{i}"] = f"{enc['bitrate_kbps']}k"
-        if enc.get("maxrate_kbps"):
+        if enc.get("maxrate_kbps") and c.rate_vbv:   # SVT-AV1 takes none with a target bitrate
             opts[f"maxrate:v:{i}"] = f"{enc['maxrate_kbps']}k"
             opts[f"bufsize:v:{i}"] = f"{enc['bufsize_kbits']}k"
     tail = [*c.preset_args(rungs[0]["encoder"]["preset"])]
@@ -224,6 +224,8 @@ def ffmpeg_package_args(doc: dict, source: str | None = None, hls_time: int = 6)
     if gop:
         tail += c.gop_args(gop)
     ext = "ts" if c.hls_container == "mpegts" else "m4s"
+    if c.mp4_tag:
+        tail += ["-tag:v", c.mp4_tag]
     if hdr or rgb:
         tail += list(SDR_TAGS)
     tail += ["-pix_fmt", "yuv420p", "-an", "-f", "hls", "-hls_time", str(hls_time),

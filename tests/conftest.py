@@ -1,6 +1,7 @@
 """Shared fixtures: the real FFmpeg, and tiny clips generated with lavfi inside the tests."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -180,3 +181,18 @@ def small_tmpfs(tmp_path: Path, size: str):
         yield mnt
     finally:
         subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def ladder_for(doc: dict, codec: str) -> dict:
+    """An H.264 ladder (its rungs, GOP and source) delivered with another codec, each rung's
+    encoder settings as the analysis writes them for that codec."""
+    from pertitle.ladders.document import rung_encoder_settings
+
+    out = json.loads(json.dumps(doc))
+    out["codec"] = codec
+    for r in out["rungs"]:
+        enc = r["encoder"]
+        preset = {"libvpx-vp9": "4"}.get(codec)   # VP9's default (cpu-used 2) is slow for a test
+        r["encoder"] = rung_encoder_settings(codec, preset, r["width"], r["height"], enc["bitrate_kbps"],
+                                             enc["gop_frames"], enc.get("crf_equivalent"))
+    return out

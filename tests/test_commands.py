@@ -42,6 +42,33 @@ def test_x265_quirks_go_into_x265_params():
     assert "-pass" not in p1
 
 
+def test_x265_gops_are_closed_and_fixed_in_one_x265_params_with_its_passes():
+    """Segments must decode alone: no open GOP, no scene-cut I-frames; every x265 option in the
+    one -x265-params FFmpeg reads (a second one would replace the first)."""
+    spec = K.EncodeSpec(codec="libx265", width=640, height=360, bitrate_kbps=800, maxrate_kbps=1200,
+                        bufsize_kbits=2400, passes=2, threads=2, gop=48)
+    for cmd in C.encode_commands("ffmpeg", "r.y4m", Fraction(25), spec, "o.mkv", passlog="/t/s"):
+        assert cmd.count("-x265-params") == 1
+        params = cmd[cmd.index("-x265-params") + 1].split(":")
+        assert {"scenecut=0", "open-gop=0", "pools=2"} <= set(params)
+        assert cmd[cmd.index("-g") + 1] == cmd[cmd.index("-keyint_min") + 1] == "48"
+    # the change in what x265 encodes is in its cache key; x264's keys are as they were
+    assert spec.key()["revision"] == 1
+    assert "revision" not in K.EncodeSpec(codec="libx264", width=640, height=360, crf=23).key()
+
+
+def test_svtav1_rate_mode_takes_no_vbv_but_its_crf_mode_keeps_a_cap():
+    """SVT-AV1 refuses a maximum bitrate outside CRF mode (the encoder does not open): a rung's
+    target goes alone; a capped CRF keeps its -maxrate."""
+    rate = K.EncodeSpec(codec="libsvtav1", width=640, height=360, bitrate_kbps=500, maxrate_kbps=750,
+                        bufsize_kbits=1500)
+    assert rate.rate_args() == ["-b:v", "500k"]
+    capped = K.EncodeSpec(codec="libsvtav1", width=640, height=360, crf=35, maxrate_kbps=750)
+    assert capped.rate_args() == ["-crf", "35", "-maxrate", "750k"]
+    x264 = replace(rate, codec="libx264")
+    assert x264.rate_args() == ["-b:v", "500k", "-maxrate", "750k", "-bufsize", "1500k"]
+
+
 def test_vp9_constant_quality_needs_bv0_and_svtav1_threads():
     vp9 = K.EncodeSpec(codec="libvpx-vp9", width=640, height=360, crf=32)
     args = vp9.codec_args()

@@ -18,7 +18,7 @@ from pertitle.core.errors import InvalidLadderFile
 from pertitle.ladders import export as X
 from pertitle.ladders.document import load, validate
 
-from .conftest import run
+from .conftest import ladder_for, run
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +72,26 @@ def test_ffmpeg_packaging_command_really_packages(ladder_file, ff, tmp_path):
     for r in doc["rungs"]:
         assert (tmp_path / f"stream_{r['height']}p_{r['bitrate_kbps']}k" / "playlist.m3u8").exists()
     assert shlex.split(X.to_ffmpeg(doc))[0] == "ffmpeg"
+
+
+@pytest.mark.parametrize("codec", ["libx265", "libsvtav1", "libvpx-vp9"])
+def test_ffmpeg_packaging_command_packages_every_codec(ladder_file, ff, tmp_path, codec):
+    """The one-command packaging of an HEVC, AV1 or VP9 ladder runs too (SVT-AV1 refuses a maximum
+    bitrate outside CRF mode: its line carries none) and writes fMP4 segments, HEVC as hvc1."""
+    doc = ladder_for(load(str(ladder_file)), codec)
+    args = X.ffmpeg_package_args(doc)
+    assert ("-maxrate:v:0" in args) == (codec != "libsvtav1")
+    p = subprocess.run([ff.path, "-loglevel", "error", "-y", *args], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    master = (tmp_path / "master.m3u8").read_text()
+    assert master.count("#EXT-X-STREAM-INF") == len(doc["rungs"])
+    top = max(doc["rungs"], key=lambda r: r["bitrate_kbps"])
+    folder = tmp_path / f"stream_{top['height']}p_{top['bitrate_kbps']}k"
+    assert list(folder.glob("*.m4s")) and not list(folder.glob("*.ts"))
+    if codec == "libx265":
+        init = next(folder.glob("init*.mp4")).read_bytes()
+        assert b"hvc1" in init and b"hev1" not in init
 
 
 def test_cli_export_and_invalid_files(ladder_file, tmp_path):
