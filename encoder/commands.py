@@ -395,16 +395,19 @@ SEGMENT_PATTERN = "seg_%05d.m4s"
 TS_SEGMENT_PATTERN = "seg_%05d.ts"
 
 
-def segment_command(ffmpeg: str, in_path: str, segment_s: float, ts: bool = False) -> list[str]:
+def segment_command(ffmpeg: str, in_path: str, segment_s: float, ts: bool = False,
+                    tag: str | None = None) -> list[str]:
     """Cut an encoded rendition into fMP4 (CMAF) segments without re-encoding: ``init.mp4`` and
     ``seg_00000.m4s``... (or MPEG-TS ``seg_00000.ts`` with ``ts``) in the working directory (run
     with ``cwd`` = the rendition folder: the names stay relative, so nothing in them is read as a
     protocol). The playlist FFmpeg writes only tells the segment durations; the package's
-    playlists are written by pertitle."""
+    playlists are written by pertitle. ``tag``: the video sample entry to write (HEVC: ``hvc1``,
+    which Apple's players require; FFmpeg's MP4 muxer writes ``hev1`` unless told)."""
     kind = (["-hls_segment_type", "mpegts", "-hls_segment_filename", TS_SEGMENT_PATTERN] if ts else
             ["-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", INIT_NAME,
              "-hls_segment_filename", SEGMENT_PATTERN])
     return [ffmpeg, *BASE, *input_args(in_path, "mov"), "-map", "0", "-c", "copy",
+            *(["-tag:v", tag] if tag else []),
             "-f", "hls", "-hls_time", f"{segment_s:.4f}", "-hls_playlist_type", "vod", *kind,
             "-hls_flags", "independent_segments", SEGMENT_PLAYLIST]
 

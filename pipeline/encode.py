@@ -5,7 +5,8 @@ VBV maxrate and buffer, the same fixed GOP in every rendition so keyframes fall 
 times) from the whole source, normalised as the analysis' reference was and scaled with the same
 scaler. Each rendition is cut, without re-encoding, into CMAF segments of a whole number of GOPs
 that both manifests share. The manifests carry measured rates (peak and average segment
-bitrates) and the codecs strings read from the streams.
+bitrates) and the codecs strings read from the streams' sample entries (avc1, hvc1, av01, vp09:
+every codec a ladder can name is packaged; MPEG-TS segments only for H.264).
 
 Resumable: a finished rendition is a folder with its ``rendition.json``; a rerun with the same
 source, ladder and options encodes only what is missing. A different package in the folder is
@@ -21,6 +22,7 @@ import re
 import shutil
 from dataclasses import dataclass, replace
 
+from ..core.codecs import CODECS
 from ..core.errors import InvalidLadderFile, LadderError, OutputError, PertitleError
 from ..core.fsutil import atomic_write_text, check_folder, to_json
 from ..core.version import __version__
@@ -49,7 +51,7 @@ MPD_NAME = "manifest.mpd"
 SUMMARY_NAME = "package.json"
 OURS = re.compile(r"^(v\d+|a0|\.tmp-.*|\.pertitle-tmp-.*|master(_ts)?\.m3u8|manifest\.mpd|package\.json"
                   r"|\.pertitle-package\.json)$")
-PACKAGED_CODECS = ("libx264",)
+PACKAGED_CODECS = tuple(CODECS)   # every codec the analysis sweeps: CMAF fMP4 segments for all
 
 
 @dataclass(frozen=True)
@@ -142,8 +144,11 @@ def encode_package(input_path: str, doc: dict, outdir: str, opts: EncodeOptions,
         raise InvalidLadderFile("this ladder was made for another source (its content differs): --force "
                                 "encodes it anyway", input_path)
     if doc["codec"] not in PACKAGED_CODECS:
-        raise LadderError(f"encode packages {', '.join(PACKAGED_CODECS)} ladders (CMAF H.264); this one is "
-                          f"{doc['codec']}")
+        raise LadderError(f"encode packages {', '.join(PACKAGED_CODECS)} ladders; this one is {doc['codec']}")
+    tag = CODECS[doc["codec"]].mp4_tag
+    if opts.hls_ts and CODECS[doc["codec"]].hls_container != "mpegts":
+        raise LadderError(f"--hls-ts: MPEG-TS segments are made for H.264 ladders only; this one is {doc['codec']}, "
+                          "whose HLS playlists use the CMAF (fMP4) segments")
     try:
         specs = [rung_spec(r, doc["codec"]) for r in doc["rungs"]]
     except (ValueError, KeyError, TypeError) as exc:
@@ -170,10 +175,11 @@ def encode_package(input_path: str, doc: dict, outdir: str, opts: EncodeOptions,
     # whole number of GOPs so float rounding never pushes a cut one GOP later.
     cut_s = segment_s - 0.5 / float(ref.fps)
 
-    def cut(media: str, into: str, folder: str, ts: bool) -> tuple[Segment, ...]:
+    def cut(media: str, into: str, folder: str, ts: bool, video: bool) -> tuple[Segment, ...]:
         """Segment ``media`` into the new folder ``into``: the segments with their durations and sizes."""
         os.mkdir(into)
-        run(C.segment_command(ff.path, media, cut_s, ts=ts), what=f"segmenting of {folder}", cwd=into)
+        run(C.segment_command(ff.path, media, cut_s, ts=ts, tag=tag if video else None),
+            what=f"segmenting of {folder}", cwd=into)
         listing = os.path.join(into, C.SEGMENT_PLAYLIST)
         with open(listing, encoding="utf-8") as fh:
             entries = parse_ffmpeg_playlist(fh.read())
@@ -213,11 +219,13 @@ def encode_package(input_path: str, doc: dict, outdir: str, opts: EncodeOptions,
                 meta = {**meta, "measured": {k: (round(v, 3) if isinstance(v, float) else v)
                                              for k, v in sc.items() if k != "vmaf_frames"}}
             seg_dir = os.path.join(tmp, folder)
-            segs = cut(media, seg_dir, folder, ts=False)
+            video = meta["kind"] == "video"
+            segs = cut(media, seg_dir, folder, ts=False, video=video)
             d = {"key": key, "codecs": codecs_string(os.path.join(seg_dir, C.INIT_NAME)), **meta,
                  "segments": [_seg_dict(s) for s in segs]}
             if opts.hls_ts:
-                d["ts_segments"] = [_seg_dict(s) for s in cut(media, os.path.join(seg_dir, TS_DIR), folder, ts=True)]
+                d["ts_segments"] = [_seg_dict(s) for s in cut(media, os.path.join(seg_dir, TS_DIR), folder, ts=True,
+                                                               video=video)]
             atomic_write_text(os.path.join(seg_dir, RENDITION_FILE), to_json(d))
             final = os.path.join(outdir, folder)
             if os.path.lexists(final):
