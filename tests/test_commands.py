@@ -65,6 +65,11 @@ def test_svtav1_rate_mode_takes_no_vbv_but_its_crf_mode_keeps_a_cap():
     assert rate.rate_args() == ["-b:v", "500k"]
     capped = K.EncodeSpec(codec="libsvtav1", width=640, height=360, crf=35, maxrate_kbps=750)
     assert capped.rate_args() == ["-crf", "35", "-maxrate", "750k"]
+    # its rungs are 2-pass like x264's: -pass / -passlogfile, the first pass to the null muxer
+    first, second = C.encode_commands("ffmpeg", "r.y4m", Fraction(25), replace(rate, passes=2), "o.mkv",
+                                      passlog="/t/s")
+    assert first[first.index("-pass") + 1] == "1" and first[-3:] == ["-f", "null", "-"]
+    assert second[second.index("-pass") + 1] == "2" and "-maxrate" not in second
     x264 = replace(rate, codec="libx264")
     assert x264.rate_args() == ["-b:v", "500k", "-maxrate", "750k", "-bufsize", "1500k"]
 

@@ -60,6 +60,6 @@ def test_verify_an_av1_ladder(make_clip, tmp_path):
     out = json.loads(p.stdout)
     assert out["encodes"] == len(json.loads(ladder.read_text())["rungs"]) >= 1
     for r in out["rungs"]:
-        # 1-pass VBR on 2 s of a zoom that grows busier: it overshoots (+18 / +30 % measured),
-        # far looser than x264's 2-pass; the quality it reaches is what the hull promised
-        assert abs(r["rate_error_pct"]) < 45 and abs(r["vmaf_error"]) < 4, r
+        # 2-pass VBR, but on 2 s of a zoom that grows busier at 320x180 the lowest rung undershoots
+        # (-23 %, VMAF 3.6 under the hull's promise, measured); looser than x264's on this clip
+        assert abs(r["rate_error_pct"]) < 35 and abs(r["vmaf_error"]) < 5, r
