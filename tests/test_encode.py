@@ -247,13 +247,24 @@ def served(package):
     yield from serve(package["out"], package["root"] / "site")
 
 
+@functools.cache
+def fetch_players() -> None:
+    """The players come from npm: fetched into .ci/node (git-ignored), as .ci/run does. Tried once
+    a session: where the registry cannot be reached, npm waits out its timeout, and four packages
+    are served (H.264, HEVC, AV1, VP9)."""
+    if shutil.which("npm") and "PERTITLE_JS_DIR" not in os.environ:
+        try:
+            subprocess.run(["npm", "install", "--silent", "--no-save", "--no-audit", "--no-fund", "--prefix",
+                            str(JS_DIR.parent), "hls.js@1", "dashjs@4"], capture_output=True, timeout=300)
+        except subprocess.TimeoutExpired:
+            pass
+
+
 def serve(package_dir: Path, site: Path):
     """Serve a copy of ``package_dir`` in ``site`` with the two player pages (a generator: the
     server stops when it is closed)."""
-    if not (HLS_JS.is_file() and DASH_JS.is_file()) and shutil.which("npm") and "PERTITLE_JS_DIR" not in os.environ:
-        # the players come from npm: fetched once into .ci/node (git-ignored), as .ci/run does
-        subprocess.run(["npm", "install", "--silent", "--no-save", "--no-audit", "--no-fund", "--prefix",
-                        str(JS_DIR.parent), "hls.js@1", "dashjs@4"], capture_output=True, timeout=300)
+    if not (HLS_JS.is_file() and DASH_JS.is_file()):
+        fetch_players()
     if not (HLS_JS.is_file() and DASH_JS.is_file()):
         if os.environ.get("PERTITLE_REQUIRE_BROWSER"):
             pytest.fail(f"hls.js and dash.js are required here (npm install into {JS_DIR})")
