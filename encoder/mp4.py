@@ -15,7 +15,6 @@ import struct
 
 from ..core.errors import MeasurementError
 
-VISUAL_ENTRIES = (b"avc1", b"avc3", b"hvc1", b"hev1", b"av01", b"vp09")   # 78 bytes of fields before their boxes
 MAX_INIT_BYTES = 1 << 20
 
 
@@ -43,7 +42,7 @@ def _find(data: bytes, path: list[bytes], start: int = 0, end: int | None = None
         if len(path) == 1:
             return s, e
         # sample entries carry fixed fields before their child boxes
-        skip = {b"stsd": 8, b"mp4a": 28, b"esds": 4, **dict.fromkeys(VISUAL_ENTRIES, 78)}.get(kind, 0)
+        skip = _FIELDS_BEFORE_BOXES.get(kind, 0)
         found = _find(data, path[1:], s + skip, e)
         if found:
             return found
@@ -56,14 +55,15 @@ def codecs_string(init_path: str) -> str:
     stsd = _find(data, [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"])
     if stsd is None:
         raise MeasurementError(f"no sample description in {init_path}")
-    for entry, config, spell in ((b"avc1", b"avcC", _avc), (b"avc3", b"avcC", _avc), (b"hvc1", b"hvcC", _hevc),
-                                 (b"hev1", b"hvcC", _hevc), (b"av01", b"av1C", _av1), (b"vp09", b"vpcC", _vp9)):
+    for entry, (config, spell) in VISUAL_ENTRIES.items():
         box = _find(data, [entry, config], stsd[0] + 8, stsd[1])
         if box:
             try:
                 return spell(entry.decode(), data[box[0]:box[1]])
             except IndexError:
                 raise MeasurementError(f"a short {config.decode()} box in {init_path}") from None
+            except ValueError as exc:
+                raise MeasurementError(f"{exc} in {init_path}") from None
     esds = _find(data, [b"mp4a", b"esds"], stsd[0] + 8, stsd[1])
     if esds:
         aot = _aac_object_type(data[esds[0] + 4:esds[1]])
@@ -89,7 +89,7 @@ def _hevc(entry: str, c: bytes) -> str:
 
 def _av1(entry: str, c: bytes) -> str:
     if c[0] & 0x80 == 0:
-        raise MeasurementError("an av1C box without its marker bit")
+        raise ValueError("an av1C box without its marker bit")
     profile, level = c[1] >> 5, c[1] & 0x1F
     tier, high, twelve = c[2] >> 7, (c[2] >> 6) & 1, (c[2] >> 5) & 1
     depth = 12 if high and twelve else 10 if high else 8
@@ -100,6 +100,13 @@ def _vp9(entry: str, c: bytes) -> str:
     # a full box: version and flags (4 bytes), then profile, level, bit depth (4 bits) ...
     profile, level, depth = c[4], c[5], c[6] >> 4
     return f"{entry}.{profile:02d}.{level:02d}.{depth:02d}"
+
+
+# the video sample entries read, each with its configuration box and how it spells the codecs
+# string; all carry 78 bytes of fields before their boxes
+VISUAL_ENTRIES = {b"avc1": (b"avcC", _avc), b"avc3": (b"avcC", _avc), b"hvc1": (b"hvcC", _hevc),
+                  b"hev1": (b"hvcC", _hevc), b"av01": (b"av1C", _av1), b"vp09": (b"vpcC", _vp9)}
+_FIELDS_BEFORE_BOXES = {b"stsd": 8, b"mp4a": 28, b"esds": 4, **dict.fromkeys(VISUAL_ENTRIES, 78)}
 
 
 def _aac_object_type(esds: bytes) -> int:

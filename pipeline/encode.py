@@ -145,8 +145,9 @@ def encode_package(input_path: str, doc: dict, outdir: str, opts: EncodeOptions,
                                 "encodes it anyway", input_path)
     if doc["codec"] not in PACKAGED_CODECS:
         raise LadderError(f"encode packages {', '.join(PACKAGED_CODECS)} ladders; this one is {doc['codec']}")
-    tag = CODECS[doc["codec"]].mp4_tag
-    if opts.hls_ts and CODECS[doc["codec"]].hls_container != "mpegts":
+    delivered = CODECS[doc["codec"]]
+    tag = delivered.mp4_tag
+    if opts.hls_ts and delivered.hls_container != "mpegts":
         raise LadderError(f"--hls-ts: MPEG-TS segments are made for H.264 ladders only; this one is {doc['codec']}, "
                           "whose HLS playlists use the CMAF (fMP4) segments")
     try:

@@ -190,9 +190,9 @@ def ladder_for(doc: dict, codec: str) -> dict:
 
     out = json.loads(json.dumps(doc))
     out["codec"] = codec
+    preset = {"libvpx-vp9": "4"}.get(codec)   # VP9's default (cpu-used 2) is slow for a test
     for r in out["rungs"]:
         enc = r["encoder"]
-        preset = {"libvpx-vp9": "4"}.get(codec)   # VP9's default (cpu-used 2) is slow for a test
         r["encoder"] = rung_encoder_settings(codec, preset, r["width"], r["height"], enc["bitrate_kbps"],
                                              enc["gop_frames"], enc.get("crf_equivalent"))
     return out
