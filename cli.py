@@ -503,10 +503,14 @@ def render_summary(doc: dict, ladder_path: str | None = None, rd_path: str | Non
     pred = doc.get("prediction")
     if pred:
         members = pred.get("model_members") or 1
+        spent = []   # what predict measured on the title besides its features
+        if isinstance(pe := pred.get("probe_encode"), dict):
+            spent.append(f"probe encode, {pe['preset']} CRF {pe['crf']}: {pe['seconds']:.1f} s")
+        if isinstance(sc := pred.get("scaling_ceiling"), dict):
+            spent.append(f"each size scaled, no encode: {sc['seconds']:.1f} s")
         lines.append(f"predicted by {pred.get('model', 'model')}{f' x{members}' if members > 1 else ''} "
                      f"in {pred.get('wall_s', 0):.2f} s"
-                     + (f" (probe encode, {pred['probe_encode']['preset']} CRF {pred['probe_encode']['crf']}: "
-                        f"{pred['probe_encode']['seconds']:.1f} s)" if isinstance(pred.get("probe_encode"), dict) else "")
+                     + (f" ({'; '.join(spent)})" if spent else "")
                      + (f", verified with {pred['verify_encodes']} encodes (search: {pred['search']['stop']})"
                         if pred.get("verify_encodes") else "")
                      + ("; each rung's size one of the two its size model names"
@@ -915,7 +919,8 @@ def dataset_sweep(sources, out_dir, window_s, spread, long_from, quiet, ffmpeg_p
               help="Where the swept sources are (searched also in DIR/long).")
 @click.option("-o", "--output", required=True, metavar="DATASET.csv")
 @click.option("--sweeps-out", default=None, metavar="SWEEPS.csv", help="Also write the consolidated sweeps table.")
-@click.option("--no-probe", is_flag=True, help="Skip the probe encode of each window (no FFmpeg needed).")
+@click.option("--no-probe", is_flag=True,
+              help="Skip the probe encode and the scaling measurement of each window (no FFmpeg needed).")
 @click.option("--carry-over", default=None, metavar="DATASET.csv",
               help="Keep this table's rows of windows whose source is not found (e.g. the synthetic clips), "
                    "as they are.")
@@ -925,7 +930,8 @@ def dataset_sweep(sources, out_dir, window_s, spread, long_from, quiet, ffmpeg_p
 def dataset_assemble(sweeps, roots, output, sweeps_out, no_probe, carry_over, quiet, ffmpeg_path):
     """The training table from sweeps (JSON files/folders, or a sweeps CSV) and features extracted
     over each window of the sources, with the probe encode's (x264 veryfast CRF 23 of the window
-    at its largest size) unless --no-probe."""
+    at its largest size) and each size's scaling ceiling (VMAF of the frames scaled to it and
+    back) unless --no-probe."""
     import glob
 
     import pandas as pd

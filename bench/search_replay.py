@@ -33,7 +33,11 @@ hour of CPU per family each) are kept in bench/results/ (``priors_A.json.gz``, `
 ``priors_C.json.gz``; a name ending in ``.gz`` is read and written gzipped). Both their ``rows``
 (``--only verify``) and their ``fast_rows`` (``--only fast``) were rebuilt on 2026-11-30 after the
 calibration learnt the one-rung slope, each build merged into the file (docs/model-guided.md; C
-was built then from the start, its two builds run side by side and merged):
+was built then from the start, its two builds run side by side and merged). On 2026-12-05 the
+``rows`` were rebuilt again (``--only verify``) when the ``predict`` model gained the sizes' scaling
+ceilings (new table columns, hence a new table checksum); the ``fast_rows`` were carried over
+from the previous files (their fold models read no ceiling: the same models), each file saying so
+under ``fast_rows_from``:
 
     python bench/search_replay.py run samples/training_dataset.csv bench/results/priors_A.json.gz \
         bench/results/priors_B.json.gz bench/results/priors_C.json.gz --modes "predict,verify 6,fast"

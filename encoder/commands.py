@@ -14,6 +14,7 @@ commands are short linear chains written out directly.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -297,6 +298,37 @@ def untagged(stream):
     converted its pixels to the reference's (unspecified) colour space before libvmaf — a 720p
     rendition scored 95.8 instead of 97.1. Range is kept (both are limited)."""
     return stream.filter("setparams", color_primaries="unknown", color_trc="unknown", colorspace="unknown")
+
+
+def ceiling_command(ffmpeg: str, ref_path: str, ref_size: tuple[int, int], fps: Fraction,
+                    sizes: Sequence[tuple[int, int]], logs: Sequence[str], spec: MeasureSpec, *,
+                    down_scaler: str, period: int, run: int) -> list[str]:
+    """Score each size's *scaling alone* against the reference, in one process: the reference
+    scaled to the size as an encode is (``down_scaler``) and back as a measurement scales an
+    encode (``spec.scaler``), no encode between: the quality a size keeps however many bits it
+    gets. Only ``run`` consecutive frames of every ``period`` are scored (libvmaf's motion needs
+    consecutive frames); ``logs[i]``: size i's libvmaf JSON log, a plain file name in the working
+    folder. The graph is written here, not by ffmpeg-python: its select expression needs escaped
+    commas, which that library's escaping would double."""
+    if not sizes or len(logs) != len(sizes):
+        raise ValueError("one log per size")
+    if run < 2 or period < run:
+        raise ValueError("runs of at least 2 frames, no longer than their period")
+    if any(not re.fullmatch(r"[A-Za-z0-9_.-]+", log) for log in logs):
+        raise ValueError("log names must be plain file names")
+    rw, rh = ref_size
+    model = VMAF_MODELS[spec.model].replace("=", r"\\=").replace(":", r"\\:")   # escaped for the option, then the graph
+    n = 2 * len(sizes)
+    graph = [f"[0:v]setparams=color_primaries=unknown:color_trc=unknown:colorspace=unknown,"
+             f"select=lt(mod(n\\,{period})\\,{run}),split={n}"
+             + "".join(f"[d{i}][r{i}]" for i in range(len(sizes)))]
+    maps: list[str] = []
+    for i, ((w, h), log) in enumerate(zip(sizes, logs)):
+        graph.append(f"[d{i}]scale={w}:{h}:flags={down_scaler},setsar=1,scale={rw}:{rh}:flags={spec.scaler},"
+                     f"format=yuv420p[s{i}];[r{i}]format=yuv420p[t{i}];"
+                     f"[s{i}][t{i}]libvmaf=log_fmt=json:log_path={log}:model={model}:n_threads=1[o{i}]")
+        maps += ["-map", f"[o{i}]", "-f", "null", "-"]
+    return [ffmpeg, *BASE, *LOCAL_ONLY, "-r", fps_str(fps), "-i", file_url(ref_path), "-filter_complex", ";".join(graph), *maps]
 
 
 def measure_command(ffmpeg: str, ref_path: str, ref_size: tuple[int, int], fps: Fraction,

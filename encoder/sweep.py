@@ -357,6 +357,15 @@ def decode_key(plan: SweepPlan, ffmpeg_version: str) -> str:
                     reference=_reference_identity(plan), ffmpeg=ffmpeg_version)
 
 
+def ceiling_key(plan: SweepPlan, sizes, ffmpeg_version: str, **how) -> str:
+    """The cache key of ``plan``'s scaling measurement at ``sizes`` (no encode: the reference's
+    frames, the scalers, the VMAF model and ``how`` the frames are chosen say it all)."""
+    return make_key(kind="scaling-ceiling", source=fingerprint(plan.source.path),
+                    reference=_reference_identity(plan), sizes=[list(s) for s in sizes],
+                    down=plan.encodes[0].scaler if plan.encodes else None, measure=plan.measure.key(),
+                    ffmpeg=ffmpeg_version, **how)
+
+
 def _plausible_record(value: dict) -> bool:
     if set(value) != {*_COUNTS, "changes"} or not isinstance(value["changes"], list):
         return False

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..core.errors import ModelError
 from ..core.fsutil import file_sha256
-from .scale import ANAMORPHIC, SCALE_RULE, log2_scale  # noqa: F401  (re-exported: the models' size axis)
+from .scale import ANAMORPHIC, SCALE_RULE, SIZE_FEATURES, log2_scale, size_key  # noqa: F401  (re-exported: the models' size axis)
 from .trees import PlainBoost, plain_from_sklearn  # noqa: F401  (re-exported)
 
 ROW_FEATURES = ["log2_scale", "log_rung_pixels", "crf"]
@@ -154,6 +154,8 @@ def make_estimator(family: str, target: str, columns: Sequence[str], random_stat
         return make_pipeline(_RowInteractions(columns), StandardScaler(), RidgeCV(alphas=np.logspace(-2, 4, 25)))
     if family == "hgb":
         sign = {"crf": -1, "log2_scale": 1 if target == "vmaf_logit" else 0}
+        if target == "vmaf_logit":   # a size that keeps more of the picture scores higher
+            sign.update(ceil_vmaf=1, ceil_drop=-1)
         cst = [sign.get(c, 0) for c in columns]
         # 120 trees at 0.12 predict as well as 400 at 0.05 in grouped CV (within its noise) and an
         # ensemble of them loads from disk in under a second
@@ -278,8 +280,10 @@ class CurveModel:
         recs = []
         for (w, h) in sizes:
             for q in crfs:
-                rec = {c: float(features[c]) if features.get(c) is not None else math.nan
-                       for c in self.feature_columns}
+                rec = {}
+                for c in self.feature_columns:
+                    v = features.get(size_key(c, w, h) if c in SIZE_FEATURES else c)
+                    rec[c] = float(v) if v is not None else math.nan
                 rec.update(row_features(w, h, q, *ref_size))
                 recs.append(rec)
         X = np.array([[rec[c] for c in self.columns_] for rec in recs], dtype=np.float64)

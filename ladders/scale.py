@@ -27,3 +27,14 @@ def log2_scale(width, height, ref_width, ref_height):
     axes = 0.5 * (np.log2(np.minimum(w / detail, 1.0)) + np.log2(np.minimum(h / rh, 1.0)))
     # (the same as ``short`` for square pixels, up to the rounding of rung sizes to even numbers)
     return np.round(np.where(np.abs(shown - rw) > ANAMORPHIC * rw, axes, short), 12)
+
+
+SIZE_FEATURES = ("ceil_vmaf", "ceil_drop")
+"""Features measured per size rather than per title (``pipeline.predict.scaling_ceiling``: the
+VMAF a size keeps when the frames are only scaled to it and back, and its drop from the largest
+size's): a training row carries its own size's value in ``f_<name>``, a title's features dict
+one entry per size, keyed :func:`size_key`."""
+
+
+def size_key(name: str, width: int, height: int) -> str:
+    return f"{name}@{int(width)}x{int(height)}"

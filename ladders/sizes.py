@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .scale import log2_scale
+from .scale import SIZE_FEATURES, log2_scale
 from .trees import PlainBoost
 
 RATE_COLUMNS = ("log_bpp", "log_bpp_vs_probe", "log_ref_pixels")
@@ -113,6 +113,8 @@ class SizeModel:
 
         from .trees import plain_from_sklearn
 
+        # a title's features only: a size's own (the scaling ceiling) does not say which size wins
+        feature_columns = [c for c in feature_columns if c not in SIZE_FEATURES]
         X, y = training_rows(df, feature_columns, policy)
         if not len(y):
             raise ValueError("no title to learn sizes from")

@@ -20,8 +20,9 @@ from ..encoder.features import FEATURE_VERSION, PROBE_COLUMNS, extract
 from ..encoder.ffmpeg import FFmpeg
 from ..encoder.probe import probe
 from ..encoder.sweep import SharedReference, run_sweep
+from ..ladders.model import SIZE_FEATURES, size_key
 from .common import AnalysisOptions, make_plan
-from .predict import probe_encode
+from .predict import probe_encode, scaling_ceiling
 
 KEEP = ["width", "height", "crf", "kbps", "frames", "vmaf_mean", "vmaf_hmean", "vmaf_p5", "vmaf_min",
         "psnr_y", "encode_s", "measure_s"]
@@ -39,6 +40,13 @@ def expand_sources(sources: Iterable[str]) -> list[str]:
     if not out:
         raise DatasetError("no video sources given")
     return out
+
+
+def size_features(measured: dict, width: int, height: int) -> dict:
+    """A training row's per-size features (:data:`pertitle.ladders.model.SIZE_FEATURES`) from a
+    title's measurements keyed by size (:func:`pertitle.pipeline.predict.scaling_ceiling`);
+    missing (NaN) where the title has none."""
+    return {f"f_{c}": measured.get(size_key(c, width, height), math.nan) for c in SIZE_FEATURES}
 
 
 def group_function(regex: str | None) -> Callable[[str], str]:
@@ -64,6 +72,7 @@ def title_rows(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, group
     try:
         sweep = run_sweep(ff, plan, cache, jobs=opts.jobs, on_event=on_event, reference=ref)
         probed = probe_encode(ff, plan, cache, reference=ref)
+        ceiling = scaling_ceiling(ff, plan, ref, cache)
     finally:
         ref.close()
     feats = extract(path, source, opts.allow_references)
@@ -80,7 +89,7 @@ def title_rows(path: str, opts: AnalysisOptions, ff: FFmpeg, cache: Cache, group
                **{k: r.get(k) for k in KEEP},
                "log_bpp": math.log(max(r["kbps"], 1e-3) * 1000 / (pixels * float(plan.reference.fps))),
                "analysis_encode_s": round(analysis_s, 2), "feature_version": FEATURE_VERSION,
-               **{f"f_{k}": v for k, v in feats.items()}}
+               **{f"f_{k}": v for k, v in feats.items()}, **size_features(ceiling, r["width"], r["height"])}
         rows.append(row)
     return rows
 
@@ -280,9 +289,16 @@ def assemble(sweeps, roots: Iterable[str], *, log: Callable[[str], None] = lambd
             feats_cache[key] = extract(path, src, start_s=float(start), duration_s=float(dur))
             if ff is not None:
                 plan = make_plan(src, AnalysisOptions(start_s=float(start), duration_s=float(dur)))
-                got = probe_encode(ff, plan, workdir=workdir)
+                ref = SharedReference(ff, plan, workdir)
+                try:
+                    got = probe_encode(ff, plan, reference=ref, workdir=workdir)
+                    got.update(scaling_ceiling(ff, plan, ref, workdir=workdir))
+                finally:
+                    ref.close()
                 feats_cache[key].update({k: got[k] for k in PROBE_COLUMNS})
+                feats_cache[("sizes", *key)] = got     # the per-size features, apart from the title's
         feats = feats_cache[key]
+        ceiling = feats_cache.get(("sizes", *key), {})
         stem = os.path.splitext(os.path.basename(name))[0]
         title = f"{stem}@{float(start):g}"
         fps = float(pts["ref_fps"].iloc[0])
@@ -299,7 +315,8 @@ def assemble(sweeps, roots: Iterable[str], *, log: Callable[[str], None] = lambd
                         "psnr_y": r.psnr_y, "encode_s": r.encode_s, "measure_s": r.measure_s,
                         "log_bpp": math.log(max(float(r.kbps), 1e-3) * 1000 / (pixels * fps)),
                         "analysis_encode_s": round(analysis_s, 2), "feature_version": FEATURE_VERSION,
-                        "origin": r.origin, **{f"f_{k}": v for k, v in feats.items()}})
+                        "origin": r.origin, **{f"f_{k}": v for k, v in feats.items()},
+                        **(size_features(ceiling, r.width, r.height) if ceiling else {})})
         log(f"{title}: {len(pts)} points")
     for name, why in skipped:
         log(f"skipped {name}: {why}")

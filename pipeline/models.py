@@ -76,10 +76,11 @@ points and put its top rung within ±25 % on 82-86 % of held-out windows instead
 
 def new_model(family: str = DEFAULT_FAMILY, members: int | None = None, probe: bool = True) -> M.CurveModel:
     """An unfitted model over this build's feature list (with the probe encode's features, and
-    its targets anchored on them, unless ``probe`` is false)."""
+    its targets anchored on them, and the sizes' scaling ceilings, unless ``probe`` is false:
+    the fast mode's model has neither, its budget is wall time)."""
     if members is None:
         members = DEFAULT_MEMBERS if family in ("hgb", "extratrees") else 1
-    cols = tuple(FEATURE_COLUMNS) + (tuple(PROBE_COLUMNS) if probe else ())
+    cols = tuple(FEATURE_COLUMNS) + (tuple(PROBE_COLUMNS) + tuple(M.SIZE_FEATURES) if probe else ())
     return M.CurveModel(family=family, feature_columns=cols, members=members,
                         anchors=PROBE_ANCHORS if probe else ())
 
@@ -137,9 +138,10 @@ def train(df, family: str = DEFAULT_FAMILY, members: int | None = None, calibrat
 
 
 def with_probe(df):
-    """The rows whose title has the probe encode's features (a table assembled without FFmpeg,
-    or the synthetic clips carried over from an older table, have none)."""
-    cols = [f"f_{c}" for c in PROBE_COLUMNS]
+    """The rows whose title has the probe encode's features and its sizes' scaling ceilings (a
+    table assembled without FFmpeg, or the synthetic clips carried over from an older table, have
+    none)."""
+    cols = [f"f_{c}" for c in (*PROBE_COLUMNS, *M.SIZE_FEATURES)]
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise ModelError(f"dataset lacks the probe encode's columns ({', '.join(missing)}): assemble it "

@@ -20,20 +20,24 @@ from dataclasses import replace
 
 from ..core.codecs import codec as codec_info
 from ..core.errors import InvalidOptions, LadderError
+from ..core.workdirs import make_workdir, remove_workdir
 from ..encoder.cache import Cache, fingerprint
 from ..encoder.features import PROBE_COLUMNS, extract
 from ..encoder.ffmpeg import FFmpeg
+from ..encoder.measure import measure_scaling
 from ..encoder.probe import Source, probe
 from ..encoder.sweep import (
     SharedReference,
     SweepPlan,
     candidate_sizes,
+    ceiling_key,
     decode_notes,
     measure_points,
     reference_decode,
     run_sweep,
 )
 from ..ladders.document import build_document, curves_from_rows
+from ..ladders.model import SIZE_FEATURES, size_key
 from ..ladders.policy import choose_ladder
 from ..ladders.report import loss_text
 from ..ladders.search import VERIFY_ROUNDS, evidence_of, search, skips_twins, unbacked
@@ -72,6 +76,47 @@ def probe_encode(ff: FFmpeg, plan: SweepPlan, cache: Cache | None = None, *, wor
             "fp_s": float(r.get("encode_s") or 0) + float(r.get("measure_s") or 0)}
 
 
+CEILING_RUN = 8       # consecutive frames a run (libvmaf's motion compares neighbours)
+CEILING_RUNS = 3      # runs spread over the analysed frames
+
+
+def scaling_ceiling(ff: FFmpeg, plan: SweepPlan, reference, cache: Cache | None = None, *,
+                    workdir: str | None = None) -> dict:
+    """The quality each size of ``plan`` keeps with no encode: the analysed frames scaled to it and
+    back, VMAF against the reference (:func:`pertitle.encoder.measure.measure_scaling`) on
+    ``CEILING_RUNS`` runs of ``CEILING_RUN`` frames. As features of the size they sit on
+    (:data:`pertitle.ladders.model.SIZE_FEATURES`: ``ceil_vmaf`` and ``ceil_drop``, the largest
+    size's minus this size's), keyed ``name@WxH``; ``ceil_s``: the wall time. The curves of an
+    upscaled or soft source barely fall with its size, those of a detailed one do: the model's
+    other features see that only through crops and a downscale of the analysis frames. Cached
+    like an encode (a cached result needs no reference decode)."""
+    sizes = sorted({(e.width, e.height) for e in plan.encodes}, key=lambda s: (s[0] * s[1], s))
+    if not sizes:
+        raise LadderError("the scaling measurement needs at least one size", plan.source.path)
+    t0 = time.monotonic()
+    period = max(CEILING_RUN, plan.frames // CEILING_RUNS)
+    cache = cache or Cache(None)
+    key = ceiling_key(plan, sizes, ff.version, period=period, run=CEILING_RUN)
+    hit = cache.get(key, check=lambda v: isinstance(v.get("vmaf"), list) and len(v["vmaf"]) == len(sizes)
+                    and all(isinstance(x, (int, float)) and 0 <= x <= 100.5 for x in v["vmaf"]))
+    if hit is not None:
+        vm = [float(x) for x in hit["vmaf"]]
+    else:
+        tmp = make_workdir("pertitle-ceiling-", workdir)
+        try:
+            vm = measure_scaling(ff, reference(), plan.ref_size, plan.reference.fps, sizes, plan.measure, tmp,
+                                 down_scaler=plan.encodes[0].scaler, period=period, run_frames=CEILING_RUN)
+        finally:
+            remove_workdir(tmp)
+        cache.put(key, {"vmaf": vm})
+    top = vm[-1]
+    out: dict = {"ceil_s": time.monotonic() - t0}
+    for (w, h), v in zip(sizes, vm):
+        out[size_key("ceil_vmaf", w, h)] = float(v)
+        out[size_key("ceil_drop", w, h)] = float(top - v)
+    return out
+
+
 PROBE_SEGMENTS = 6          # a long title analysed whole is probed on this many evenly spread 2-s excerpts
 
 
@@ -88,6 +133,10 @@ def probe_plan(source: Source, plan: SweepPlan, opts: AnalysisOptions) -> SweepP
 
 def needs_probe(model) -> bool:
     return any(c in PROBE_COLUMNS for c in getattr(model, "feature_columns", ()))
+
+
+def needs_ceiling(model) -> bool:
+    return any(c in SIZE_FEATURES for c in getattr(model, "feature_columns", ()))
 
 
 def title_features(source: Source, plan: SweepPlan, opts: AnalysisOptions, *, probe_with=None) -> dict:
@@ -133,13 +182,27 @@ def predicted_rows(source: Source, plan: SweepPlan, opts: AnalysisOptions, cache
     if meta.get("codec") and meta["codec"] != codec:
         raise InvalidOptions(f"the model was trained on {meta['codec']} encodes, not {codec}")
     probe_with = None
-    if needs_probe(model):
+    own_ref = None
+    if needs_probe(model) or needs_ceiling(model):
         if ff is None:
             raise ValueError("this model needs the probe encode: give an FFmpeg")
         pplan = probe_plan(source, plan, opts)
-        probe_with = lambda: probe_encode(ff, pplan, cache, workdir=workdir,
-                                          reference=reference if pplan is plan else None)
-    feats = title_features(source, plan, opts, probe_with=probe_with)
+        if pplan is plan and reference is not None:
+            pref = reference
+        else:   # a long title's sampled excerpts: their own reference, shared by both measurements
+            pref = own_ref = SharedReference(ff, pplan, workdir, keep_log=True)
+
+        def probe_with() -> dict:
+            got = probe_encode(ff, pplan, cache, workdir=workdir, reference=pref) if needs_probe(model) else {}
+            if needs_ceiling(model):
+                ceil = scaling_ceiling(ff, pplan, pref, cache, workdir=workdir)
+                got = {**got, **ceil, "fp_s": got.get("fp_s", 0.0) + ceil["ceil_s"]}
+            return got
+    try:
+        feats = title_features(source, plan, opts, probe_with=probe_with)
+    finally:
+        if own_ref is not None:
+            own_ref.close()
     crfs = sorted({float(e.crf) for e in plan.encodes if e.crf is not None}) or meta["grid"]["crfs"]
     sizes = sorted({(e.width, e.height) for e in plan.encodes}, key=lambda s: s[1]) or candidate_sizes(source)
     fps = float(plan.reference.fps)
@@ -199,7 +262,10 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
         "model_data_sha256": meta.get("training_data_sha256"), "model_titles": meta.get("n_titles"),
         "features": {k: round(float(v), 6) for k, v in feats.items() if v == v},
         "probe_encode": ({"preset": PROBE_PRESET, "crf": PROBE_CRF, "vmaf_subsample": PROBE_SUBSAMPLE,
-                          "seconds": round(float(feats.get("fp_s", 0.0)), 3)} if "fp_vmaf" in feats else None),
+                          "seconds": round(float(feats.get("fp_s", 0.0) - feats.get("ceil_s", 0.0)), 3)}
+                         if "fp_vmaf" in feats else None),
+        "scaling_ceiling": ({"runs": CEILING_RUNS, "run_frames": CEILING_RUN,
+                             "seconds": round(float(feats["ceil_s"]), 3)} if "ceil_s" in feats else None),
         "feature_s": round(t_feat, 3), "wall_s": round(wall, 3), "verify_encodes": len(measured),
         "verify_points": [{k: m.get(k) for k in ("width", "height", "crf", "kbps", "vmaf_mean", "cached")}
                           for m in measured],

@@ -308,9 +308,9 @@ def test_dataset_sweep_and_assemble_with_the_probe_encode(make_clip, tmp_path):
     --carry-over; a table without the probe's columns cannot train the probe model."""
     src = tmp_path / "src"
     src.mkdir()
-    for name, kw in {"flat": dict(source="color=c=0x3060a0:size=320x180:rate=12"),
-                     "grain": dict(vf="noise=alls=30:allf=t")}.items():
-        shutil.copy(make_clip(f"ds_{name}.mp4", size="320x180", rate=12, seconds=2, **kw), src / f"{name}.mp4")
+    for name, kw in {"flat": dict(source="color=c=0x3060a0:size=480x270:rate=12"),
+                     "grain": dict(source="cellauto", vf="noise=alls=30:allf=t")}.items():
+        shutil.copy(make_clip(f"ds_{name}.mp4", size="480x270", rate=12, seconds=2, **kw), src / f"{name}.mp4")
     p = run("dataset", "sweep", src, "-o", tmp_path / "sw", "--crf", "24,36", "--gop", "1", "-q")
     assert p.returncode == 0, p.stderr
     p = run("dataset", "assemble", tmp_path / "sw", "--sources", src, "-o", tmp_path / "d.csv", "-q")
@@ -319,12 +319,19 @@ def test_dataset_sweep_and_assemble_with_the_probe_encode(make_clip, tmp_path):
     per = df.groupby("file")[["f_fp_log_bpp", "f_fp_vmaf"]].first()
     assert per.notna().all().all() and per["f_fp_vmaf"].between(0, 100).all()
     assert per.loc["grain.mp4", "f_fp_log_bpp"] > per.loc["flat.mp4", "f_fp_log_bpp"] + 1.0
+    # each row carries its own size's scaling ceiling: the native size's drop is 0, pixel-fine
+    # cells lose more to a downscale than a flat colour does (nothing: tolerance 1 VMAF point)
+    assert df[["f_ceil_vmaf", "f_ceil_drop"]].notna().all().all() and df["f_ceil_vmaf"].between(0, 100.5).all()
+    native = df[(df["width"] == df["ref_width"]) & (df["height"] == df["ref_height"])]
+    assert (native["f_ceil_drop"] == 0).all()
+    drop = df[df["width"] < df["ref_width"]].groupby("file")["f_ceil_drop"].max()
+    assert drop.loc["flat.mp4"] < 1.0 and drop.loc["grain.mp4"] > drop.loc["flat.mp4"] + 5.0
     # the probe encode is not a grid point: the sweep's rows are unchanged by it
     assert set(df["crf"]) == {24.0, 36.0} and set(df["preset"]) == {"medium"}
 
     p = run("dataset", "assemble", tmp_path / "sw", "--sources", src, "-o", tmp_path / "d3.csv", "--no-probe", "-q")
     assert p.returncode == 0, p.stderr
-    assert "f_fp_vmaf" not in read_dataset(str(tmp_path / "d3.csv")).columns
+    assert not {"f_fp_vmaf", "f_ceil_vmaf"} & set(read_dataset(str(tmp_path / "d3.csv")).columns)
     p = run("train", tmp_path / "d3.csv", "-o", tmp_path / "m.skops", "--members", "1", "--no-calibration")
     assert p.returncode == ModelError.exit_code and "probe encode" in p.stderr
     p = run("train", tmp_path / "d3.csv", "-o", tmp_path / "m.skops", "--members", "1", "--no-calibration",

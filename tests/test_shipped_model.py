@@ -73,6 +73,12 @@ def test_predict_uses_the_shipped_model_and_orders_content_by_difficulty(make_cl
         # the probe encode (one full-frame veryfast encode of the excerpt) is recorded
         pe = doc["prediction"]["probe_encode"]
         assert pe["preset"] == "veryfast" and pe["crf"] == 23 and pe["seconds"] > 0
+        # ... and so is the scaling measurement, whose features the model read for every size
+        sc = doc["prediction"]["scaling_ceiling"]
+        assert sc["runs"] * sc["run_frames"] == 24 and sc["seconds"] >= 0 and "each size scaled, no encode" in p.stdout
+        ceil = {k: v for k, v in doc["prediction"]["features"].items() if k.startswith("ceil_vmaf@")}
+        assert {f"ceil_vmaf@{c['width']}x{c['height']}" for c in doc["curves"]} == set(ceil)
+        assert all(0 <= v <= 100.5 for v in ceil.values())
         pr = doc["prediction"]
         assert pr["loss_bound_kind"] == ("bd_rate" if len(doc["rungs"]) > 1 else "rate_excess")
         uncertain = [n for n in doc["notes"] if n.startswith("too uncertain")]
