@@ -153,17 +153,10 @@ def measure_scaling(ff: FFmpeg, ref_path: str, ref_size: tuple[int, int], fps: F
                     sizes: Sequence[tuple[int, int]], spec: C.MeasureSpec, workdir: str, *,
                     down_scaler: str, period: int, run_frames: int) -> list[float]:
     """Mean VMAF of each size's scaling alone (:func:`pertitle.encoder.commands.ceiling_command`),
-    in the order of ``sizes``: one FFmpeg process, one decode of the reference."""
+    in the order of ``sizes``: one FFmpeg process, one decode of the reference. Its logs stay in
+    ``workdir``, a folder of the caller's own."""
     logs = [f"ceiling{i}.json" for i in range(len(sizes))]
     cmd = C.ceiling_command(ff.path, ref_path, ref_size, fps, sizes, logs, spec, down_scaler=down_scaler,
                             period=period, run=run_frames)
     run(cmd, what="scaling measurement", cwd=workdir)
-    out = []
-    for log in logs:
-        path = os.path.join(workdir, log)
-        out.append(parse_vmaf_log(path).vmaf_mean)
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-    return out
+    return [parse_vmaf_log(os.path.join(workdir, log)).vmaf_mean for log in logs]

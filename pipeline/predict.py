@@ -142,7 +142,8 @@ def needs_ceiling(model) -> bool:
 def title_features(source: Source, plan: SweepPlan, opts: AnalysisOptions, *, probe_with=None) -> dict:
     """Features of what the plan analyses: its excerpt, or the whole title (also when it is
     sampled in segments: the segments stand for the title). ``probe_with``: a callable running
-    :func:`probe_encode` for the plan, when the model needs its columns."""
+    :func:`probe_encode` and :func:`scaling_ceiling` for the plan, as far as the model needs
+    their columns (their seconds, ``fp_s`` and ``ceil_s``, count in ``feature_s``)."""
     ref = plan.reference
     if ref.segments:
         feats = extract(source.path, source, opts.allow_references)
@@ -151,7 +152,7 @@ def title_features(source: Source, plan: SweepPlan, opts: AnalysisOptions, *, pr
     if probe_with is not None:
         got = probe_with()
         feats.update(got)
-        feats["feature_s"] = float(feats.get("feature_s", 0.0)) + got.get("fp_s", 0.0)
+        feats["feature_s"] = float(feats.get("feature_s", 0.0)) + got.get("fp_s", 0.0) + got.get("ceil_s", 0.0)
     return feats
 
 
@@ -195,8 +196,7 @@ def predicted_rows(source: Source, plan: SweepPlan, opts: AnalysisOptions, cache
         def probe_with() -> dict:
             got = probe_encode(ff, pplan, cache, workdir=workdir, reference=pref) if needs_probe(model) else {}
             if needs_ceiling(model):
-                ceil = scaling_ceiling(ff, pplan, pref, cache, workdir=workdir)
-                got = {**got, **ceil, "fp_s": got.get("fp_s", 0.0) + ceil["ceil_s"]}
+                got.update(scaling_ceiling(ff, pplan, pref, cache, workdir=workdir))
             return got
     try:
         feats = title_features(source, plan, opts, probe_with=probe_with)
@@ -262,8 +262,7 @@ def predict_ladder(path: str, opts: AnalysisOptions, *, verify: int = 0, ff: FFm
         "model_data_sha256": meta.get("training_data_sha256"), "model_titles": meta.get("n_titles"),
         "features": {k: round(float(v), 6) for k, v in feats.items() if v == v},
         "probe_encode": ({"preset": PROBE_PRESET, "crf": PROBE_CRF, "vmaf_subsample": PROBE_SUBSAMPLE,
-                          "seconds": round(float(feats.get("fp_s", 0.0) - feats.get("ceil_s", 0.0)), 3)}
-                         if "fp_vmaf" in feats else None),
+                          "seconds": round(float(feats.get("fp_s", 0.0)), 3)} if "fp_vmaf" in feats else None),
         "scaling_ceiling": ({"runs": CEILING_RUNS, "run_frames": CEILING_RUN,
                              "seconds": round(float(feats["ceil_s"]), 3)} if "ceil_s" in feats else None),
         "feature_s": round(t_feat, 3), "wall_s": round(wall, 3), "verify_encodes": len(measured),
