@@ -11,6 +11,7 @@ after 25 CPU-minutes each; limited to one thread, they finished one every 2 minu
                                   [--members]
     python bench/search_replay.py run samples/training_dataset.csv /tmp/priors_A.json [/tmp/priors_B.json ...]
                                   [--modes "verify 6,fast"] [--fast-share 0.18,0.20] [--bootstrap 2000]
+                                  [--noise 0.21,0.11 [--noise-seeds 1,2,3]]
 
 ``priors`` trains, fold by fold, what ``pertitle evaluate`` trains (the shipped families, the
 default ensemble size, calibrated: the probe model for predict/verify, the no-probe model for
@@ -26,6 +27,12 @@ the long titles' left out (``short_*``); with ``--bootstrap N``, 90 % intervals 
 and of both 90th percentiles from N resamples of the origin groups (``*_ci``). Priors depend on
 the model code and the table: rebuild them after changing either. With the same priors, a replay
 gives exactly the figures of ``pertitle evaluate``'s search modes.
+
+The table's VMAF scores every frame; the fast mode's scores every third, and its error (measured
+minus every frame: about 0.2 points a window, 0.1 a point) moves the search's choices. A replay
+is noise-free unless ``--noise OFFSET,POINT`` gives that error's standard deviations: the fast
+mode is then replayed once per ``--noise-seeds`` seed (``noise_seed`` column), each seed a draw of
+one error per window and one per point (:func:`pertitle.ladders.evaluate.subsample_error`).
 
 The priors of the shipped configuration (15 members, both families, the fold assignments of
 docs/model-guided.md: A ``--folds 10``, B ``--fold-seed 7``, C ``--fold-seed 11``; about half an
@@ -159,7 +166,12 @@ def replay(args) -> None:
     by_title = {str(t): dt for t, dt in df.groupby("title")}
     long_titles = {str(t) for t in df.loc[df["file"].astype(str).str.startswith("long/"), "title"]}
     # the modes that do not depend on the fast budget are judged once, the fast mode once a budget
-    runs = [(m, None) for m in modes if m != "fast"] + [("fast", s) for s in shares if "fast" in modes]
+    seeds = [int(x) for x in args.noise_seeds.split(",")] if args.noise else [None]
+    noise = [float(x) for x in args.noise.split(",")] if args.noise else None
+    if noise is not None and (len(noise) != 2 or min(noise) < 0):
+        sys.exit("--noise takes two standard deviations in VMAF points: OFFSET,POINT")
+    runs = [(m, None, None) for m in modes if m != "fast"] + [("fast", s, k) for s in shares for k in seeds
+                                                             if "fast" in modes]
     out = []
     for path in args.priors:
         with _open(path) as fh:
@@ -167,16 +179,18 @@ def replay(args) -> None:
         if doc.get("dataset_sha256") != digest:
             sys.exit(f"{path}: built from another table than {args.dataset}: rebuild the priors")
         sizes = fold_size_models(df, doc, policy) if "predict" in modes and not args.no_sizes else {}
-        for mode, share in runs:
+        for mode, share, seed in runs:
             key = "fast_rows" if mode == "fast" else "rows"
             res = [ev for title, entry in sorted(doc["titles"].items()) if key in entry
                    for ev in judge_title(by_title[title], policy, [mode], entry[key],
                                          fast_share=FAST_SHARE if share is None else share,
-                                         sizes=sizes.get(entry["fold"]))]
+                                         sizes=sizes.get(entry["fold"]),
+                                         fast_noise=None if seed is None else (*noise, seed))]
             if res:
                 g = summarize(res)[0]
                 ci = intervals(g, long_titles, args.bootstrap) if args.bootstrap else {}
-                out.append({"priors": path, "mode": mode, "fast_share": share, **stats(g, long_titles), **ci})
+                extra = {"noise_seed": seed} if noise is not None else {}
+                out.append({"priors": path, "mode": mode, "fast_share": share, **extra, **stats(g, long_titles), **ci})
     table = pd.DataFrame(out)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
@@ -202,6 +216,12 @@ def main() -> None:
     r.add_argument("--fast-share", default=str(FAST_SHARE))
     r.add_argument("--no-sizes", action="store_true",
                    help="predict's rungs take the size whose curve is highest, without the size model")
+    r.add_argument("--noise", default=None, metavar="OFFSET,POINT",
+                   help="the fast mode's measurements carry the error of VMAF on every third frame: a "
+                        "per-window offset and a per-point error, normal with these standard deviations "
+                        "in VMAF points (0.21,0.11 measured; pertitle.ladders.evaluate.subsample_error)")
+    r.add_argument("--noise-seeds", default="1,2,3", metavar="S,S,...",
+                   help="with --noise, replay the fast mode once per seed (default 1,2,3)")
     r.add_argument("--bootstrap", type=int, default=0, metavar="N",
                    help="add 90 %% intervals of the median and the 90th percentiles from N resamples of "
                         "the origin groups (e.g. 2000)")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -201,15 +202,34 @@ def evaluate_title(model, dt, policy: LadderPolicy, modes: Sequence[str], fast_s
                        sizes=getattr(model, "sizes_", None))
 
 
+def subsample_error(title: str, offset_sd: float, point_sd: float, seed: int) -> Callable[[tuple], float]:
+    """A model of what scoring every n-th frame adds to a point's VMAF (the fast mode's; measured
+    minus every frame): one offset per title, N(0, ``offset_sd``), plus one draw per (size, CRF),
+    N(0, ``point_sd``). Every draw is seeded by ``seed``, the title and the point, so a replay with
+    the same seed is the same whatever the order or the modes. Measured in the thirty-sixth session
+    (docs/model-guided.md) on 10 clips: every third frame, offsets 0.21 and points 0.11."""
+    off = float(np.random.default_rng([seed, zlib.crc32(title.encode())]).normal(0.0, offset_sd)) if offset_sd else 0.0
+
+    def err(point: tuple) -> float:
+        if not point_sd:
+            return off
+        key = zlib.crc32(f"{title}|{int(point[0])}x{int(point[1])}|{float(point[2]):g}".encode())
+        return off + float(np.random.default_rng([seed, key]).normal(0.0, point_sd))
+    return err
+
+
 def judge_title(dt, policy: LadderPolicy, modes: Sequence[str], rows: list[dict], fast_rows: list[dict] | None = None,
                 members: Sequence[list[dict]] | None = None, cal: dict | None = None,
-                fast_share: float = FAST_SHARE, sizes=None) -> list[TitleEval]:
+                fast_share: float = FAST_SHARE, sizes=None,
+                fast_noise: tuple[float, float, int] | None = None) -> list[TitleEval]:
     """Every mode's ladder for one held-out title from given priors (``rows``: the model's
     debiased rows for predict and verify; ``fast_rows``: the fast mode's, default ``rows``),
     judged on its exhaustive rows ``dt``. ``members`` and ``cal`` (a calibrated model's) give
     predict's interval coverage; ``sizes``, the model's size model, the sizes predict's rungs may
-    take (:mod:`pertitle.ladders.sizes`). Split from :func:`evaluate_title` so that a search can be
-    replayed on priors computed once (``bench/search_replay.py``)."""
+    take (:mod:`pertitle.ladders.sizes`). ``fast_noise`` (offset SD, point SD, seed): the fast
+    mode's measurements carry :func:`subsample_error` (its VMAF scores every third frame; the table's
+    every frame), the ladder is still judged on the table. Split from :func:`evaluate_title` so
+    that a search can be replayed on priors computed once (``bench/search_replay.py``)."""
     fast_rows = rows if fast_rows is None else fast_rows
     cal = cal or {}
     W, H = int(dt["ref_width"].iloc[0]), int(dt["ref_height"].iloc[0])
@@ -241,8 +261,12 @@ def judge_title(dt, policy: LadderPolicy, modes: Sequence[str], rows: list[dict]
             else:
                 n = int(mode.split()[1])
                 kw = dict(ceiling=n, rounds=VERIFY_ROUNDS, skip_twins=skips_twins(n))
-            found = search(fast_rows if mode == "fast" else rows, lambda pts: [table[p] for p in pts if p in table],
-                           policy, min(W, H), **kw)
+            measure = lambda pts: [table[p] for p in pts if p in table]  # noqa: E731
+            if mode == "fast" and fast_noise is not None:
+                err = subsample_error(str(dt["title"].iloc[0]), *fast_noise)
+                measure = lambda pts: [{**table[p], "vmaf_mean": min(100.0, max(0.0, table[p]["vmaf_mean"] + err(p)))}  # noqa: E731
+                                       for p in pts if p in table]
+            found = search(fast_rows if mode == "fast" else rows, measure, policy, min(W, H), **kw)
             measured, stop, spent = found.measured, found.stop, found.spent
             rungs = ladder(found.rows, measured, policy, found.evidence_ratio, found.skip_twins, found.discount).rungs
         s = score_ladder(rungs, truth, policy)

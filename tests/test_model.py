@@ -136,6 +136,44 @@ def test_judging_given_priors_is_what_evaluate_does_and_a_perfect_prior_loses_no
     assert ev.rungs_predicted == ev.rungs_exhaustive
 
 
+def test_the_fast_modes_replay_with_measurement_noise(tiny, monkeypatch):
+    """With ``fast_noise`` the fast mode's search sees each table point's VMAF plus exactly
+    :func:`subsample_error`'s draw for it (clamped to 0-100), the other modes the table itself; a
+    zero noise changes nothing, and the ladder is still judged on the table."""
+    from dataclasses import asdict
+
+    from pertitle.ladders import evaluate as E
+    from pertitle.ladders.evaluate import held_out_prior, judge_title, subsample_error
+
+    df = tiny["df"]
+    train, dt = df[df["title"] != "zoom"], df[df["title"] == "zoom"]
+    model = models.train(train, "hgb", members=2, calibrate=False)
+    prior = held_out_prior(model, dt)[0]
+    table = {(int(r.width), int(r.height), float(r.crf)): float(r.vmaf_mean) for r in dt.itertuples()}
+    seen, real = [], E.search
+
+    def spy(rows, measure, *a, **k):
+        def wrapped(pts):
+            got = measure(pts)
+            seen.append([(int(m["width"]), int(m["height"]), float(m["crf"]), m["vmaf_mean"]) for m in got])
+            return got
+        return real(rows, wrapped, *a, **k)
+    monkeypatch.setattr(E, "search", spy)
+    modes = ["verify 2", "fast"]
+    plain = judge_title(dt, LadderPolicy(), modes, prior)
+    assert all(q == table[(w, h, c)] for batch in seen for w, h, c, q in batch)
+    seen.clear()
+    assert [asdict(a) for a in judge_title(dt, LadderPolicy(), modes, prior, fast_noise=(0.0, 0.0, 3))] == \
+        [asdict(b) for b in plain]
+    seen.clear()
+    noisy = judge_title(dt, LadderPolicy(), ["fast"], prior, fast_noise=(2.0, 1.0, 3))
+    err = subsample_error("zoom", 2.0, 1.0, 3)
+    got = [x for batch in seen for x in batch]
+    assert got and all(abs(q - min(100.0, max(0.0, table[(w, h, c)] + err((w, h, c))))) < 1e-9 for w, h, c, q in got)
+    assert any(abs(q - table[(w, h, c)]) > 1e-6 for w, h, c, q in got)
+    assert noisy[0].mode == "fast" and noisy[0].rungs_exhaustive == plain[1].rungs_exhaustive
+
+
 def test_searches_skip_near_twins_from_six_encodes_and_in_the_fast_mode(tiny, monkeypatch):
     """The replay passes each mode's rule to the search, as ``predict --verify N`` and ``--fast``
     do: ``--verify 3`` keeps near-twins as neighbours, ``--verify 6`` and the fast mode skip them."""

@@ -1,0 +1,93 @@
+"""The fast mode at several libvmaf ``n_subsample`` steps beside one exhaustive analysis, per clip.
+
+    python bench/fast_subsample.py [CORPUS_DIR] --fast-model F.npz [--subsample 3,5] [--clips a.mp4,...]
+                                   [--duration 6] [--jobs 2] [--json out.json]
+
+The clip set is bench/modes.py's (fixed before its first run). Per clip, in this order, each as the
+installed command in a new process with a fresh cache: the exhaustive analysis (VMAF on every
+frame), then ``analyze --fast --subsample N`` for each N (the budget is priced with N:
+``ladders.search.point_cost``). Printed per clip and run: wall time, speed-up over the exhaustive
+run, encodes, BD-rate against the exhaustive ladder on its measured curves (bench/modes.py's
+judge), and the subsample's error: each fast point's VMAF minus the exhaustive run's at the same
+(size, CRF) (the same encode: x264 is deterministic here, ``max_kbps_dev`` checks it), as the mean
+and SD per clip, and over all clips the SD of the clips' means (``offset``) and of the points
+around their clip's mean (``point``): what ``bench/search_replay.py run --noise`` models.
+Use a fast model trained without the clips' groups (bench/modes.py's GROUPS).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+
+from modes import CLIPS, judge, run_cli
+
+from pertitle.ladders.policy import LadderPolicy
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("corpus", nargs="?", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "corpus"))
+    ap.add_argument("--fast-model", required=True, help="a no-probe model trained without the clips' groups")
+    ap.add_argument("--subsample", default="3,5", help="the steps to run the fast mode with (odd)")
+    ap.add_argument("--clips", default=",".join(CLIPS))
+    ap.add_argument("--duration", type=float, default=6.0)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args()
+    subs = [int(s) for s in a.subsample.split(",")]
+    policy = LadderPolicy()
+    common = ["--duration", str(a.duration), "-j", str(a.jobs)]
+    out = []
+    for name in a.clips.split(","):
+        c = os.path.join(a.corpus, name)
+        tmp = tempfile.mkdtemp(prefix="pertitle-subsample-")
+        ex, truth, t_ex = run_cli(["analyze", c, *common, "--cache", os.path.join(tmp, "ce")], tmp, "ex")
+        key = {(r["width"], r["height"], r["crf"]): r for r in truth}
+        row = {"clip": name, "ex_s": round(t_ex, 1), "ex_encodes": ex["sweep"]["encodes"],
+               "ex_rungs": judge(ex, truth, policy)["rungs"]}
+        for s in subs:
+            doc, rd, t = run_cli(["analyze", c, "--fast", *common, "--model", a.fast_model, "--subsample", str(s),
+                                  "--cache", os.path.join(tmp, f"c{s}")], tmp, f"f{s}")
+            same = [(r, key[(r["width"], r["height"], r["crf"])]) for r in rd if (r["width"], r["height"], r["crf"]) in key]
+            row[f"f{s}"] = {"s": round(t, 1), "speedup": round(t_ex / t, 2), "encodes": doc["sweep"]["encodes"],
+                            "stop": doc["sweep"]["search"]["stop"], **judge(doc, truth, policy),
+                            "err": [round(r["vmaf_mean"] - e["vmaf_mean"], 3) for r, e in same],
+                            "max_kbps_dev": max((abs(r["kbps"] / e["kbps"] - 1) for r, e in same), default=None)}
+        out.append(row)
+        print(json.dumps(row), flush=True)
+    print(table(out, subs))
+    if a.json:
+        with open(a.json, "w", encoding="utf-8") as fh:
+            json.dump(out, fh, indent=1)
+
+
+def table(rows: list[dict], subs: list[int]) -> str:
+    head = "| clip | exhaustive s | " + " | ".join(f"every {s}: s, x, encodes, BD %, error mean / SD" for s in subs) + " |"
+    lines = [head, "|" + "---|" * (2 + len(subs))]
+    for r in rows:
+        cells = []
+        for s in subs:
+            f = r[f"f{s}"]
+            e = f["err"] or [0.0]
+            cells.append(f"{f['s']} s, {f['speedup']:.2f}x, {f['encodes']}, {f['bd_pct']:+.2f}, "
+                         f"{statistics.mean(e):+.3f} / {statistics.pstdev(e):.3f}")
+        lines.append(f"| {r['clip']} | {r['ex_s']} | " + " | ".join(cells) + " |")
+    for s in subs:
+        bd = sorted(r[f"f{s}"]["bd_pct"] for r in rows)
+        sp = sorted(r[f"f{s}"]["speedup"] for r in rows)
+        errs = [r[f"f{s}"]["err"] for r in rows if r[f"f{s}"]["err"]]
+        means = [statistics.mean(e) for e in errs]
+        within = [x - statistics.mean(e) for e in errs for x in e]
+        lines.append(f"\nevery {s}: BD median {statistics.median(bd):+.2f} %, worst {bd[-1]:+.2f} %; speed-up median "
+                     f"{statistics.median(sp):.2f}x, lowest {sp[0]:.2f}x; {sum(r[f'f{s}']['encodes'] for r in rows)} "
+                     f"encodes in {sum(r[f'f{s}']['s'] for r in rows):.1f} s; error offset SD "
+                     f"{statistics.pstdev(means):.3f}, point SD {statistics.pstdev(within):.3f} "
+                     f"({sum(map(len, errs))} points)")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
