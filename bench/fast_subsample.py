@@ -2,6 +2,7 @@
 
     python bench/fast_subsample.py [CORPUS_DIR] --fast-model F.npz [--subsample 3,5] [--clips a.mp4,...]
                                    [--duration 6] [--jobs 2] [--json out.json]
+                                   [--reference ../shared/reference/corpus_sweeps_gop2]
 
 The clip set is bench/modes.py's (fixed before its first run). Per clip, in this order, each as the
 installed command in a new process with a fresh cache: the exhaustive analysis (VMAF on every
@@ -13,6 +14,12 @@ judge), and the subsample's error: each fast point's VMAF minus the exhaustive r
 and SD per clip, and over all clips the SD of the clips' means (``offset``) and of the points
 around their clip's mean (``point``): what ``bench/search_replay.py run --noise`` models.
 Use a fast model trained without the clips' groups (bench/modes.py's GROUPS).
+
+With ``--reference DIR`` the exhaustive analysis is not run: each clip's truth is its independent
+sweep in DIR (``<clip stem>.json``, the first 6 s at this project's default settings; every clip
+there unless ``--clips``), used only where a fast point's encode is the sweep's to the byte (the
+others are counted, ``unmatched``). There is no speed-up then, and BD-rates judged on the sweep
+flatter the model unless it was trained without the clip; the error is what this mode is for.
 """
 from __future__ import annotations
 
@@ -30,14 +37,21 @@ from pertitle.ladders.policy import LadderPolicy
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("corpus", nargs="?", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "corpus"))
-    ap.add_argument("--fast-model", required=True, help="a no-probe model trained without the clips' groups")
+    ap.add_argument("--fast-model", default=None,
+                    help="a no-probe model trained without the clips' groups (default: the shipped one, "
+                         "trained on the corpus: its BD-rates flatter it, its errors do not depend on it)")
     ap.add_argument("--subsample", default="3,5", help="the steps to run the fast mode with (odd)")
     ap.add_argument("--clips", default=",".join(CLIPS))
     ap.add_argument("--duration", type=float, default=6.0)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--reference", default=None, metavar="DIR",
+                    help="truth from the independent sweeps in DIR instead of an exhaustive run")
     a = ap.parse_args()
+    if a.reference:
+        return by_reference(a)
     subs = [int(s) for s in a.subsample.split(",")]
+    model = ["--model", a.fast_model] if a.fast_model else []
     policy = LadderPolicy()
     common = ["--duration", str(a.duration), "-j", str(a.jobs)]
     out = []
@@ -49,13 +63,48 @@ def main() -> None:
         row = {"clip": name, "ex_s": round(t_ex, 1), "ex_encodes": ex["sweep"]["encodes"],
                "ex_rungs": judge(ex, truth, policy)["rungs"]}
         for s in subs:
-            doc, rd, t = run_cli(["analyze", c, "--fast", *common, "--model", a.fast_model, "--subsample", str(s),
+            doc, rd, t = run_cli(["analyze", c, "--fast", *common, *model, "--subsample", str(s),
                                   "--cache", os.path.join(tmp, f"c{s}")], tmp, f"f{s}")
             same = [(r, key[(r["width"], r["height"], r["crf"])]) for r in rd if (r["width"], r["height"], r["crf"]) in key]
             row[f"f{s}"] = {"s": round(t, 1), "speedup": round(t_ex / t, 2), "encodes": doc["sweep"]["encodes"],
                             "stop": doc["sweep"]["search"]["stop"], **judge(doc, truth, policy),
                             "err": [round(r["vmaf_mean"] - e["vmaf_mean"], 3) for r, e in same],
                             "max_kbps_dev": max((abs(r["kbps"] / e["kbps"] - 1) for r, e in same), default=None)}
+        out.append(row)
+        print(json.dumps(row), flush=True)
+    print(table(out, subs))
+    if a.json:
+        with open(a.json, "w", encoding="utf-8") as fh:
+            json.dump(out, fh, indent=1)
+
+
+def by_reference(a) -> None:
+    subs = [int(s) for s in a.subsample.split(",")]
+    model = ["--model", a.fast_model] if a.fast_model else []
+    policy = LadderPolicy()
+    names = a.clips.split(",") if a.clips != ",".join(CLIPS) else sorted(
+        f[:-5] for f in os.listdir(a.reference) if f.endswith(".json"))
+    out = []
+    for stem in names:
+        stem = os.path.splitext(stem)[0] if not stem.endswith(".json") else stem[:-5]
+        with open(os.path.join(a.reference, stem + ".json"), encoding="utf-8") as fh:
+            ref = json.load(fh)
+        c = os.path.join(a.corpus, ref["source"])
+        truth = [{**p, "kbps": float(p["kbps"]), "crf": float(p["crf"])} for p in ref["points"]]
+        key = {(p["width"], p["height"], p["crf"]): p for p in truth}
+        tmp = tempfile.mkdtemp(prefix="pertitle-subsample-")
+        row = {"clip": ref["source"], "ex_s": None, "ex_encodes": len(truth)}
+        for s in subs:
+            doc, rd, t = run_cli(["analyze", c, "--fast", "--duration", str(ref["seconds"]), "-j", str(a.jobs),
+                                  *model, "--subsample", str(s),
+                                  "--cache", os.path.join(tmp, f"c{s}")], tmp, f"f{s}")
+            same = [(r, key[(r["width"], r["height"], r["crf"])]) for r in rd
+                    if (r["width"], r["height"], r["crf"]) in key
+                    and int(float(r["bytes"])) == int(key[(r["width"], r["height"], r["crf"])]["bytes"])]
+            row[f"f{s}"] = {"s": round(t, 1), "speedup": None, "encodes": doc["sweep"]["encodes"],
+                            "stop": doc["sweep"]["search"]["stop"], **judge(doc, truth, policy),
+                            "err": [round(r["vmaf_mean"] - e["vmaf_mean"], 3) for r, e in same],
+                            "unmatched": len(rd) - len(same)}
         out.append(row)
         print(json.dumps(row), flush=True)
     print(table(out, subs))
@@ -72,12 +121,13 @@ def table(rows: list[dict], subs: list[int]) -> str:
         for s in subs:
             f = r[f"f{s}"]
             e = f["err"] or [0.0]
-            cells.append(f"{f['s']} s, {f['speedup']:.2f}x, {f['encodes']}, {f['bd_pct']:+.2f}, "
+            x = "-" if f["speedup"] is None else f"{f['speedup']:.2f}x"
+            cells.append(f"{f['s']} s, {x}, {f['encodes']}, {f['bd_pct']:+.2f}, "
                          f"{statistics.mean(e):+.3f} / {statistics.pstdev(e):.3f}")
         lines.append(f"| {r['clip']} | {r['ex_s']} | " + " | ".join(cells) + " |")
     for s in subs:
         bd = sorted(r[f"f{s}"]["bd_pct"] for r in rows)
-        sp = sorted(r[f"f{s}"]["speedup"] for r in rows)
+        sp = sorted(r[f"f{s}"]["speedup"] or 0.0 for r in rows)
         errs = [r[f"f{s}"]["err"] for r in rows if r[f"f{s}"]["err"]]
         means = [statistics.mean(e) for e in errs]
         within = [x - statistics.mean(e) for e in errs for x in e]

@@ -11,7 +11,7 @@ after 25 CPU-minutes each; limited to one thread, they finished one every 2 minu
                                   [--members]
     python bench/search_replay.py run samples/training_dataset.csv /tmp/priors_A.json [/tmp/priors_B.json ...]
                                   [--modes "verify 6,fast"] [--fast-share 0.18,0.20] [--bootstrap 2000]
-                                  [--noise 0.21,0.11 [--noise-seeds 1,2,3]]
+                                  [--noise 0.17,0.12 [--noise-seeds 1,2,3]]
 
 ``priors`` trains, fold by fold, what ``pertitle evaluate`` trains (the shipped families, the
 default ensemble size, calibrated: the probe model for predict/verify, the no-probe model for
@@ -29,7 +29,7 @@ the model code and the table: rebuild them after changing either. With the same 
 gives exactly the figures of ``pertitle evaluate``'s search modes.
 
 The table's VMAF scores every frame; the fast mode's scores every third, and its error (measured
-minus every frame: about 0.2 points a window, 0.1 a point) moves the search's choices. A replay
+minus every frame: SD about 0.17 points a window, 0.12 a point) moves the search's choices. A replay
 is noise-free unless ``--noise OFFSET,POINT`` gives that error's standard deviations: the fast
 mode is then replayed once per ``--noise-seeds`` seed (``noise_seed`` column), each seed a draw of
 one error per window and one per point (:func:`pertitle.ladders.evaluate.subsample_error`).
@@ -219,7 +219,7 @@ def main() -> None:
     r.add_argument("--noise", default=None, metavar="OFFSET,POINT",
                    help="the fast mode's measurements carry the error of VMAF on every third frame: a "
                         "per-window offset and a per-point error, normal with these standard deviations "
-                        "in VMAF points (0.21,0.11 measured; pertitle.ladders.evaluate.subsample_error)")
+                        "in VMAF points (0.17,0.12 measured on 63 clips; pertitle.ladders.evaluate.subsample_error)")
     r.add_argument("--noise-seeds", default="1,2,3", metavar="S,S,...",
                    help="with --noise, replay the fast mode once per seed (default 1,2,3)")
     r.add_argument("--bootstrap", type=int, default=0, metavar="N",
