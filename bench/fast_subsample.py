@@ -41,76 +41,67 @@ def main() -> None:
                     help="a no-probe model trained without the clips' groups (default: the shipped one, "
                          "trained on the corpus: its BD-rates flatter it, its errors do not depend on it)")
     ap.add_argument("--subsample", default="3,5", help="the steps to run the fast mode with (odd)")
-    ap.add_argument("--clips", default=",".join(CLIPS))
+    ap.add_argument("--clips", default=None, help="comma-separated file names (default: bench/modes.py's set, "
+                                                  "or with --reference every sweep there)")
     ap.add_argument("--duration", type=float, default=6.0)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--json", default=None)
     ap.add_argument("--reference", default=None, metavar="DIR",
                     help="truth from the independent sweeps in DIR instead of an exhaustive run")
     a = ap.parse_args()
-    if a.reference:
-        return by_reference(a)
     subs = [int(s) for s in a.subsample.split(",")]
-    model = ["--model", a.fast_model] if a.fast_model else []
-    policy = LadderPolicy()
-    common = ["--duration", str(a.duration), "-j", str(a.jobs)]
+    if a.clips:
+        names = a.clips.split(",")
+    elif a.reference:
+        names = sorted(f[:-5] for f in os.listdir(a.reference) if f.endswith(".json"))
+    else:
+        names = CLIPS
     out = []
-    for name in a.clips.split(","):
-        c = os.path.join(a.corpus, name)
-        tmp = tempfile.mkdtemp(prefix="pertitle-subsample-")
-        ex, truth, t_ex = run_cli(["analyze", c, *common, "--cache", os.path.join(tmp, "ce")], tmp, "ex")
-        key = {(r["width"], r["height"], r["crf"]): r for r in truth}
+    for name in names:
+        with tempfile.TemporaryDirectory(prefix="pertitle-subsample-") as tmp:
+            row = one_clip(a, name, subs, tmp)
+        out.append(row)
+        print(json.dumps(row), flush=True)
+    print(table(out, subs))
+    if a.json:
+        with open(a.json, "w", encoding="utf-8") as fh:
+            json.dump(out, fh, indent=1)
+
+
+def one_clip(a, name: str, subs: list[int], tmp: str) -> dict:
+    """One clip: its truth (an exhaustive run, or its reference sweep) and a fast run per step,
+    their caches and documents in ``tmp``."""
+    policy = LadderPolicy()
+    model = ["--model", a.fast_model] if a.fast_model else []
+    if a.reference:
+        with open(os.path.join(a.reference, os.path.splitext(name)[0] + ".json"), encoding="utf-8") as fh:
+            ref = json.load(fh)
+        clip, duration = os.path.join(a.corpus, ref["source"]), ref["seconds"]
+        truth = [{**p, "kbps": float(p["kbps"]), "crf": float(p["crf"])} for p in ref["points"]]
+        row = {"clip": ref["source"], "ex_s": None, "ex_encodes": len(truth)}
+        t_ex = None
+    else:
+        clip, duration = os.path.join(a.corpus, name), a.duration
+    common = ["--duration", str(duration), "-j", str(a.jobs)]
+    if not a.reference:
+        ex, truth, t_ex = run_cli(["analyze", clip, *common, "--cache", os.path.join(tmp, "ce")], tmp, "ex")
         row = {"clip": name, "ex_s": round(t_ex, 1), "ex_encodes": ex["sweep"]["encodes"],
                "ex_rungs": judge(ex, truth, policy)["rungs"]}
-        for s in subs:
-            doc, rd, t = run_cli(["analyze", c, "--fast", *common, *model, "--subsample", str(s),
-                                  "--cache", os.path.join(tmp, f"c{s}")], tmp, f"f{s}")
-            same = [(r, key[(r["width"], r["height"], r["crf"])]) for r in rd if (r["width"], r["height"], r["crf"]) in key]
-            row[f"f{s}"] = {"s": round(t, 1), "speedup": round(t_ex / t, 2), "encodes": doc["sweep"]["encodes"],
-                            "stop": doc["sweep"]["search"]["stop"], **judge(doc, truth, policy),
-                            "err": [round(r["vmaf_mean"] - e["vmaf_mean"], 3) for r, e in same],
-                            "max_kbps_dev": max((abs(r["kbps"] / e["kbps"] - 1) for r, e in same), default=None)}
-        out.append(row)
-        print(json.dumps(row), flush=True)
-    print(table(out, subs))
-    if a.json:
-        with open(a.json, "w", encoding="utf-8") as fh:
-            json.dump(out, fh, indent=1)
-
-
-def by_reference(a) -> None:
-    subs = [int(s) for s in a.subsample.split(",")]
-    model = ["--model", a.fast_model] if a.fast_model else []
-    policy = LadderPolicy()
-    names = a.clips.split(",") if a.clips != ",".join(CLIPS) else sorted(
-        f[:-5] for f in os.listdir(a.reference) if f.endswith(".json"))
-    out = []
-    for stem in names:
-        stem = os.path.splitext(stem)[0] if not stem.endswith(".json") else stem[:-5]
-        with open(os.path.join(a.reference, stem + ".json"), encoding="utf-8") as fh:
-            ref = json.load(fh)
-        c = os.path.join(a.corpus, ref["source"])
-        truth = [{**p, "kbps": float(p["kbps"]), "crf": float(p["crf"])} for p in ref["points"]]
-        key = {(p["width"], p["height"], p["crf"]): p for p in truth}
-        tmp = tempfile.mkdtemp(prefix="pertitle-subsample-")
-        row = {"clip": ref["source"], "ex_s": None, "ex_encodes": len(truth)}
-        for s in subs:
-            doc, rd, t = run_cli(["analyze", c, "--fast", "--duration", str(ref["seconds"]), "-j", str(a.jobs),
-                                  *model, "--subsample", str(s),
-                                  "--cache", os.path.join(tmp, f"c{s}")], tmp, f"f{s}")
-            same = [(r, key[(r["width"], r["height"], r["crf"])]) for r in rd
-                    if (r["width"], r["height"], r["crf"]) in key
-                    and int(float(r["bytes"])) == int(key[(r["width"], r["height"], r["crf"])]["bytes"])]
-            row[f"f{s}"] = {"s": round(t, 1), "speedup": None, "encodes": doc["sweep"]["encodes"],
-                            "stop": doc["sweep"]["search"]["stop"], **judge(doc, truth, policy),
-                            "err": [round(r["vmaf_mean"] - e["vmaf_mean"], 3) for r, e in same],
-                            "unmatched": len(rd) - len(same)}
-        out.append(row)
-        print(json.dumps(row), flush=True)
-    print(table(out, subs))
-    if a.json:
-        with open(a.json, "w", encoding="utf-8") as fh:
-            json.dump(out, fh, indent=1)
+    key = {(r["width"], r["height"], r["crf"]): r for r in truth}
+    for s in subs:
+        doc, rd, t = run_cli(["analyze", clip, "--fast", *common, *model, "--subsample", str(s),
+                              "--cache", os.path.join(tmp, f"c{s}")], tmp, f"f{s}")
+        pts = [(r, key.get((r["width"], r["height"], r["crf"]))) for r in rd]
+        # the same encode: with a reference sweep, only where its bytes are the sweep's
+        same = [(r, e) for r, e in pts if e is not None
+                and (not a.reference or int(float(r["bytes"])) == int(e["bytes"]))]
+        row[f"f{s}"] = {"s": round(t, 1), "speedup": None if t_ex is None else round(t_ex / t, 2),
+                        "encodes": doc["sweep"]["encodes"], "stop": doc["sweep"]["search"]["stop"],
+                        **judge(doc, truth, policy),
+                        "err": [round(r["vmaf_mean"] - e["vmaf_mean"], 3) for r, e in same],
+                        "max_kbps_dev": max((abs(r["kbps"] / e["kbps"] - 1) for r, e in same), default=None),
+                        "unmatched": len(rd) - len(same)}
+    return row
 
 
 def table(rows: list[dict], subs: list[int]) -> str:
@@ -124,18 +115,18 @@ def table(rows: list[dict], subs: list[int]) -> str:
             x = "-" if f["speedup"] is None else f"{f['speedup']:.2f}x"
             cells.append(f"{f['s']} s, {x}, {f['encodes']}, {f['bd_pct']:+.2f}, "
                          f"{statistics.mean(e):+.3f} / {statistics.pstdev(e):.3f}")
-        lines.append(f"| {r['clip']} | {r['ex_s']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['clip']} | {r['ex_s'] if r['ex_s'] is not None else '-'} | " + " | ".join(cells) + " |")
     for s in subs:
         bd = sorted(r[f"f{s}"]["bd_pct"] for r in rows)
-        sp = sorted(r[f"f{s}"]["speedup"] or 0.0 for r in rows)
+        sp = sorted(r[f"f{s}"]["speedup"] for r in rows if r[f"f{s}"]["speedup"] is not None)
         errs = [r[f"f{s}"]["err"] for r in rows if r[f"f{s}"]["err"]]
         means = [statistics.mean(e) for e in errs]
         within = [x - statistics.mean(e) for e in errs for x in e]
-        lines.append(f"\nevery {s}: BD median {statistics.median(bd):+.2f} %, worst {bd[-1]:+.2f} %; speed-up median "
-                     f"{statistics.median(sp):.2f}x, lowest {sp[0]:.2f}x; {sum(r[f'f{s}']['encodes'] for r in rows)} "
-                     f"encodes in {sum(r[f'f{s}']['s'] for r in rows):.1f} s; error offset SD "
-                     f"{statistics.pstdev(means):.3f}, point SD {statistics.pstdev(within):.3f} "
-                     f"({sum(map(len, errs))} points)")
+        speed = f"speed-up median {statistics.median(sp):.2f}x, lowest {sp[0]:.2f}x; " if sp else ""
+        lines.append(f"\nevery {s}: BD median {statistics.median(bd):+.2f} %, worst {bd[-1]:+.2f} %; {speed}"
+                     f"{sum(r[f'f{s}']['encodes'] for r in rows)} encodes in {sum(r[f'f{s}']['s'] for r in rows):.1f} s; "
+                     f"error offset SD {statistics.pstdev(means):.3f}, point SD {statistics.pstdev(within):.3f} "
+                     f"({sum(map(len, errs))} points, {sum(r[f'f{s}'].get('unmatched', 0) for r in rows)} unmatched)")
     return "\n".join(lines)
 
 
