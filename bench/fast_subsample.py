@@ -76,14 +76,14 @@ def one_clip(a, name: str, subs: list[int], tmp: str) -> dict:
     if a.reference:
         with open(os.path.join(a.reference, os.path.splitext(name)[0] + ".json"), encoding="utf-8") as fh:
             ref = json.load(fh)
-        clip, duration = os.path.join(a.corpus, ref["source"]), ref["seconds"]
+        clip = os.path.join(a.corpus, ref["source"])
+        common = ["--duration", str(ref["seconds"]), "-j", str(a.jobs)]
         truth = [{**p, "kbps": float(p["kbps"]), "crf": float(p["crf"])} for p in ref["points"]]
-        row = {"clip": ref["source"], "ex_s": None, "ex_encodes": len(truth)}
         t_ex = None
+        row = {"clip": ref["source"], "ex_s": None, "ex_encodes": len(truth)}
     else:
-        clip, duration = os.path.join(a.corpus, name), a.duration
-    common = ["--duration", str(duration), "-j", str(a.jobs)]
-    if not a.reference:
+        clip = os.path.join(a.corpus, name)
+        common = ["--duration", str(a.duration), "-j", str(a.jobs)]
         ex, truth, t_ex = run_cli(["analyze", clip, *common, "--cache", os.path.join(tmp, "ce")], tmp, "ex")
         row = {"clip": name, "ex_s": round(t_ex, 1), "ex_encodes": ex["sweep"]["encodes"],
                "ex_rungs": judge(ex, truth, policy)["rungs"]}

@@ -218,6 +218,11 @@ def subsample_error(title: str, offset_sd: float, point_sd: float, seed: int) ->
     return err
 
 
+def _with_error(table: dict, err: Callable[[tuple], float]) -> Callable[[tuple], dict]:
+    """A table point as a measurement carrying ``err`` (its VMAF kept within 0-100)."""
+    return lambda p: {**table[p], "vmaf_mean": min(100.0, max(0.0, table[p]["vmaf_mean"] + err(p)))}
+
+
 def judge_title(dt, policy: LadderPolicy, modes: Sequence[str], rows: list[dict], fast_rows: list[dict] | None = None,
                 members: Sequence[list[dict]] | None = None, cal: dict | None = None,
                 fast_share: float = FAST_SHARE, sizes=None,
@@ -261,12 +266,10 @@ def judge_title(dt, policy: LadderPolicy, modes: Sequence[str], rows: list[dict]
             else:
                 n = int(mode.split()[1])
                 kw = dict(ceiling=n, rounds=VERIFY_ROUNDS, skip_twins=skips_twins(n))
-            measure = lambda pts: [table[p] for p in pts if p in table]  # noqa: E731
-            if mode == "fast" and fast_noise is not None:
-                err = subsample_error(str(dt["title"].iloc[0]), *fast_noise)
-                measure = lambda pts: [{**table[p], "vmaf_mean": min(100.0, max(0.0, table[p]["vmaf_mean"] + err(p)))}  # noqa: E731
-                                       for p in pts if p in table]
-            found = search(fast_rows if mode == "fast" else rows, measure, policy, min(W, H), **kw)
+            look = (lambda p: table[p]) if mode != "fast" or fast_noise is None else \
+                _with_error(table, subsample_error(str(dt["title"].iloc[0]), *fast_noise))
+            found = search(fast_rows if mode == "fast" else rows, lambda pts: [look(p) for p in pts if p in table],
+                           policy, min(W, H), **kw)
             measured, stop, spent = found.measured, found.stop, found.spent
             rungs = ladder(found.rows, measured, policy, found.evidence_ratio, found.skip_twins, found.discount).rungs
         s = score_ladder(rungs, truth, policy)
