@@ -48,6 +48,7 @@ from .search import (
     FAST_SHARE,
     FAST_SUBSAMPLE,
     VERIFY_ROUNDS,
+    checks_native,
     fast_ceiling,
     ladder,
     point_cost,
@@ -262,7 +263,7 @@ def judge_title(dt, policy: LadderPolicy, modes: Sequence[str], rows: list[dict]
                 kw = dict(ceiling=ceiling, rounds=FAST_ROUNDS, lanes=FAST_LANES, batch_min=FAST_LANES,
                           cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, FAST_SUBSAMPLE),
                           evidence_ratio=FAST_EVIDENCE_RATIO, skip_twins=skips_twins(None),
-                          discount=EXTRAPOLATION_DISCOUNT)
+                          discount=EXTRAPOLATION_DISCOUNT, check_native=checks_native(None))
             else:
                 n = int(mode.split()[1])
                 kw = dict(ceiling=n, rounds=VERIFY_ROUNDS, skip_twins=skips_twins(n))

@@ -197,13 +197,36 @@ def _twins(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return TWIN_RATIO <= min(a) / min(b) <= 1 / TWIN_RATIO
 
 
+def checks_native(verify: int | None) -> bool:
+    """Whether a search of ``verify`` encodes (None: the fast mode's budget) asks for the source's
+    own size beside a top rung on its near-twin while that size is still unmeasured.
+
+    The near-twin rule (:func:`skips_twins`) treats the source's own size as any other twin, but
+    it is not one: it is encoded without scaling, and at the top rung's rates it is ahead of its
+    twin by up to 9 VMAF (8 points on a terminal screencast, 5.5 on a 720x480 film excerpt at
+    1.7 Mbps, 0-3 on most camera footage; 44 twin pairs in the training table). The fast mode
+    put that excerpt's two top rungs on 648x432 at up to 2 Mbps where 720x480, never measured,
+    reaches VMAF 95 at 1.45 Mbps. Asked for once (not again once measured: asked for in every
+    round, it pushed out a 480x480 title's checks of its small sizes), replayed with the fast
+    mode's measurement error (five seeds; docs/model-guided.md, "The source's own size checked
+    beside a top rung on its near-twin"): mean loss A 0.772 -> 0.751, B 0.603 -> 0.585, C 0.891 ->
+    0.891 %, runs above 5 % 22 -> 18, 17 -> 12, 36 -> 36 of 800; noise-free worst A +7.15 ->
+    +5.02 %, B +5.88 -> +5.06 %; the 49 extra windows' fast mean 0.95 -> 0.80 %, worst +10.1 ->
+    +8.0 %. Not ``--verify 6`` (mean C 0.909 -> 0.935 %, the extra windows' 90th percentile +2.03
+    -> +2.12 %)."""
+    return verify is None
+
+
 def pair_points(rows: list[dict], rungs: Sequence[Rung], measured: dict[Point, dict],
-                policy: LadderPolicy, skip_twins: bool = False) -> list[Point]:
+                policy: LadderPolicy, skip_twins: bool = False,
+                native: tuple[int, int] | None = None) -> list[Point]:
     """The points that would back the ladder's decisions, most needed first (see the module doc):
     for every rung from the top down, its own size, its closest rival and the next larger size at
     the rung's bitrate, and for the lowest rung the next smaller size as well; then the other
     neighbour and the own size one grid step either side. Points already backed are skipped.
-    With ``skip_twins`` a rung's neighbours are the nearest sizes that are not its near-twins.
+    With ``skip_twins`` a rung's neighbours are the nearest sizes that are not its near-twins,
+    except for the top rung's when ``native`` (the source's own size, :func:`checks_native`) is
+    its twin and has no measurement yet: then it is the larger neighbour.
 
     The lowest rung's smaller neighbour is the cheapest point of all, and the one left unmeasured
     when the prior puts the low rungs too large (a vertical 576x1024 title: the prior puts them on
@@ -226,7 +249,9 @@ def pair_points(rows: list[dict], rungs: Sequence[Rung], measured: dict[Point, d
         j = sizes.index(own)
         # the neighbours: the next smaller and larger sizes (with skip_twins, the nearest that are
         # not near-twins of the rung's own)
-        far = (lambda z: not _twins(z, own)) if skip_twins else (lambda z: True)
+        unseen = native if i == len(rungs) - 1 and native is not None and \
+            not any(k[:2] == native for k in measured) else None
+        far = (lambda z: not _twins(z, own) or z == unseen) if skip_twins else (lambda z: True)
         smaller = next((z for z in reversed(sizes[:j]) if far(z)), None)
         larger = next((z for z in sizes[j + 1:] if far(z)), None)
         rivals = [z for z in (smaller, larger) if z is not None and z in curves]
@@ -488,7 +513,7 @@ def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: 
            ceiling: float, cost: Callable[[Point], float] = lambda p: 1.0, rounds: int = 4,
            batch_min: int = 2, max_rounds: int = 16, lanes: int = 1,
            evidence_ratio: float | None = None, skip_twins: bool = False,
-           discount: float = 0.0) -> SearchResult:
+           discount: float = 0.0, check_native: bool = False) -> SearchResult:
     """Measure until the ladder's decisions are backed by measurements or ``ceiling`` is spent.
     Each round spends about an equal share of what is left over ``rounds`` rounds (at least
     ``batch_min`` points, so parallel jobs stay busy), in priority order. What a round spends is
@@ -497,7 +522,9 @@ def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: 
     one without making the round longer (a lane would idle otherwise), and handed to ``measure``
     longest first. ``evidence_ratio``: the ladder planned each round places its rungs as
     :func:`ladder` with that ratio; the result carries it for the caller's final ladder.
-    ``skip_twins``: a rung's neighbours are never its near-twins (:func:`skips_twins`).
+    ``skip_twins``: a rung's neighbours are never its near-twins (:func:`skips_twins`), but with
+    ``check_native`` the source's own size (the grid's largest when its short side is
+    ``ref_short``) is the top rung's until it is measured (:func:`checks_native`).
     ``discount``: carried to the result for the caller's final ladder only (the rounds' ladders
     take no handicap: :data:`EXTRAPOLATION_DISCOUNT`)."""
     prior = [dict(r) for r in rows]
@@ -508,10 +535,12 @@ def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: 
     log: list[dict] = []
     stop = "rounds"
     grid = {_key(r) for r in prior}
+    largest = sizes_in_order(prior)[-1] if prior else None
+    native = largest if check_native and largest is not None and min(largest) == ref_short else None
     for k in range(max_rounds):
         ok = {p: m for p, m in done.items() if not m.get("failed")}
         rungs = ladder(cur, list(ok.values()), policy, evidence_ratio, skip_twins).rungs
-        want = pair_points(cur, rungs, ok, policy, skip_twins)
+        want = pair_points(cur, rungs, ok, policy, skip_twins, native)
         top = rungs[-1]
         if not _backed((top.width, top.height), top.kbps, ok):
             want += _bracket(_by_size(cur).get((top.width, top.height), []), ok, policy)

@@ -16,6 +16,7 @@ from ..ladders.search import (
     FAST_ROUNDS,
     FAST_SUBSAMPLE,
     evidence_of,
+    checks_native,
     fast_ceiling,
     point_cost,
     search,
@@ -81,7 +82,7 @@ def analyze_fast(source: Source, opts: AnalysisOptions, ff: FFmpeg, cache: Cache
                        cost=lambda p: point_cost(p[0], p[1], p[2], ref_px, subsample),
                        rounds=FAST_ROUNDS, batch_min=max(2, lanes), lanes=lanes,
                        evidence_ratio=FAST_EVIDENCE_RATIO, skip_twins=skips_twins(None),
-                       discount=EXTRAPOLATION_DISCOUNT)
+                       discount=EXTRAPOLATION_DISCOUNT, check_native=checks_native(None))
         reference_s = run_points.reference.decode_s
     if not found.measured:
         first = failures[0][1] if failures else "no points"

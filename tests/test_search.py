@@ -328,6 +328,50 @@ def test_with_skip_twins_a_rungs_neighbours_are_the_nearest_sizes_that_are_not_i
     assert pair_points(plain_rows, r, {}, POLICY) == pair_points(plain_rows, r, {}, POLICY, skip_twins=True)
 
 
+def test_the_sources_own_size_is_the_top_rungs_neighbour_until_measured_when_asked():
+    """With ``native`` a top rung on the source's own size's near-twin asks for the own size among
+    its first points (twins are otherwise skipped); once that size has a measurement it is skipped
+    again; lower rungs never ask for it."""
+    assert S.checks_native(None) and not S.checks_native(6) and not S.checks_native(10)
+    own = (1366, 768)
+    rows = title_with_own_size(own)
+    rungs = rungs_of(rows)
+    assert (rungs[-1].width, rungs[-1].height) == (1280, 720)
+    skip = pair_points(rows, rungs, {}, POLICY, skip_twins=True)
+    asked = pair_points(rows, rungs, {}, POLICY, skip_twins=True, native=own)
+    assert own not in [p[:2] for p in skip]
+    assert asked[0][:2] == (1280, 720) and own in [p[:2] for p in asked[:3]]
+    seen = {(own[0], own[1], 34.0): {"width": own[0], "height": own[1], "crf": 34.0, "kbps": 300.0, "vmaf_mean": 80.0}}
+    assert own not in [p[:2] for p in pair_points(rows, rungs, seen, POLICY, skip_twins=True, native=own)]
+    # only the top rung's neighbour: with the top rung dropped no rung asks for it
+    assert own not in [p[:2] for p in pair_points(rows, rungs[:-1], {}, POLICY, skip_twins=True, native=own)]
+
+
+def test_the_fast_search_finds_a_top_rung_on_the_unmeasured_own_size_its_prior_put_on_a_twin():
+    """The source's own size is 3 VMAF better than the prior says (no scaling, its own block
+    structure); the prior puts the top rung on its twin 1280x720. With ``check_native`` the search
+    measures the own size and the top rung moves there at the truth's bitrate (within 2 %);
+    without, or when the largest size is not the source's own (its short side is not
+    ``ref_short``), it is never measured and the top rung stays on the twin, 14 % dearer."""
+    own = (1366, 768)
+    prior = title_with_own_size(own)
+    truth = [dict(r, vmaf_mean=min(100.0, r["vmaf_mean"] + 3.0)) if (r["width"], r["height"]) == own else dict(r)
+             for r in prior]
+    exact = rungs_of(truth)[-1]
+    assert (exact.width, exact.height) == own and sizes_of(rungs_of(prior))[-1] == (1280, 720)
+    for check, ref_short in ((True, 768), (False, 768), (True, 720)):
+        found = search(prior, lookup_in(truth)[0], POLICY, ref_short, ceiling=10, rounds=4, skip_twins=True,
+                       evidence_ratio=FAST_EVIDENCE_RATIO, check_native=check)
+        top = ladder(found.rows, found.measured, POLICY, found.evidence_ratio, found.skip_twins).rungs[-1]
+        seen = [m for m in found.measured if (m["width"], m["height"]) == own]
+        if check and ref_short == min(own):
+            assert seen and (top.width, top.height) == own
+            assert top.kbps == pytest.approx(exact.kbps, rel=0.02)
+        else:
+            assert not seen and (top.width, top.height) == (1280, 720)
+            assert top.kbps > 1.1 * exact.kbps
+
+
 def test_with_skip_twins_a_twin_measured_less_near_a_bitrate_cannot_hold_a_rung_there():
     # 768x576 measured four times, its twin 720x540 once (as the fast mode's search on a 768x576
     # surveillance title did); 640x360 is no one's twin
