@@ -242,6 +242,8 @@ def pair_points(rows: list[dict], rungs: Sequence[Rung], measured: dict[Point, d
     curves = {(c.width, c.height): c for c in curves_from_rows(rows, policy.quality_column)}
     first: list[Point] = []
     later: list[Point] = []
+    # the source's own size, while unmeasured, is never skipped as the top rung's twin
+    unseen = native if native is not None and not any(k[:2] == native for k in measured) else None
     for i, rung in reversed(list(enumerate(rungs))):
         own = (rung.width, rung.height)
         if own not in by:
@@ -249,9 +251,8 @@ def pair_points(rows: list[dict], rungs: Sequence[Rung], measured: dict[Point, d
         j = sizes.index(own)
         # the neighbours: the next smaller and larger sizes (with skip_twins, the nearest that are
         # not near-twins of the rung's own)
-        unseen = native if i == len(rungs) - 1 and native is not None and \
-            not any(k[:2] == native for k in measured) else None
-        far = (lambda z: not _twins(z, own) or z == unseen) if skip_twins else (lambda z: True)
+        top = i == len(rungs) - 1
+        far = (lambda z: not _twins(z, own) or (top and z == unseen)) if skip_twins else (lambda z: True)
         smaller = next((z for z in reversed(sizes[:j]) if far(z)), None)
         larger = next((z for z in sizes[j + 1:] if far(z)), None)
         rivals = [z for z in (smaller, larger) if z is not None and z in curves]
@@ -536,7 +537,7 @@ def search(rows: list[dict], measure: Measure, policy: LadderPolicy, ref_short: 
     stop = "rounds"
     grid = {_key(r) for r in prior}
     largest = sizes_in_order(prior)[-1] if prior else None
-    native = largest if check_native and largest is not None and min(largest) == ref_short else None
+    native = largest if check_native and largest and min(largest) == ref_short else None
     for k in range(max_rounds):
         ok = {p: m for p, m in done.items() if not m.get("failed")}
         rungs = ladder(cur, list(ok.values()), policy, evidence_ratio, skip_twins).rungs
